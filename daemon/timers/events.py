@@ -1,0 +1,156 @@
+"""Browser events: the messages the extension sends and the daemon's replies.
+
+The same tagged-union structs travel over `POST /api/v1/browser/events` and the WebSocket `/api/v1/ws`.
+The tag field is `type`. Every event carries `seq` (a per-install counter that only grows) and `at`
+(the event's own time, epoch seconds as a float, taken in the browser when it happened).
+
+Client -> daemon (WebSocket text frames, JSON):
+    {"type": "hello", "install": "...", "instance": "...", "token": "...", "version": "0.1.0"}
+    {"type": "batch", "install": "...", "events": [<event>, ...]}
+
+POST /api/v1/browser/events takes the same `batch` object (without the need for a hello).
+
+Daemon -> client:
+    {"type": "welcome", "instance": "...", "acked": <last seq applied for this install>}
+    {"type": "ack", "install": "...", "seq": <highest seq applied>}
+    {"type": "config", "instances": [{"name", "kind", "origins"}], "heartbeat_s": 20, "idle_s": 300}
+    {"type": "state", "timers": [...], "idle_pending": {...} | null, "at": <daemon time>}
+    {"type": "error", "code": "...", "message": "..."}
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_BODY_BYTES",
+    "Batch",
+    "BrowserEvent",
+    "ClientMessage",
+    "Heartbeat",
+    "Hello",
+    "IdleChanged",
+    "Snapshot",
+    "TabActivated",
+    "TabClosed",
+    "TabInfo",
+    "TabOpened",
+    "TabUpdated",
+    "WindowFocused",
+    "decode_batch",
+    "decode_client_message",
+]
+
+MAX_BATCH = 1000
+"""Most events one batch may carry; a larger batch is refused whole."""
+MAX_BODY_BYTES = 1_000_000
+"""Largest request body or WebSocket frame accepted."""
+
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Timestamp = Annotated[float, msgspec.Meta(ge=0, le=32_503_680_000)]
+TabId = Annotated[int, msgspec.Meta(ge=-1, le=2**31)]
+Url = Annotated[str, msgspec.Meta(max_length=8192)]
+Title = Annotated[str, msgspec.Meta(max_length=2048)]
+Short = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+PageTicket = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class _Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, frozen=True, kw_only=True):
+    seq: Seq
+    at: Timestamp
+
+
+class TabInfo(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    tab: TabId
+    window: TabId
+    url: Url
+    title: Title = ""
+    active: bool = False
+    page_ticket: PageTicket | None = None
+    """A ticket number the content script read from the page where the URL hides it."""
+
+
+class Snapshot(_Event, tag="snapshot"):
+    """Every reported tab right now; replaces the daemon's view of the browser."""
+
+    tabs: Annotated[list[TabInfo], msgspec.Meta(max_length=2000)]
+    focused_window: TabId = -1
+
+
+class TabOpened(_Event, tag="tab_opened"):
+    tab: TabId
+    window: TabId
+    url: Url
+    title: Title = ""
+    active: bool = False
+    page_ticket: PageTicket | None = None
+
+
+class TabUpdated(_Event, tag="tab_updated"):
+    """The tab navigated, or its title or page ticket changed."""
+
+    tab: TabId
+    window: TabId
+    url: Url
+    title: Title = ""
+    page_ticket: PageTicket | None = None
+
+
+class TabActivated(_Event, tag="tab_activated"):
+    tab: TabId
+    window: TabId
+
+
+class TabClosed(_Event, tag="tab_closed"):
+    tab: TabId
+    window: TabId = -1
+
+
+class WindowFocused(_Event, tag="window_focused"):
+    """`window` is -1 when the browser lost focus (which does not pause anything)."""
+
+    window: TabId
+
+
+class IdleChanged(_Event, tag="idle"):
+    """`since` is when the idleness began (at - threshold for `idle`; at for `locked`/`active`)."""
+
+    state: Literal["active", "idle", "locked"]
+    since: Timestamp | None = None
+
+
+class Heartbeat(_Event, tag="heartbeat"):
+    pass
+
+
+BrowserEvent = Snapshot | TabOpened | TabUpdated | TabActivated | TabClosed | WindowFocused | IdleChanged | Heartbeat
+
+
+class Batch(msgspec.Struct, tag="batch", tag_field="type", forbid_unknown_fields=True, frozen=True):
+    install: Short
+    events: Annotated[list[BrowserEvent], msgspec.Meta(max_length=MAX_BATCH)]
+
+
+class Hello(msgspec.Struct, tag="hello", tag_field="type", forbid_unknown_fields=True, frozen=True, kw_only=True):
+    install: Short
+    instance: Short
+    token: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    version: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
+ClientMessage = Hello | Batch
+
+_batch_decoder = msgspec.json.Decoder(Batch)
+_client_decoder = msgspec.json.Decoder(ClientMessage)
+
+
+def decode_batch(data: bytes | str) -> Batch:
+    """Decode a batch body; raises msgspec.ValidationError / DecodeError on bad input."""
+    return _batch_decoder.decode(data)
+
+
+def decode_client_message(data: bytes | str) -> Hello | Batch:
+    return _client_decoder.decode(data)
