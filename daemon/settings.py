@@ -35,7 +35,7 @@ class ConfigError(Exception):
     """The config file cannot be used; the message names the file and the key."""
 
 
-class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     pass
 
 
@@ -119,7 +119,5 @@ def _explain(exc: msgspec.ValidationError) -> str:
     msg = str(exc)
     # msgspec says "Object contains unknown field `prot` - at `$.timing`"
     if "unknown field" in msg:
-        return msg.replace("Object contains unknown field", "unknown key").replace("$.", "").replace(
-            " - at `$`", ""
-        )
+        return msg.replace("Object contains unknown field", "unknown key").replace("$.", "").replace(" - at `$`", "")
     return msg.replace("$.", "")

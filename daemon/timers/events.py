@@ -73,14 +73,14 @@ class TabInfo(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     """A ticket number the content script read from the page where the URL hides it."""
 
 
-class Snapshot(_Event, tag="snapshot"):
+class Snapshot(_Event, tag="snapshot", frozen=True):
     """Every reported tab right now; replaces the daemon's view of the browser."""
 
     tabs: Annotated[list[TabInfo], msgspec.Meta(max_length=2000)]
     focused_window: TabId = -1
 
 
-class TabOpened(_Event, tag="tab_opened"):
+class TabOpened(_Event, tag="tab_opened", frozen=True):
     tab: TabId
     window: TabId
     url: Url
@@ -89,7 +89,7 @@ class TabOpened(_Event, tag="tab_opened"):
     page_ticket: PageTicket | None = None
 
 
-class TabUpdated(_Event, tag="tab_updated"):
+class TabUpdated(_Event, tag="tab_updated", frozen=True):
     """The tab navigated, or its title or page ticket changed."""
 
     tab: TabId
@@ -99,30 +99,30 @@ class TabUpdated(_Event, tag="tab_updated"):
     page_ticket: PageTicket | None = None
 
 
-class TabActivated(_Event, tag="tab_activated"):
+class TabActivated(_Event, tag="tab_activated", frozen=True):
     tab: TabId
     window: TabId
 
 
-class TabClosed(_Event, tag="tab_closed"):
+class TabClosed(_Event, tag="tab_closed", frozen=True):
     tab: TabId
     window: TabId = -1
 
 
-class WindowFocused(_Event, tag="window_focused"):
+class WindowFocused(_Event, tag="window_focused", frozen=True):
     """`window` is -1 when the browser lost focus (which does not pause anything)."""
 
     window: TabId
 
 
-class IdleChanged(_Event, tag="idle"):
+class IdleChanged(_Event, tag="idle", frozen=True):
     """`since` is when the idleness began (at - threshold for `idle`; at for `locked`/`active`)."""
 
     state: Literal["active", "idle", "locked"]
     since: Timestamp | None = None
 
 
-class Heartbeat(_Event, tag="heartbeat"):
+class Heartbeat(_Event, tag="heartbeat", frozen=True):
     pass
 
 
@@ -153,4 +153,5 @@ def decode_batch(data: bytes | str) -> Batch:
 
 
 def decode_client_message(data: bytes | str) -> Hello | Batch:
-    return _client_decoder.decode(data)
+    message: Hello | Batch = _client_decoder.decode(data)
+    return message

@@ -1,0 +1,148 @@
+"""The one protocol every PSA connector implements, and the errors they raise.
+
+Exceptions::
+
+    ConnectorError                    anything a connector raises
+     ├── ConnectorAuthError           credentials refused (401/403 after one refresh)
+     ├── ConnectorRejected            the PSA refused this request for good (4xx); `message` is the PSA's own text
+     │    └── TicketNotFound          the ticket does not exist
+     └── ConnectorUnavailable         try again later: 429, 5xx, network error, timeout
+                                      `retry_after` (seconds) when the PSA said; `ambiguous` when the request may
+                                      have been applied (sent, then the connection dropped or timed out) — the
+                                      outbox must `find()` before posting again.
+
+A connector is built with `cls(instance, credentials, http=..., clock=...)`; the shared `httpx.AsyncClient` is passed
+in and never created inside. Every vendor call goes through the connector's single request function.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal, Protocol
+
+import msgspec
+
+from daemon.timers.model import TicketRef
+
+__all__ = [
+    "MARKER_PREFIX",
+    "Connector",
+    "ConnectorAuthError",
+    "ConnectorError",
+    "ConnectorRejected",
+    "ConnectorUnavailable",
+    "Identity",
+    "PostEntry",
+    "Posted",
+    "TicketInfo",
+    "TicketNotFound",
+    "marker",
+]
+
+MARKER_PREFIX = "ticketclock:"
+
+
+def marker(entry_id: str) -> str:
+    """The text stored with each posted entry so it can be found again (idempotent retry)."""
+    return f"[{MARKER_PREFIX}{entry_id}]"
+
+
+class ConnectorError(Exception):
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ConnectorAuthError(ConnectorError):
+    pass
+
+
+class ConnectorRejected(ConnectorError):
+    pass
+
+
+class TicketNotFound(ConnectorRejected):
+    pass
+
+
+class ConnectorUnavailable(ConnectorError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        ambiguous: bool = False,
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+        self.ambiguous = ambiguous
+
+
+class Identity(msgspec.Struct, frozen=True, kw_only=True):
+    """A PSA user time can be logged as: ConnectWise member, Autotask resource, Halo agent."""
+
+    id: str
+    name: str = ""
+    role_id: str = ""
+    """Autotask: the resource's default role for ticket time (roleID)."""
+
+
+class TicketInfo(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    number: str = ""
+    summary: str = ""
+    company: str = ""
+    status: str = ""
+    board: str = ""
+    """ConnectWise board / Autotask queue / Halo team."""
+    assignee: Identity | None = None
+    is_project: bool = False
+
+
+class PostEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry as the outbox hands it to a connector."""
+
+    entry_id: str
+    ticket: TicketRef
+    start: float
+    """Epoch seconds, UTC."""
+    end: float
+    seconds: int
+    """Billed seconds (after rounding rules); may differ from end - start."""
+    notes: str = ""
+    internal_notes: str = ""
+    billable: Literal["agreement", "yes", "no"] = "agreement"
+    work_type: str = ""
+    role: str = ""
+    log_as: Identity | None = None
+    """Log on behalf of this user; None: the connection's own user."""
+    timezone: str = "UTC"
+    """The technician's IANA time zone (Autotask dateWorked and the split at local midnight)."""
+
+
+class Posted(msgspec.Struct, frozen=True, kw_only=True):
+    psa_ids: list[str]
+    """One id per stored PSA record (Autotask splits at midnight, so one entry can be two records)."""
+
+
+class Connector(Protocol):
+    kind: ClassVar[str]
+
+    async def test(self) -> Identity:
+        """Check the credentials against the PSA; returns the identity they act as."""
+        ...
+
+    async def ticket(self, ref: TicketRef) -> TicketInfo: ...
+
+    async def identity(self, who: str | None) -> Identity:
+        """Resolve a user to log as (id, login or e-mail); None: the connection's own user."""
+        ...
+
+    async def post(self, entry: PostEntry) -> Posted: ...
+
+    async def find(self, entry: PostEntry) -> Posted | None:
+        """Find the records a previous post() of this entry created (by its marker), or None."""
+        ...
+
+    async def aclose(self) -> None: ...
