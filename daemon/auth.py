@@ -1,0 +1,102 @@
+"""Tokens and pairing.
+
+The CLI and scripts use the token in the token file (readable by the user only). A browser extension pairs:
+`ticketclock pair` asks the running daemon for a short-lived, single-use code; the extension's options page
+exchanges it at `POST /api/v1/pair` for a token of its own, and its origin becomes an allowed origin.
+
+Errors::
+
+    PairingError                 the code cannot be exchanged; `code` is the API error code
+     ├── pairing_code_invalid    wrong code (counts as an attempt)
+     ├── pairing_code_expired    the code timed out
+     └── too_many_attempts       too many wrong codes: every outstanding code is void, wait `retry_after`
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from daemon.clock import Clock
+from daemon.store.clients import Client, ClientStore
+
+__all__ = ["PAIRING_CODE_TTL_S", "Pairing", "PairingError", "hash_token", "new_token"]
+
+PAIRING_CODE_TTL_S = 300.0
+MAX_ATTEMPTS = 5
+LOCKOUT_S = 60.0
+
+
+def new_token() -> str:
+    return "tc_" + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class PairingError(Exception):
+    def __init__(self, code: str, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Code:
+    code: str
+    expires_at: float
+
+
+class Pairing:
+    """Pairing codes live in memory only: a restart voids them, which is what a short-lived code should do."""
+
+    def __init__(self, clients: ClientStore, clock: Clock) -> None:
+        self._clients = clients
+        self._clock = clock
+        self._codes: list[_Code] = []
+        self._failures = 0
+        self._locked_until = 0.0
+
+    def new_code(self) -> tuple[str, float]:
+        """A fresh 8-digit code and its expiry time."""
+        now = self._clock.now()
+        code = f"{secrets.randbelow(10**8):08d}"
+        expires = now + PAIRING_CODE_TTL_S
+        self._codes = [c for c in self._codes if c.expires_at > now]
+        self._codes.append(_Code(code, expires))
+        return code, expires
+
+    async def exchange(self, code: str, *, name: str, origin: str | None) -> tuple[Client, str]:
+        """Trade a code for a new client and its token (returned once, stored only as a hash)."""
+        now = self._clock.now()
+        if now < self._locked_until:
+            raise PairingError(
+                "too_many_attempts",
+                "too many wrong pairing codes; wait and try again",
+                retry_after=self._locked_until - now,
+            )
+        match = next((c for c in self._codes if hmac.compare_digest(c.code, code)), None)
+        if match is None:
+            self._failures += 1
+            if self._failures >= MAX_ATTEMPTS:
+                self._failures = 0
+                self._codes.clear()
+                self._locked_until = now + LOCKOUT_S
+                raise PairingError(
+                    "too_many_attempts",
+                    "too many wrong pairing codes: every outstanding code is void; run `ticketclock pair` again",
+                    retry_after=LOCKOUT_S,
+                )
+            raise PairingError("pairing_code_invalid", "that pairing code is not valid")
+        self._codes.remove(match)
+        if match.expires_at <= now:
+            raise PairingError("pairing_code_expired", "that pairing code has expired; run `ticketclock pair` again")
+        self._failures = 0
+        token = new_token()
+        client = Client(id="c_" + secrets.token_hex(6), name=name, origin=origin, created_at=now)
+        await self._clients.add(client, hash_token(token))
+        return client, token

@@ -1,0 +1,185 @@
+"""The SQLite database: one aiosqlite connection, WAL, full sync, forward-only migrations.
+
+Errors::
+
+    StoreError               the database cannot be used; the message says why and what to do
+     ├── StoreCorrupt        not a database, or damaged
+     ├── StoreLocked         another process holds it
+     ├── StoreUnwritable     the file or its folder is read-only
+     └── StoreTooNew         written by a newer TicketClock (its user_version is past our migrations)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from daemon.store.migrations import MIGRATIONS
+
+__all__ = ["Database", "StoreCorrupt", "StoreError", "StoreLocked", "StoreTooNew", "StoreUnwritable"]
+
+
+class StoreError(Exception):
+    pass
+
+
+class StoreCorrupt(StoreError):
+    pass
+
+
+class StoreLocked(StoreError):
+    pass
+
+
+class StoreUnwritable(StoreError):
+    pass
+
+
+class StoreTooNew(StoreError):
+    pass
+
+
+Params = Sequence[Any] | dict[str, Any]
+
+
+class Database:
+    """One connection; writes go through `transaction()`, which serialises them under a lock."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, migrate: bool = True, busy_timeout_ms: int = 2000) -> Database:
+        """Open (creating if missing) and migrate; raises a StoreError subclass with a clear message."""
+        existed = path.exists()
+        if existed:
+            _check_header(path)
+        elif not os.access(path.parent, os.W_OK):
+            raise StoreUnwritable(f"cannot create the database: folder {path.parent} is not writable")
+        if existed and not os.access(path, os.W_OK):
+            raise StoreUnwritable(f"the database {path} is read-only; fix its permissions")
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _classify(exc, path) from None
+        conn.row_factory = aiosqlite.Row
+        db = cls(conn, path)
+        try:
+            await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            mode = await db.scalar("PRAGMA journal_mode = WAL")
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{path}: could not switch the database to WAL mode (got {mode})")
+            await conn.execute("PRAGMA synchronous = FULL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            version = int(await db.scalar("PRAGMA user_version") or 0)
+            if version > len(MIGRATIONS):
+                raise StoreTooNew(
+                    f"{path} was written by a newer TicketClock (schema {version}, this one knows "
+                    f"{len(MIGRATIONS)}); upgrade TicketClock"
+                )
+            if migrate:
+                await db.migrate()
+        except sqlite3.Error as exc:
+            await conn.close()
+            raise _classify(exc, path) from None
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def migrate(self, target: int | None = None) -> int:
+        """Apply pending migrations (each in its own transaction); returns the new user_version."""
+        target = len(MIGRATIONS) if target is None else target
+        version = int(await self.scalar("PRAGMA user_version") or 0)
+        while version < target:
+            script = MIGRATIONS[version]
+            async with self.transaction() as conn:
+                for statement in _statements(script):
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {version + 1}")
+            version += 1
+        return version
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT under the lock; rolls back on any exception."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            else:
+                await self._conn.execute("COMMIT")
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self._conn.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return list(rows)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Any:
+        async with self._conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def scalar(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self.transaction() as conn:
+            await conn.executemany(sql, rows)
+
+    async def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error, ValueError):
+            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await self._conn.close()
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        return self._conn
+
+
+_HEADER = b"SQLite format 3\x00"
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a file that is not an SQLite database before SQLite touches it."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(100)
+    except PermissionError:
+        raise StoreUnwritable(f"cannot read the database {path}: permission denied") from None
+    except OSError as exc:
+        raise StoreError(f"cannot read the database {path}: {exc.strerror}") from None
+    if len(head) == 0:
+        return  # an empty file is a new database
+    if not head.startswith(_HEADER) or len(head) < 100:
+        raise StoreCorrupt(
+            f"{path} is not a TicketClock database (bad header). It was left untouched; move it aside or "
+            "restore a backup, then start again."
+        )
+
+
+def _classify(exc: sqlite3.Error, path: Path) -> StoreError:
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return StoreLocked(f"{path} is locked by another process (is another TicketClock running?)")
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return StoreUnwritable(f"cannot write {path}: {exc}")
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return StoreCorrupt(f"{path} is damaged ({exc}). It was left untouched; restore a backup or move it aside.")
+    return StoreError(f"{path}: {exc}")
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";\n") if s.strip()]
