@@ -16,13 +16,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
+import stat
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from daemon.clock import Clock
 from daemon.store.clients import Client, ClientStore
 
-__all__ = ["PAIRING_CODE_TTL_S", "Pairing", "PairingError", "hash_token", "new_token"]
+__all__ = [
+    "PAIRING_CODE_TTL_S",
+    "Pairing",
+    "PairingError",
+    "ensure_token_file",
+    "hash_token",
+    "new_token",
+    "restrict_to_user",
+]
 
 PAIRING_CODE_TTL_S = 300.0
 MAX_ATTEMPTS = 5
@@ -100,3 +112,35 @@ class Pairing:
         client = Client(id="c_" + secrets.token_hex(6), name=name, origin=origin, created_at=now)
         await self._clients.add(client, hash_token(token))
         return client, token
+
+
+def ensure_token_file(path: Path) -> str:
+    """Read the CLI token, creating it (readable by the user only) on first use."""
+    if path.exists():
+        token = path.read_text(encoding="utf-8").strip()
+        if token:
+            restrict_to_user(path)
+            return token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = new_token()
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+    restrict_to_user(tmp)
+    os.replace(tmp, path)
+    return token
+
+
+def restrict_to_user(path: Path) -> None:
+    """chmod 600 on POSIX; on Windows, drop inherited ACLs and grant only the current user."""
+    if os.name == "nt":  # pragma: no cover - exercised on Windows only
+        user = os.environ.get("USERNAME", "")
+        if user:
+            subprocess.run(
+                ["icacls", str(path), "/inheritance:r", "/grant:r", f"{user}:(R,W)"],
+                check=False,
+                capture_output=True,
+            )
+        return
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)

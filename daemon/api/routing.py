@@ -1,0 +1,126 @@
+"""Routes as data: one table feeds both the aiohttp router and the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from daemon import __version__
+from daemon.api.errors import ApiError, ErrorBody
+
+__all__ = ["Route", "build_openapi", "json_response", "read_json", "register"]
+
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY = 1_000_000
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: Any = None
+    """A msgspec type for the JSON body, or None."""
+    response: Any = None
+    status: int = 200
+    auth: bool = True
+    params: dict[str, str] = field(default_factory=dict)
+    """Query parameters: name -> description."""
+
+
+def register(app: web.Application, routes: Sequence[Route]) -> None:
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler)
+
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def json_response(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_encoder.encode(obj), status=status, content_type="application/json")
+
+
+async def read_json(request: web.Request, type_: type[T]) -> T:
+    """Decode the body as `type_`: 413 when too large, 400 when not JSON, 422 when it does not fit."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
+    data = await request.content.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
+    decoder = _decoders.get(type_)
+    if decoder is None:
+        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
+    try:
+        result: T = decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise ApiError(422, "invalid_input", str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    return result
+
+
+def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
+    types: list[Any] = [ErrorBody]
+    for r in routes:
+        for t in (r.body, r.response):
+            if t is not None and t not in types:
+                types.append(t)
+    schemas, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    by_type = dict(zip(types, schemas, strict=True))
+    error_ref = by_type[ErrorBody]
+    paths: dict[str, dict[str, Any]] = {}
+    for r in routes:
+        op: dict[str, Any] = {
+            "summary": r.summary,
+            "tags": [r.tag],
+            "operationId": _operation_id(r),
+            "responses": {
+                str(r.status): {
+                    "description": "success",
+                    **({"content": {"application/json": {"schema": by_type[r.response]}}} if r.response else {}),
+                },
+                "default": {"description": "error", "content": {"application/json": {"schema": error_ref}}},
+            },
+        }
+        if not r.auth:
+            op["security"] = []
+        if r.body is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": by_type[r.body]}}}
+        parameters = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in _path_params(r.path)
+        ]
+        parameters += [
+            {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
+            for name, text in r.params.items()
+        ]
+        if parameters:
+            op["parameters"] = parameters
+        paths.setdefault(r.path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "TicketClock local API", "version": __version__},
+        "servers": [{"url": "http://127.0.0.1:47600"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _operation_id(r: Route) -> str:
+    path = r.path.removeprefix("/api/v1/").replace("/", "_").replace("{", "").replace("}", "").replace(".", "_")
+    return f"{r.method.lower()}_{path}"
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{") and part.endswith("}")]

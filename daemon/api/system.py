@@ -1,0 +1,113 @@
+"""Health, pairing, the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from aiohttp import web
+
+from daemon import __version__
+from daemon.api.errors import ApiError
+from daemon.api.routing import Route, json_response, read_json
+from daemon.api.security import is_extension_origin
+from daemon.auth import PairingError
+from daemon.services import SERVICES
+
+__all__ = ["routes"]
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: str
+    version: str
+
+
+class PairRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{8}$")]
+    client: Annotated[str, msgspec.Meta(min_length=1, max_length=80)] = "browser extension"
+
+
+class PairResponse(msgspec.Struct, kw_only=True):
+    token: str
+    client_id: str
+
+
+class PairingCode(msgspec.Struct, kw_only=True):
+    code: str
+    expires_at: float
+
+
+class ClientInfo(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    origin: str | None
+    created_at: float
+
+
+class ClientList(msgspec.Struct, kw_only=True):
+    clients: list[ClientInfo]
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_response(Health(status="ok", version=__version__))
+
+
+async def pair(request: web.Request) -> web.Response:
+    body = await read_json(request, PairRequest)
+    services = request.app[SERVICES]
+    origin = request.headers.get("Origin")
+    if origin is not None and not is_extension_origin(origin) and not services.guard.origin_allowed(origin):
+        raise ApiError(403, "origin_forbidden", "only a browser extension or a local program can pair")
+    try:
+        client, token = await services.pairing.exchange(body.code, name=body.client, origin=origin)
+    except PairingError as exc:
+        status = 429 if exc.code == "too_many_attempts" else 400
+        headers = {"Retry-After": str(int(exc.retry_after + 0.999))} if exc.retry_after else None
+        raise ApiError(status, exc.code, exc.message, headers=headers) from None
+    if client.origin:
+        services.guard.paired_origins.add(client.origin)
+    return json_response(PairResponse(token=token, client_id=client.id))
+
+
+async def new_pairing_code(request: web.Request) -> web.Response:
+    code, expires = request.app[SERVICES].pairing.new_code()
+    return json_response(PairingCode(code=code, expires_at=expires), status=201)
+
+
+async def list_clients(request: web.Request) -> web.Response:
+    clients = await request.app[SERVICES].clients.all()
+    return json_response(
+        ClientList(
+            clients=[ClientInfo(id=c.id, name=c.name, origin=c.origin, created_at=c.created_at) for c in clients]
+        )
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(request.app[SERVICES].openapi)
+
+
+routes = [
+    Route("GET", "/api/v1/health", health, "Daemon status and version", "system", response=Health, auth=False),
+    Route(
+        "POST",
+        "/api/v1/pair",
+        pair,
+        "Exchange a pairing code for a client token",
+        "system",
+        body=PairRequest,
+        response=PairResponse,
+        auth=False,
+    ),
+    Route(
+        "POST",
+        "/api/v1/pair/codes",
+        new_pairing_code,
+        "Create a short-lived pairing code (what `ticketclock pair` shows)",
+        "system",
+        response=PairingCode,
+        status=201,
+    ),
+    Route("GET", "/api/v1/clients", list_clients, "Paired clients", "system", response=ClientList),
+    Route("GET", "/api/v1/openapi.json", openapi, "This document", "system"),
+]

@@ -1,0 +1,66 @@
+"""The composition root: `create_app(settings, *, clock, http)` wires every part of the daemon."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from aiohttp import web
+
+from daemon.api import system
+from daemon.api.errors import error_middleware
+from daemon.api.routing import Route, build_openapi, register
+from daemon.api.security import AUTH, Guard, guard_middleware
+from daemon.auth import Pairing, ensure_token_file, hash_token
+from daemon.clock import Clock
+from daemon.services import SERVICES, Services
+from daemon.settings import Settings
+from daemon.store import Database
+from daemon.store.clients import ClientStore
+
+__all__ = ["ROUTES", "create_app"]
+
+log = logging.getLogger("ticketclock")
+
+ROUTES: list[Route] = [*system.routes]
+
+
+def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> web.Application:
+    """Build the aiohttp application. Nothing touches disk until the app starts."""
+    app = web.Application(middlewares=[error_middleware, guard_middleware], client_max_size=1_000_000)
+    register(app, ROUTES)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = await Database.open(settings.db_path)
+        try:
+            token = ensure_token_file(settings.token_file)
+            clients = ClientStore(db)
+            guard = Guard(
+                port=settings.port,
+                cli_token_sha256=hash_token(token),
+                clients=clients,
+                extension_origins=set(settings.config.extension_origins),
+                public={(r.method, r.path) for r in ROUTES if not r.auth},
+                paired_origins={c.origin for c in await clients.all() if c.origin},
+            )
+            services = Services(
+                settings=settings,
+                clock=clock,
+                http=http,
+                db=db,
+                clients=clients,
+                pairing=Pairing(clients, clock),
+                guard=guard,
+                openapi=build_openapi(ROUTES),
+            )
+            app[SERVICES] = services
+            app[AUTH] = guard
+            log.info("daemon ready on 127.0.0.1:%d, data in %s", settings.port, settings.data_dir)
+            yield
+        finally:
+            await db.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

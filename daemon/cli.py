@@ -1,0 +1,315 @@
+"""The command line: the only module that reads argv, the environment and the config file.
+
+ticketclock serve                 run the daemon in the foreground
+ticketclock status | pair | token | doctor
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import signal
+import socket
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import msgspec
+import platformdirs
+
+from daemon import __version__
+from daemon.client import ApiClient, ApiClientError, DaemonNotRunning
+from daemon.settings import Config, ConfigError, Settings, parse_config
+
+__all__ = ["main", "resolve_settings"]
+
+APP = "ticketclock"
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback, exit code 2."""
+
+
+def resolve_settings(args: argparse.Namespace, env: dict[str, str]) -> Settings:
+    home = env.get("TICKETCLOCK_HOME")
+    if home:
+        base = Path(home).expanduser()
+        config_dir, data_dir, log_dir = base / "config", base / "data", base / "logs"
+    else:
+        config_dir = Path(platformdirs.user_config_dir(APP, appauthor=False))
+        data_dir = Path(platformdirs.user_data_dir(APP, appauthor=False))
+        log_dir = Path(platformdirs.user_log_dir(APP, appauthor=False))
+    config_file = Path(args.config).expanduser() if args.config else config_dir / "config.toml"
+    if args.data_dir:
+        data_dir = Path(args.data_dir).expanduser()
+    config = load_config(config_file, explicit=bool(args.config))
+    port = args.port if args.port is not None else config.port
+    if not 0 < port < 65536:
+        raise CliError(f"--port {port}: not a TCP port")
+    check_loopback(config.bind)
+    return Settings(config=config, config_file=config_file, data_dir=data_dir, log_dir=log_dir, port=port)
+
+
+def load_config(path: Path, *, explicit: bool) -> Config:
+    if not path.exists():
+        if explicit:
+            raise CliError(f"config file {path} does not exist")
+        return Config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        return parse_config(text, path)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+
+
+def check_loopback(bind: str) -> None:
+    if bind == "localhost":
+        return
+    try:
+        ok = ipaddress.ip_address(bind).is_loopback
+    except ValueError:
+        ok = False
+    if not ok:
+        raise CliError(
+            f"bind = {bind!r}: TicketClock listens on the loopback interface only (127.0.0.1); "
+            "it must never be reachable from the network"
+        )
+
+
+def read_token(settings: Settings) -> str | None:
+    try:
+        return settings.token_file.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def api(settings: Settings) -> ApiClient:
+    return ApiClient(settings.port, read_token(settings))
+
+
+# --- serve ---------------------------------------------------------------------------------------------------
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from daemon.logs import setup_logging
+
+    setup_logging(settings.log_dir, verbose=args.verbose)
+    return asyncio.run(serve(settings))
+
+
+async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> int:
+    import httpx
+    from aiohttp import web
+
+    from daemon.app import create_app
+    from daemon.clock import SystemClock
+    from daemon.store import StoreError
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
+        app = create_app(settings, clock=SystemClock(), http=http)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        try:
+            await runner.setup()
+        except StoreError as exc:
+            print(f"ticketclock: cannot start: {exc}", file=sys.stderr)
+            await runner.cleanup()
+            return EXIT_USAGE
+        except OSError as exc:
+            print(f"ticketclock: cannot start: {exc}", file=sys.stderr)
+            await runner.cleanup()
+            return EXIT_USAGE
+        site = web.TCPSite(runner, settings.config.bind, settings.port, reuse_address=False)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            print(
+                f"ticketclock: cannot listen on {settings.config.bind}:{settings.port}: {exc.strerror} "
+                "(is another TicketClock running? try `ticketclock status`)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        stop = asyncio.Event()
+        _install_stop_handlers(stop)
+        print(f"TicketClock {__version__} listening on http://127.0.0.1:{settings.port}", flush=True)
+        if ready is not None:
+            ready(settings.port)
+        try:
+            await stop.wait()
+        finally:
+            print("TicketClock stopping", flush=True)
+            await runner.cleanup()
+    return 0
+
+
+def _install_stop_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    names = ["SIGINT", "SIGTERM", "SIGBREAK"]  # SIGBREAK: Ctrl-Break on Windows
+    for name in names:
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows: no add_signal_handler
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+
+
+# --- small client commands ---------------------------------------------------------------------------------------
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    client = api(settings)
+    health = client.get("/api/v1/health")
+    print(f"daemon: {health['status']} (version {health['version']}) on {client.base}")
+    return 0
+
+
+def cmd_pair(settings: Settings, args: argparse.Namespace) -> int:
+    code = api(settings).post("/api/v1/pair/codes")
+    print(f"Pairing code: {code['code']}")
+    print("Enter it in the TicketClock extension's options page within 5 minutes. It works once.")
+    return 0
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    token = read_token(settings)
+    if token is None:
+        raise CliError(f"no token yet at {settings.token_file}: start the daemon once with `ticketclock serve`")
+    print(token)
+    return 0
+
+
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    problems = 0
+
+    def report(ok: bool, what: str, hint: str = "") -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        print(f"[{'ok' if ok else 'FAIL'}] {what}" + (f"\n       {hint}" if hint and not ok else ""))
+
+    print(f"config file: {settings.config_file} ({'present' if settings.config_file.exists() else 'defaults'})")
+    report(True, f"config parses ({len(settings.config.instances)} PSA instance(s))")
+    for label, folder in (("data dir", settings.data_dir), ("log dir", settings.log_dir)):
+        writable = _writable_dir(folder)
+        report(writable, f"{label} {folder} is writable", f"create it or fix its permissions: {folder}")
+    db = settings.db_path
+    if db.exists():
+        verdict = _check_database(db)
+        report(verdict == "ok", f"database {db}: {verdict}", "restore a backup or move the file aside")
+    else:
+        report(True, f"database {db} will be created on first start")
+    token = settings.token_file
+    if token.exists() and os.name != "nt":
+        mode = token.stat().st_mode & 0o777
+        report(mode & 0o077 == 0, f"token file {token} is private (mode {mode:o})", f"run: chmod 600 {token}")
+    try:
+        health = ApiClient(settings.port, None, timeout=3).get("/api/v1/health")
+        report(True, f"daemon answers on port {settings.port} (version {health['version']})")
+    except DaemonNotRunning:
+        free = _port_free(settings.port)
+        report(
+            free,
+            f"daemon not running; port {settings.port} is {'free' if free else 'taken by another program'}",
+            "choose another port with --port or `port = …` in the config file",
+        )
+    except ApiClientError as exc:
+        report(False, f"something else answers on port {settings.port}: {exc}", "choose another port")
+    print("all good" if problems == 0 else f"{problems} problem(s) found")
+    return 0 if problems == 0 else 1
+
+
+def _writable_dir(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
+def _check_database(path: Path) -> str:
+    from daemon.store.migrations import MIGRATIONS
+
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            result = conn.execute("PRAGMA quick_check").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return f"unreadable ({exc})"
+    if result != "ok":
+        return f"damaged ({result})"
+    if version > len(MIGRATIONS):
+        return f"written by a newer TicketClock (schema {version})"
+    return "ok"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+# --- argv ------------------------------------------------------------------------------------------------------
+
+COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] = {
+    "serve": (cmd_serve, "run the daemon in the foreground"),
+    "status": (cmd_status, "is the daemon running?"),
+    "pair": (cmd_pair, "show a pairing code for the browser extension"),
+    "token": (cmd_token, "print the API token for scripts"),
+    "doctor": (cmd_doctor, "check folders, database, port and config, and say what is wrong"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=APP, description="TicketClock: time on PSA tickets, captured.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="config file (TOML); default in the user config folder")
+    common.add_argument("--data-dir", help="folder for the database and token")
+    common.add_argument("--port", type=int, help="localhost port (default 47600)")
+    common.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, text) in COMMANDS.items():
+        p = sub.add_parser(name, help=text, description=text, parents=[common])
+        add_arguments = ARGUMENTS.get(name)
+        if add_arguments is not None:
+            add_arguments(p)
+    return parser
+
+
+ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = resolve_settings(args, dict(os.environ))
+        handler = COMMANDS[args.command][0]
+        return handler(settings, args)
+    except CliError as exc:
+        print(f"ticketclock: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DaemonNotRunning as exc:
+        print(f"ticketclock: {exc}", file=sys.stderr)
+        return 1
+    except ApiClientError as exc:
+        print(f"ticketclock: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
+    except (msgspec.ValidationError, ValueError) as exc:
+        print(f"ticketclock: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,33 @@
+"""The running daemon's parts, built once by `create_app` and reached by handlers through `SERVICES`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+from daemon.api.security import Guard
+from daemon.auth import Pairing
+from daemon.clock import Clock
+from daemon.settings import Settings
+from daemon.store import Database
+from daemon.store.clients import ClientStore
+
+__all__ = ["SERVICES", "Services"]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    http: httpx.AsyncClient
+    db: Database
+    clients: ClientStore
+    pairing: Pairing
+    guard: Guard
+    openapi: dict[str, Any] = field(default_factory=dict)
+
+
+SERVICES = web.AppKey("services", Services)
