@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 import httpx
 from aiohttp import web
 
-from daemon.api import system
+from daemon.api import browser, entries, system, timers
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
 from daemon.api.security import AUTH, Guard, guard_middleware
 from daemon.auth import Pairing, ensure_token_file, hash_token
 from daemon.clock import Clock
+from daemon.entries.service import EntryService
 from daemon.services import SERVICES, Services
 from daemon.settings import Settings
 from daemon.store import Database
 from daemon.store.clients import ClientStore
+from daemon.timers.service import TimerService
 
 __all__ = ["ROUTES", "create_app"]
 
 log = logging.getLogger("ticketclock")
 
-ROUTES: list[Route] = [*system.routes]
+ROUTES: list[Route] = [*system.routes, *browser.routes, *timers.routes, *entries.routes]
 
 
 def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> web.Application:
@@ -45,6 +49,9 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 public={(r.method, r.path) for r in ROUTES if not r.auth},
                 paired_origins={c.origin for c in await clients.all() if c.origin},
             )
+            entry_service = EntryService(db, settings.config, clock)
+            timer_service = TimerService(db, settings.config, clock, entry_service)
+            await timer_service.start()
             services = Services(
                 settings=settings,
                 clock=clock,
@@ -53,12 +60,21 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 clients=clients,
                 pairing=Pairing(clients, clock),
                 guard=guard,
+                entries=entry_service,
+                timers=timer_service,
                 openapi=build_openapi(ROUTES),
             )
             app[SERVICES] = services
             app[AUTH] = guard
+            ticker = asyncio.create_task(timer_service.run(), name="timer-tick")
             log.info("daemon ready on 127.0.0.1:%d, data in %s", settings.port, settings.data_dir)
-            yield
+            try:
+                yield
+            finally:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+                await timer_service.shutdown()
         finally:
             await db.close()
 

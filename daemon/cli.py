@@ -262,6 +262,165 @@ def _port_free(port: int) -> bool:
     return True
 
 
+# --- timers and entries ------------------------------------------------------------------------------------------
+
+
+def _fmt_elapsed(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _print_timers(state: dict[str, object]) -> None:
+    timers = state.get("timers") or []
+    assert isinstance(timers, list)
+    if not timers:
+        print("no live timers")
+    for t in timers:
+        what = t["label"] + (f"  {t['summary']}" if t.get("summary") else "")
+        paused = f" ({t['paused_by']})" if t.get("paused_by") else ""
+        print(f"{t['id']:>5}  {t['colour']}  {t['state']:<8}{paused:<12} {_fmt_elapsed(t['elapsed_s'])}  {what}")
+    pending = state.get("idle_pending")
+    if isinstance(pending, dict):
+        print(f"away time waiting for a decision since {pending['since']}: ticketclock keep-away / drop-away")
+
+
+def _pick_timer(client: ApiClient, given: str | None) -> str:
+    """The timer named, or the only/attended running one."""
+    if given:
+        return given
+    timers = client.get("/api/v1/timers")["timers"]
+    running = [t for t in timers if t["running"]] or timers
+    if not running:
+        raise CliError("no live timer")
+    if len(running) > 1:
+        running.sort(key=lambda t: t["last_attended"], reverse=True)
+    return str(running[0]["id"])
+
+
+def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
+    if bool(args.ticket) == bool(args.task):
+        raise CliError("give a ticket number or --task NAME")
+    body: dict[str, object] = {"ticket": args.ticket} if args.ticket else {"task": args.task}
+    if args.instance:
+        body["instance"] = args.instance
+    if args.notes:
+        body["notes"] = args.notes
+    timer = api(settings).post("/api/v1/timers", body)
+    print(f"started {timer['id']}: {timer['label']}")
+    return 0
+
+
+def _timer_action(action: str) -> Callable[[Settings, argparse.Namespace], int]:
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        client = api(settings)
+        timer_id = _pick_timer(client, args.timer)
+        result = client.post(f"/api/v1/timers/{timer_id}/{action}")
+        if action == "stop":
+            for entry in result["entries"]:
+                print(
+                    f"{timer_id} stopped: entry {entry['id']} {_fmt_elapsed(entry['actual_seconds'])} {entry['status']}"
+                )
+        else:
+            print(f"{timer_id} {result['state']}")
+        return 0
+
+    return run
+
+
+def cmd_timers(settings: Settings, args: argparse.Namespace) -> int:
+    _print_timers(api(settings).get("/api/v1/timers"))
+    return 0
+
+
+def cmd_entries(settings: Settings, args: argparse.Namespace) -> int:
+    params = {k: v for k, v in (("from", args.since), ("to", args.until), ("status", args.status)) if v}
+    entries = api(settings).get("/api/v1/entries", params)["entries"]
+    if args.csv:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["id", "instance", "ticket", "task", "start", "end", "actual_s", "billed_s", "status", "notes"])
+        for e in entries:
+            writer.writerow(
+                [
+                    e["id"],
+                    e["instance"],
+                    e["ticket_id"] or e["ticket_number"] or "",
+                    e["task"] or "",
+                    e["started_at"],
+                    e["ended_at"],
+                    e["actual_seconds"],
+                    e["billed_seconds"],
+                    e["status"],
+                    e["notes"],
+                ]
+            )
+        return 0
+    if not entries:
+        print("no entries")
+    for e in entries:
+        what = f"#{e['ticket_id'] or e['ticket_number']}" if e["instance"] else (e["task"] or "")
+        print(
+            f"{e['id'][:8]}  {e['status']:<9} {_fmt_elapsed(e['actual_seconds'])} billed "
+            f"{_fmt_elapsed(e['billed_seconds'])}  {what}  {e['notes'][:40]}"
+        )
+    return 0
+
+
+def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_watch(settings, args.count))
+
+
+async def _watch(settings: Settings, count: int | None) -> int:
+    import json
+    import secrets
+
+    import websockets
+
+    token = read_token(settings)
+    url = f"ws://127.0.0.1:{settings.port}/api/v1/ws"
+    try:
+        async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+            hello = {"type": "hello", "install": "cli-watch", "instance": secrets.token_hex(4), "token": token or ""}
+            await ws.send(json.dumps(hello))
+            seen = 0
+            async for raw in ws:
+                message = json.loads(raw)
+                if message.get("type") == "state":
+                    print(f"--- {len(message['timers'])} timer(s)", flush=True)
+                    _print_timers(message)
+                    seen += 1
+                    if count is not None and seen >= count:
+                        return 0
+                elif message.get("type") == "error":
+                    raise CliError(f"{message['message']} ({message['code']})")
+    except OSError:
+        raise DaemonNotRunning(f"no daemon answers on {url}: start it with `ticketclock serve`") from None
+    return 0
+
+
+def _args_start(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ticket", nargs="?", help="ticket number")
+    p.add_argument("--task", help="a non-ticket task, e.g. 'Admin' or 'Internal meeting'")
+    p.add_argument("--instance", help="PSA instance name (when several are configured)")
+    p.add_argument("--notes", default="")
+
+
+def _args_timer(p: argparse.ArgumentParser) -> None:
+    p.add_argument("timer", nargs="?", help="timer id (default: the attended running timer)")
+
+
+def _args_entries(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="since", help="ISO date/time or epoch seconds")
+    p.add_argument("--to", dest="until", help="ISO date/time or epoch seconds")
+    p.add_argument("--status", help="comma-separated statuses")
+    p.add_argument("--csv", action="store_true", help="CSV to standard output")
+
+
+def _args_watch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--count", type=int, help="stop after this many state updates")
+
+
 # --- argv ------------------------------------------------------------------------------------------------------
 
 COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] = {
@@ -270,6 +429,13 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] =
     "pair": (cmd_pair, "show a pairing code for the browser extension"),
     "token": (cmd_token, "print the API token for scripts"),
     "doctor": (cmd_doctor, "check folders, database, port and config, and say what is wrong"),
+    "start": (cmd_start, "start a timer by hand for a ticket or a task"),
+    "stop": (_timer_action("stop"), "stop a timer; its entry is created"),
+    "pause": (_timer_action("pause"), "pause a timer"),
+    "resume": (_timer_action("resume"), "resume a paused timer"),
+    "timers": (cmd_timers, "list live timers"),
+    "entries": (cmd_entries, "list entries (or export CSV)"),
+    "watch": (cmd_watch, "live view of the timers over the WebSocket"),
 }
 
 
@@ -290,7 +456,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
+ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "start": _args_start,
+    "stop": _args_timer,
+    "pause": _args_timer,
+    "resume": _args_timer,
+    "entries": _args_entries,
+    "watch": _args_watch,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

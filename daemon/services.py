@@ -11,9 +11,11 @@ from aiohttp import web
 from daemon.api.security import Guard
 from daemon.auth import Pairing
 from daemon.clock import Clock
+from daemon.entries.service import EntryService
 from daemon.settings import Settings
 from daemon.store import Database
 from daemon.store.clients import ClientStore
+from daemon.timers.service import TimerService
 
 __all__ = ["SERVICES", "Services"]
 
@@ -27,6 +29,8 @@ class Services:
     clients: ClientStore
     pairing: Pairing
     guard: Guard
+    entries: EntryService
+    timers: TimerService
     openapi: dict[str, Any] = field(default_factory=dict)
 
 

@@ -13,6 +13,9 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from daemon.entries.service import EntryError
+from daemon.timers.engine import EngineError, InvalidInput, InvalidTransition, NoSuchTimer, TooManyTimers
+
 __all__ = ["ApiError", "ErrorBody", "error_middleware", "error_response"]
 
 log = logging.getLogger("ticketclock.api")
@@ -72,6 +75,14 @@ _HTTP_CODES = {
     429: "too_many_requests",
 }
 
+_ENGINE_ERRORS: dict[type[EngineError], tuple[int, str]] = {
+    NoSuchTimer: (404, "not_found"),
+    TooManyTimers: (409, "too_many_timers"),
+    InvalidTransition: (409, "invalid_transition"),
+    InvalidInput: (422, "invalid_input"),
+}
+_ENTRY_STATUS = {"not_found": 404, "invalid_transition": 409, "not_editable": 409, "invalid_input": 422}
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -88,6 +99,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         message = exc.reason if exc.status != 404 else f"no such resource: {request.path}"
         return error_response(exc.status, code, message, headers=headers)
+    except EngineError as exc:
+        status, code = _ENGINE_ERRORS.get(type(exc), (409, "invalid_transition"))
+        return error_response(status, code, str(exc))
+    except EntryError as exc:
+        return error_response(_ENTRY_STATUS.get(exc.code, 409), exc.code, exc.message)
     except msgspec.ValidationError as exc:
         return error_response(422, "invalid_input", str(exc))
     except msgspec.DecodeError as exc:

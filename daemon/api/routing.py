@@ -52,9 +52,14 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
     """Decode the body as `type_`: 413 when too large, 400 when not JSON, 422 when it does not fit."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
-    data = await request.content.read(MAX_BODY + 1)
-    if len(data) > MAX_BODY:
-        raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY + 1 - size):  # read() may return less than asked
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
+    data = b"".join(chunks)
     decoder = _decoders.get(type_)
     if decoder is None:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)

@@ -50,7 +50,7 @@ class Guard:
         return pairing and is_extension_origin(origin)
 
     async def authenticate(self, token: str) -> Principal | None:
-        if not token:
+        if not token or not token.isascii():  # tokens are ASCII; undecodable header bytes must not raise
             return None
         digest = hash_token(token)
         if hmac.compare_digest(digest, self.cli_token_sha256):
@@ -60,7 +60,7 @@ class Guard:
 
 
 AUTH = web.AppKey("auth_guard", Guard)
-PRINCIPAL = "ticketclock.principal"
+PRINCIPAL = web.RequestKey("ticketclock.principal", Principal)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

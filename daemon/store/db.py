@@ -75,17 +75,17 @@ class Database:
         db = cls(conn, path)
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            version = int(await db.scalar("PRAGMA user_version") or 0)
+            if version > len(MIGRATIONS):  # checked before switching to WAL, which would rewrite the header
+                raise StoreTooNew(
+                    f"{path} was written by a newer TicketClock (schema {version}, this one knows "
+                    f"{len(MIGRATIONS)}); upgrade TicketClock"
+                )
             mode = await db.scalar("PRAGMA journal_mode = WAL")
             if str(mode).lower() != "wal":
                 raise StoreError(f"{path}: could not switch the database to WAL mode (got {mode})")
             await conn.execute("PRAGMA synchronous = FULL")
             await conn.execute("PRAGMA foreign_keys = ON")
-            version = int(await db.scalar("PRAGMA user_version") or 0)
-            if version > len(MIGRATIONS):
-                raise StoreTooNew(
-                    f"{path} was written by a newer TicketClock (schema {version}, this one knows "
-                    f"{len(MIGRATIONS)}); upgrade TicketClock"
-                )
             if migrate:
                 await db.migrate()
         except sqlite3.Error as exc:

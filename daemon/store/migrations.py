@@ -24,4 +24,72 @@ MIGRATIONS: list[str] = [
         last_used_at REAL
     );
     """,
+    # 2: time engine — its state blob, per-install acknowledgements, entries and their audit trail.
+    """
+    CREATE TABLE engine (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        state BLOB NOT NULL,
+        daemon_seen REAL NOT NULL
+    );
+    CREATE TABLE installs (
+        install TEXT PRIMARY KEY,
+        acked_seq INTEGER NOT NULL,
+        last_at REAL NOT NULL,
+        instance TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE entries (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        timer_id TEXT,
+        instance TEXT NOT NULL DEFAULT '',
+        ticket_id INTEGER,
+        ticket_number TEXT,
+        task TEXT,
+        summary TEXT NOT NULL DEFAULT '',
+        company TEXT NOT NULL DEFAULT '',
+        started_at REAL NOT NULL,
+        ended_at REAL NOT NULL,
+        actual_seconds INTEGER NOT NULL,
+        billed_seconds INTEGER NOT NULL,
+        notes TEXT NOT NULL DEFAULT '',
+        internal_notes TEXT NOT NULL DEFAULT '',
+        billable TEXT NOT NULL DEFAULT 'agreement',
+        work_type TEXT NOT NULL DEFAULT '',
+        log_as TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        status_reason TEXT NOT NULL DEFAULT '',
+        flags TEXT NOT NULL DEFAULT '[]',
+        segments TEXT NOT NULL DEFAULT '[]',
+        explanation TEXT NOT NULL DEFAULT '[]',
+        psa_ids TEXT NOT NULL DEFAULT '[]',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX entries_status ON entries (status);
+    CREATE INDEX entries_started ON entries (started_at);
+    CREATE INDEX entries_ticket ON entries (instance, ticket_id);
+    CREATE TABLE entry_events (
+        id INTEGER PRIMARY KEY,
+        entry_id TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        from_status TEXT,
+        to_status TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX entry_events_entry ON entry_events (entry_id);
+    """,
+    # 3: outbox — one row per entry waiting to be posted (or failed), with its attempts and next try.
+    """
+    CREATE TABLE outbox (
+        entry_id TEXT PRIMARY KEY REFERENCES entries (id) ON DELETE CASCADE,
+        instance TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        last_error TEXT NOT NULL DEFAULT '',
+        sending_since REAL,
+        ambiguous INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX outbox_due ON outbox (instance, next_at);
+    """,
 ]

@@ -11,6 +11,8 @@ from typing import Literal
 import msgspec
 
 __all__ = [
+    "BillableOption",
+    "ChargeToType",
     "CompanyInfo",
     "ErrorBody",
     "Member",

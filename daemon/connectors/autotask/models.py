@@ -1,0 +1,135 @@
+"""Autotask REST payloads, with the wire's camelCase field names.
+
+Decoding ignores fields we do not model; encoding omits defaults, so a request carries only what we mean to send.
+Wrappers: GET by id → `{"item": {...}}` (null when absent), query → `{"items": [...], "pageDetails": {...}}`,
+create → `{"itemId": N}`, errors → `{"errors": ["..."]}`.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+import msgspec
+
+__all__ = [
+    "Company",
+    "CreateResult",
+    "ErrorBody",
+    "Filter",
+    "Item",
+    "Items",
+    "NewTimeEntry",
+    "PageDetails",
+    "Query",
+    "Resource",
+    "ServiceDeskRole",
+    "Ticket",
+    "TimeEntry",
+    "ZoneInfo",
+]
+
+T = TypeVar("T")
+
+
+class _Vendor(msgspec.Struct, omit_defaults=True, kw_only=True):
+    pass
+
+
+class ZoneInfo(_Vendor):
+    url: str
+    zoneName: str = ""
+    webUrl: str = ""
+    ci: int | None = None
+
+
+class Filter(_Vendor):
+    op: str
+    field: str = ""
+    value: str | int | bool | None = None
+    items: list[Filter] = []
+
+
+class Query(_Vendor):
+    filter: list[Filter]
+
+
+class PageDetails(_Vendor):
+    count: int = 0
+    requestCount: int = 0
+    prevPageUrl: str | None = None
+    nextPageUrl: str | None = None
+
+
+class Item(_Vendor, Generic[T]):
+    item: T | None = None
+
+
+class Items(_Vendor, Generic[T]):
+    items: list[T] = []
+    pageDetails: PageDetails = msgspec.field(default_factory=PageDetails)
+
+
+class CreateResult(_Vendor):
+    itemId: int
+
+
+class ErrorBody(_Vendor):
+    errors: list[str] = []
+
+
+class Resource(_Vendor):
+    id: int
+    userName: str = ""
+    email: str = ""
+    firstName: str = ""
+    lastName: str = ""
+    isActive: bool = True
+    defaultServiceDeskRoleID: int | None = None
+
+
+class ServiceDeskRole(_Vendor):
+    id: int
+    resourceID: int
+    roleID: int
+    isDefault: bool = False
+    isActive: bool = True
+
+
+class Company(_Vendor):
+    id: int
+    companyName: str = ""
+
+
+class Ticket(_Vendor):
+    id: int
+    ticketNumber: str = ""
+    title: str = ""
+    companyID: int | None = None
+    status: int | None = None
+    queueID: int | None = None
+    assignedResourceID: int | None = None
+    assignedResourceRoleID: int | None = None
+    projectID: int | None = None
+
+
+class TimeEntry(_Vendor):
+    id: int
+    ticketID: int | None = None
+    resourceID: int | None = None
+    internalNotes: str = ""
+
+
+class NewTimeEntry(_Vendor):
+    """The body of `POST V1.0/TimeEntries`."""
+
+    ticketID: int
+    resourceID: int
+    roleID: int
+    dateWorked: str
+    startDateTime: str
+    endDateTime: str
+    hoursWorked: float
+    summaryNotes: str
+    internalNotes: str
+    isNonBillable: bool | None = None
+    billingCodeID: int | None = None

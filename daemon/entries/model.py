@@ -1,0 +1,76 @@
+"""Entries: what a finished timer, a manual entry or an automation run becomes.
+
+States (DESIGN §5)::
+
+    open → pending → submitted → approved_l1 → approved → queued → posted
+                 ╰── (approval "none") ───────────────────╯
+    side states: rejected (back to the technician), voided (kept for audit, never posted),
+                 failed (the PSA refused it; edit and retry)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from daemon.rules import RuleNote
+
+__all__ = ["EDITABLE", "STATUSES", "AuditEvent", "Entry", "Segment", "Status"]
+
+Status = Literal["pending", "submitted", "approved_l1", "approved", "queued", "posted", "rejected", "voided", "failed"]
+STATUSES: tuple[str, ...] = (
+    "pending",
+    "submitted",
+    "approved_l1",
+    "approved",
+    "queued",
+    "posted",
+    "rejected",
+    "voided",
+    "failed",
+)
+EDITABLE: frozenset[str] = frozenset({"pending", "rejected", "failed"})
+"""States in which the technician may change an entry."""
+
+
+class Segment(msgspec.Struct, array_like=True, frozen=True):
+    start: float
+    end: float
+
+
+class Entry(msgspec.Struct, kw_only=True):
+    id: str
+    source: Literal["timer", "manual", "automation"]
+    timer_id: str | None = None
+    instance: str = ""
+    ticket_id: int | None = None
+    ticket_number: str | None = None
+    task: str | None = None
+    summary: str = ""
+    company: str = ""
+    started_at: float
+    ended_at: float
+    actual_seconds: int
+    billed_seconds: int
+    notes: str = ""
+    internal_notes: str = ""
+    billable: Literal["agreement", "yes", "no"] = "agreement"
+    work_type: str = ""
+    log_as: str = ""
+    status: Status
+    status_reason: str = ""
+    flags: list[str] = []
+    segments: list[Segment] = []
+    explanation: list[RuleNote] = []
+    psa_ids: list[str] = []
+    created_at: float
+    updated_at: float
+
+
+class AuditEvent(msgspec.Struct, kw_only=True):
+    at: float
+    actor: str
+    from_status: str | None
+    to_status: str
+    comment: str = ""

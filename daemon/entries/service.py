@@ -1,0 +1,363 @@
+"""Entry life cycle: creation (from timers, by hand, from automation runs), edits, approvals, the audit trail.
+
+Services never import aiohttp; the API maps `EntryError.code` to a status.
+
+Errors::
+
+    EntryError(code, message)
+      not_found            no such entry
+      invalid_transition   the entry's state does not allow that action
+      not_editable         edits are allowed in pending, rejected and failed only
+      invalid_input        the request makes no sense (end before start, nothing to log, …)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Literal
+
+import aiosqlite
+import msgspec
+
+from daemon.clock import Clock
+from daemon.entries.model import EDITABLE, AuditEvent, Entry, Segment, Status
+from daemon.rules import shape
+from daemon.settings import Config
+from daemon.store.db import Database
+from daemon.store.entries import EntryFilter, EntryStore
+from daemon.timers.model import TicketRef
+
+__all__ = ["EntryError", "EntryService", "ManualEntry", "NewEntry"]
+
+Billable = Literal["agreement", "yes", "no"]
+
+
+class EntryError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class NewEntry(msgspec.Struct, kw_only=True):
+    """Everything needed to create an entry, whatever its source."""
+
+    source: Literal["timer", "manual", "automation"]
+    segments: list[Segment]
+    ticket: TicketRef | None = None
+    task: str | None = None
+    timer_id: str | None = None
+    summary: str = ""
+    company: str = ""
+    notes: str = ""
+    internal_notes: str = ""
+    billable: str = ""
+    work_type: str = ""
+    log_as: str = ""
+    flags: list[str] = []
+    reason: str = ""
+    """Why it ended (timer reasons: closed, stopped, discarded, evicted, long_run, offline)."""
+    seconds_override: int | None = None
+    """Automation: a configured duration that replaces the measured one."""
+
+
+class ManualEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Body of POST /api/v1/entries."""
+
+    started_at: float
+    ended_at: float | None = None
+    seconds: int | None = None
+    instance: str | None = None
+    ticket: str | None = None
+    task: str | None = None
+    notes: str = ""
+    internal_notes: str = ""
+    billable: Billable | None = None
+    work_type: str = ""
+    log_as: str = ""
+
+
+class EntryPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    notes: str | None = None
+    internal_notes: str | None = None
+    billable: Billable | None = None
+    work_type: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    log_as: str | None = None
+
+
+class EntryService:
+    def __init__(self, db: Database, config: Config, clock: Clock) -> None:
+        self._db = db
+        self._config = config
+        self._clock = clock
+        self.store = EntryStore(db)
+
+    # --- creation -------------------------------------------------------------------------------------------
+
+    def build(self, new: NewEntry, now: float) -> tuple[Entry, list[AuditEvent]]:
+        """Shape a new entry and decide its first states (pure but for the id)."""
+        segments = sorted((s for s in new.segments if s.end > s.start), key=lambda s: s.start)
+        measured = sum(s.end - s.start for s in segments)
+        actual = float(new.seconds_override) if new.seconds_override is not None else measured
+        shaped = shape(
+            actual,
+            rounding=self._config.rounding,
+            min_seconds=self._config.timing.min_seconds,
+            billable=new.billable,
+            billable_default=self._config.billable_default,
+        )
+        started = segments[0].start if segments else now
+        ended = segments[-1].end if segments else now
+        ticket = new.ticket
+        entry = Entry(
+            id=uuid.uuid4().hex,
+            source=new.source,
+            timer_id=new.timer_id,
+            instance=ticket.instance if ticket else "",
+            ticket_id=ticket.id if ticket else None,
+            ticket_number=ticket.number if ticket else None,
+            task=new.task,
+            summary=new.summary,
+            company=new.company,
+            started_at=started,
+            ended_at=ended,
+            actual_seconds=shaped.actual_seconds,
+            billed_seconds=shaped.billed_seconds,
+            notes=new.notes,
+            internal_notes=new.internal_notes,
+            billable=shaped.billable,
+            work_type=new.work_type,
+            log_as=new.log_as,
+            status="pending",
+            flags=list(new.flags),
+            segments=segments,
+            explanation=list(shaped.explanation),
+            created_at=now,
+            updated_at=now,
+        )
+        audit = [AuditEvent(at=now, actor="system", from_status=None, to_status="pending", comment=new.reason)]
+        if new.reason == "discarded":
+            self._move(entry, audit, "voided", "system", "discarded by the user", now)
+        elif shaped.void_reason is not None:
+            self._move(entry, audit, "voided", "system", shaped.void_reason, now)
+        elif new.reason == "long_run" or "long_run" in entry.flags:
+            entry.status_reason = "held for review: ran past the long-run cap"
+            if "review" not in entry.flags:
+                entry.flags.append("review")
+        elif self._config.approval == "none":
+            self._queue_or_hold(entry, audit, now)
+        return entry, audit
+
+    def _queue_or_hold(self, entry: Entry, audit: list[AuditEvent], now: float) -> None:
+        """Approval pattern none: pending → queued at once, for entries that belong to a PSA ticket."""
+        if entry.instance and entry.ticket_id is not None:
+            self._move(entry, audit, "queued", "system", "approval: none", now)
+        # Tasks (admin work, meetings) and tickets known by number only stay pending until posted by hand.
+
+    @staticmethod
+    def _move(entry: Entry, audit: list[AuditEvent], to: Status, actor: str, comment: str, now: float) -> None:
+        audit.append(AuditEvent(at=now, actor=actor, from_status=entry.status, to_status=to, comment=comment))
+        entry.status = to
+        entry.status_reason = comment if to in ("voided", "rejected", "failed") else ""
+        entry.updated_at = now
+
+    async def insert(self, conn: aiosqlite.Connection, entry: Entry, audit: Sequence[AuditEvent]) -> None:
+        await EntryStore.insert(conn, entry, audit)
+        if entry.status == "queued":
+            await _enqueue(conn, entry, self._clock.now())
+
+    async def create_manual(self, body: ManualEntry) -> Entry:
+        now = self._clock.now()
+        if body.ticket is None and body.task is None:
+            raise EntryError("invalid_input", "give a ticket or a task")
+        if body.ticket is not None and body.task is not None:
+            raise EntryError("invalid_input", "give a ticket or a task, not both")
+        if body.ended_at is None and body.seconds is None:
+            raise EntryError("invalid_input", "give ended_at or seconds")
+        end = body.ended_at if body.ended_at is not None else body.started_at + float(body.seconds or 0)
+        if end <= body.started_at:
+            raise EntryError("invalid_input", "the entry must end after it starts")
+        if end - body.started_at > 24 * 3600:
+            raise EntryError("invalid_input", "one entry cannot be longer than 24 hours")
+        if end > now + 60:
+            raise EntryError("invalid_input", "an entry cannot end in the future")
+        ticket = self.ticket_ref(body.instance, body.ticket) if body.ticket is not None else None
+        new = NewEntry(
+            source="manual",
+            segments=[Segment(body.started_at, end)],
+            ticket=ticket,
+            task=body.task,
+            notes=body.notes,
+            internal_notes=body.internal_notes,
+            billable=body.billable or "",
+            work_type=body.work_type,
+            log_as=body.log_as,
+            reason="manual",
+        )
+        entry, audit = self.build(new, now)
+        async with self._db.transaction() as conn:
+            await self.insert(conn, entry, audit)
+        return entry
+
+    def ticket_ref(self, instance: str | None, ticket: str) -> TicketRef:
+        instances = self._config.instances
+        if instance is None:
+            if len(instances) != 1:
+                raise EntryError(
+                    "invalid_input",
+                    "name the PSA instance (several are configured)" if instances else "no PSA instance is configured",
+                )
+            inst = instances[0]
+        else:
+            found = [i for i in instances if i.name == instance]
+            if not found:
+                raise EntryError("invalid_input", f"no PSA instance named {instance!r}")
+            inst = found[0]
+        text = ticket.strip().lstrip("#")
+        if text.isdigit() and 0 < int(text) < 2**31:
+            return TicketRef(instance=inst.name, kind=inst.kind, id=int(text))
+        if inst.kind == "autotask" and text.upper().startswith("T") and len(text) <= 32:
+            return TicketRef(instance=inst.name, kind=inst.kind, number=text.upper())
+        raise EntryError("invalid_input", f"{ticket!r} is not a ticket number")
+
+    # --- reads --------------------------------------------------------------------------------------------------
+
+    async def get(self, entry_id: str) -> Entry:
+        entry = await self.store.get(entry_id)
+        if entry is None:
+            raise EntryError("not_found", f"no entry {entry_id}")
+        return entry
+
+    async def find(self, f: EntryFilter) -> list[Entry]:
+        return await self.store.list(f)
+
+    async def history(self, entry_id: str) -> list[AuditEvent]:
+        await self.get(entry_id)
+        return await self.store.history(entry_id)
+
+    # --- changes --------------------------------------------------------------------------------------------------
+
+    async def patch(self, entry_id: str, patch: EntryPatch, actor: str = "user") -> Entry:
+        async with self._db.transaction() as conn:
+            entry = await self._load(conn, entry_id)
+            if entry.status not in EDITABLE:
+                raise EntryError("not_editable", f"an entry that is {entry.status} cannot be edited")
+            now = self._clock.now()
+            changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not None}
+            start = changes.pop("started_at", entry.started_at)
+            end = changes.pop("ended_at", entry.ended_at)
+            for key, value in changes.items():
+                setattr(entry, key, value)
+            if (start, end) != (entry.started_at, entry.ended_at):
+                if end <= start or end - start > 24 * 3600:
+                    raise EntryError("invalid_input", "the entry must end after it starts, within 24 hours")
+                entry.segments = [Segment(start, end)]
+                entry.started_at, entry.ended_at = start, end
+                shaped = shape(
+                    end - start,
+                    rounding=self._config.rounding,
+                    min_seconds=self._config.timing.min_seconds,
+                    billable=entry.billable,
+                    billable_default=self._config.billable_default,
+                )
+                entry.actual_seconds, entry.billed_seconds = shaped.actual_seconds, shaped.billed_seconds
+                entry.explanation = [*shaped.explanation]
+            entry.updated_at = now
+            await EntryStore.update(conn, entry)
+            await EntryStore.audit(
+                conn,
+                entry.id,
+                [
+                    AuditEvent(
+                        at=now,
+                        actor=actor,
+                        from_status=entry.status,
+                        to_status=entry.status,
+                        comment="edited: "
+                        + ", ".join(
+                            sorted(
+                                {
+                                    *changes,
+                                    *(["time"] if patch.started_at is not None or patch.ended_at is not None else []),
+                                }
+                            )
+                        ),
+                    )
+                ],
+            )
+        return entry
+
+    async def act(self, entry_id: str, action: str, *, comment: str = "", actor: str = "user") -> Entry:
+        """submit | approve | reject | void | retry."""
+        async with self._db.transaction() as conn:
+            entry = await self._load(conn, entry_id)
+            now = self._clock.now()
+            audit: list[AuditEvent] = []
+            target = self._target(entry, action, comment)
+            self._move(entry, audit, target, actor, comment, now)
+            if target == "approved" and self._config.approval != "none":
+                self._move(entry, audit, "queued", "system", "approved", now)
+            if target == "submitted" and self._config.approval == "none":
+                self._move(entry, audit, "queued", "system", "approval: none", now)
+            if "review" in entry.flags and target in ("submitted", "queued"):
+                entry.flags.remove("review")
+            if entry.status == "queued" and not entry.instance:
+                raise EntryError("invalid_transition", "this entry has no PSA ticket to post to")
+            if entry.status == "queued" and entry.ticket_id is None:
+                raise EntryError("invalid_transition", "the ticket number must be resolved to a ticket first")
+            await EntryStore.update(conn, entry)
+            await EntryStore.audit(conn, entry.id, audit)
+            if entry.status == "queued":
+                await _enqueue(conn, entry, now)
+            elif entry.status == "voided":
+                await conn.execute("DELETE FROM outbox WHERE entry_id = ?", (entry.id,))
+        return entry
+
+    def _target(self, entry: Entry, action: str, comment: str) -> Status:
+        s = entry.status
+        pattern = self._config.approval
+        if action == "submit" and s in ("pending", "rejected"):
+            return "submitted"
+        if action == "approve" and s == "submitted":
+            return "approved_l1" if pattern == "two" else "approved"
+        if action == "approve" and s == "approved_l1":
+            return "approved"
+        if action == "reject" and s in ("submitted", "approved_l1"):
+            if not comment.strip():
+                raise EntryError("invalid_input", "say why the entry is rejected (comment)")
+            return "rejected"
+        if action == "void" and s in (
+            "pending",
+            "submitted",
+            "approved_l1",
+            "approved",
+            "rejected",
+            "failed",
+            "queued",
+        ):
+            return "voided"
+        if action == "retry" and s == "failed":
+            return "queued"
+        raise EntryError("invalid_transition", f"cannot {action} an entry that is {s}")
+
+    async def _load(self, conn: aiosqlite.Connection, entry_id: str) -> Entry:
+        entry = await EntryStore.get_in(conn, entry_id)
+        if entry is None:
+            raise EntryError("not_found", f"no entry {entry_id}")
+        if entry.status == "queued":
+            async with conn.execute("SELECT sending_since FROM outbox WHERE entry_id = ?", (entry_id,)) as cur:
+                row = await cur.fetchone()
+            if row is not None and row[0] is not None:
+                raise EntryError("invalid_transition", "the entry is being posted right now; try again shortly")
+        return entry
+
+
+async def _enqueue(conn: aiosqlite.Connection, entry: Entry, now: float) -> None:
+    await conn.execute(
+        "INSERT INTO outbox (entry_id, instance, next_at) VALUES (?, ?, ?) "
+        "ON CONFLICT(entry_id) DO UPDATE SET next_at = excluded.next_at, last_error = ''",
+        (entry.id, entry.instance, now),
+    )

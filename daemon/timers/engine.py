@@ -1,0 +1,1130 @@
+"""The timer engine: a pure state machine from browser facts and user commands to timers (DESIGN.md §4).
+
+No clock, no I/O. The service loads `EngineState` (msgspec JSON), calls one entry point, persists the state and the
+returned effects in one transaction, then acknowledges. Every entry point takes the time as an argument; functions
+mutate the state passed in and return effects. Same inputs, same outputs (timer ids come from `next_id`).
+
+Entry points
+    apply_event(state, event, *, cfg, recognize) -> list[Effect]       one browser event, at browser time
+    tick(state, now, cfg, *, allow_offline) -> list[Effect]             time-driven transitions
+    recover(state, daemon_seen, now) -> list[Effect]                    once at start after a crash
+    start_manual(state, now, cfg, *, ticket=None, task=None, notes="", billable=None, work_type="")
+        -> tuple[Timer, list[Effect]]
+    pause(state, timer_id, now) -> list[Effect]
+    resume(state, timer_id, now, cfg) -> list[Effect]
+    stop(state, timer_id, now, cfg) -> list[Effect]
+    discard(state, timer_id, now) -> list[Effect]
+    edit(state, timer_id, *, notes=None, internal_notes=None, billable=None, work_type=None, colour=None) -> Timer
+    resolve_idle(state, keep, now) -> list[Effect]
+    views(state, now) -> list[TimerView];  idle_pending_view(state) -> IdlePending | None
+    elapsed(timer, state, now) -> float
+
+Errors (a failing command leaves the state unchanged)
+    EngineError
+     ├── NoSuchTimer          no timer with that id
+     ├── TooManyTimers        a manual timer would be the 10th live one
+     ├── InvalidTransition    e.g. resume a running timer, act on a finalized one, no away time to decide
+     └── InvalidInput         e.g. start_manual with neither ticket nor task, or both; a bad colour
+
+Effects
+    Finalized(timer, reason)  the timer is over and leaves the state; reasons: closed, stopped, discarded, evicted,
+                              long_run, offline. The service turns it into an entry.
+    Notice(code, message, timer_id)  something to tell the user: evicted, limit_reached, long_run, idle_dropped,
+                              idle_expired, browser_offline, restart.
+
+Time
+    Browser events carry browser time `at`; it never goes back (`at` before `browser_seen` counts as
+    `browser_seen`). Auto timers are credited only up to `browser_seen`; manual timers up to daemon `now`.
+    Auto-timer grace and merge windows are judged on browser time: an event at t expires them, and `tick` only
+    re-checks them at `browser_seen`, so events queued by a disconnected extension replay exactly as if they had
+    arrived live. While the browser is silent the daemon decides nothing for it except the offline stop (rule 12)
+    and, after 12 h of silence, finalizing its stopped timers.
+
+Choices where the rules are silent (a technician's expectations)
+    - Activating a tab the daemon never saw (a non-PSA tab) is recorded as the window's active tab, so attention
+      leaves the ticket; closing an unknown tab only forgets it. An update for an unknown tab adds it.
+    - With no window ever focused, the window of the first active tab counts as focused; a snapshot without a
+      focused window keeps the last one if it still exists, else the lowest window id with an active tab.
+    - Focus mode: a ticket shown only in a background tab gets no timer and a stopped timer in its merge window
+      resumes only when attended. A closing timer's open segment ends when another ticket takes attention, so two
+      auto timers never count the same second in focus mode.
+    - A user-paused auto timer stays paused through closing and merge-window returns; only the user resumes it.
+      User resume of an unattended auto timer in focus mode runs until attention next changes.
+    - Pause/resume apply to running/paused timers only; stop, discard and edit work on any timer in the state.
+    - Stop or discard of a ticket timer whose ticket is still shown suppresses auto timing of it until no tab
+      shows it. An evicted ticket is suppressed until it is attended again or no tab shows it (open mode would
+      otherwise recreate it at once).
+    - start_manual for a ticket that already has a timer converts that timer to manual and runs it (one timer per
+      ticket); if it is a running manual timer, InvalidTransition.
+    - A new idle span while an earlier away decision is unanswered drops the earlier one (Notice idle_dropped).
+      A kept away span starts no earlier than the timer's start.
+    - Closing, stopped and offline-held timers are listed by `views` after the live ones; a stopped timer's slot is
+      the one it last held and is not reserved.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Literal
+
+import msgspec
+
+from daemon.settings import TimingConfig
+from daemon.timers import segments as seg
+from daemon.timers.events import (
+    BrowserEvent,
+    Heartbeat,
+    IdleChanged,
+    Snapshot,
+    TabActivated,
+    TabClosed,
+    TabOpened,
+    TabUpdated,
+    WindowFocused,
+)
+from daemon.timers.model import PALETTE, IdlePending, TicketRef, TimerView
+from daemon.timers.segments import Segment
+
+__all__ = [
+    "MAX_LIVE",
+    "Effect",
+    "EngineError",
+    "EngineState",
+    "Finalized",
+    "InvalidInput",
+    "InvalidTransition",
+    "NoSuchTimer",
+    "Notice",
+    "Recognize",
+    "Segment",
+    "Timer",
+    "TooManyTimers",
+    "apply_event",
+    "discard",
+    "edit",
+    "elapsed",
+    "idle_pending_view",
+    "pause",
+    "recover",
+    "resolve_idle",
+    "resume",
+    "start_manual",
+    "stop",
+    "tick",
+    "views",
+]
+
+MAX_LIVE = 9
+"""Most live (running, paused or closing) timers at once; one per palette slot."""
+OFFLINE_FINALIZE_S = 12 * 3600
+"""After this much browser silence, its stopped timers are finalized."""
+IDLE_DECISION_TTL_S = 3600
+"""An unanswered away decision is dropped this long after the away span ended."""
+RECENT_FINALIZED = 100
+"""How many finalized timer ids are remembered, so late commands on them get a clear error."""
+MAX_NOTES = 10_000
+MAX_SHORT = 200
+
+Kind = Literal["auto", "manual"]
+TimerStateName = Literal["running", "paused", "closing", "stopped"]
+PausedBy = Literal["user", "attention", "idle", "offline", "restart"]
+Billable = Literal["agreement", "yes", "no"]
+FinalReason = Literal["closed", "stopped", "discarded", "evicted", "long_run", "offline"]
+Recognize = Callable[[str, str, str | None], TicketRef | None]
+
+_BILLABLE: tuple[str, ...] = ("agreement", "yes", "no")
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+# --- errors ---------------------------------------------------------------------------------------------------
+
+
+class EngineError(Exception):
+    code = "engine_error"
+
+
+class NoSuchTimer(EngineError):
+    code = "no_such_timer"
+
+
+class TooManyTimers(EngineError):
+    code = "too_many_timers"
+
+
+class InvalidTransition(EngineError):
+    code = "invalid_transition"
+
+
+class InvalidInput(EngineError):
+    code = "invalid_input"
+
+
+# --- state ----------------------------------------------------------------------------------------------------
+
+
+class Tab(msgspec.Struct, kw_only=True):
+    window: int
+    url: str
+    title: str = ""
+    page_ticket: str | None = None
+    ticket: TicketRef | None = None
+
+
+class Browser(msgspec.Struct, kw_only=True):
+    tabs: dict[int, Tab] = {}
+    active: dict[int, int] = {}
+    """Window id -> its active tab id (possibly a tab the daemon was never told about)."""
+    focused_window: int = -1
+    """The last focused window; losing focus (-1) does not change it."""
+    idle: Literal["active", "idle", "locked"] = "active"
+    idle_since: float | None = None
+    attended: str | None = None
+    """Ticket key attended as of the last event."""
+
+
+class OfflineStop(msgspec.Struct, kw_only=True):
+    """What an offline stop undoes if the browser turns out to have been there all along."""
+
+    state: Literal["running", "paused", "closing"]
+    paused_by: PausedBy | None = None
+    closing_since: float | None = None
+    reopen_from: float | None = None
+
+
+class Timer(msgspec.Struct, kw_only=True):
+    id: str
+    slot: int
+    colour: str
+    colour_custom: bool = False
+    kind: Kind
+    ticket: TicketRef | None = None
+    task: str | None = None
+    state: TimerStateName = "running"
+    paused_by: PausedBy | None = None
+    segments: list[Segment] = []
+    notes: str = ""
+    internal_notes: str = ""
+    billable: Billable = "agreement"
+    work_type: str = ""
+    started_at: float
+    last_attended: float
+    closing_since: float | None = None
+    stopped_at: float | None = None
+    flags: list[str] = []
+    stopped_by_offline: bool = False
+    offline_prev: OfflineStop | None = None
+    forced_run: bool = False
+    """Resumed by the user while not attended (focus mode): runs until attention changes."""
+
+
+class PendingIdle(msgspec.Struct, kw_only=True):
+    since: float
+    until: float | None = None
+    timers: list[str] = []
+
+
+class EngineState(msgspec.Struct, kw_only=True):
+    version: int = 1
+    next_id: int = 1
+    timers: list[Timer] = []
+    browser: Browser = msgspec.field(default_factory=Browser)
+    browser_seen: float | None = None
+    idle_pending: PendingIdle | None = None
+    suppressed: dict[str, Literal["user", "evicted"]] = {}
+    """Ticket keys that get no auto timer for now, and why."""
+    refused: list[str] = []
+    """Ticket keys already told that the limit refused them (one notice each)."""
+    finalized_ids: list[str] = []
+
+
+# --- effects --------------------------------------------------------------------------------------------------
+
+
+class Finalized(msgspec.Struct, tag="finalized", tag_field="type", kw_only=True):
+    timer: Timer
+    reason: FinalReason
+
+
+class Notice(msgspec.Struct, tag="notice", tag_field="type", kw_only=True):
+    code: str
+    message: str
+    timer_id: str | None = None
+
+
+Effect = Finalized | Notice
+
+
+# --- small helpers --------------------------------------------------------------------------------------------
+
+
+def _gap_limit(cfg: TimingConfig) -> float:
+    return 2 * cfg.heartbeat_s + 5
+
+
+def _is_live(tm: Timer) -> bool:
+    return tm.state != "stopped"
+
+
+def _live_count(state: EngineState) -> int:
+    return sum(1 for tm in state.timers if _is_live(tm))
+
+
+def _label(tm: Timer) -> str:
+    if tm.ticket is not None:
+        if tm.ticket.id is not None:
+            return f"#{tm.ticket.id}"
+        return f"#{tm.ticket.number or ''}"
+    return tm.task or ""
+
+
+def _id_number(tm: Timer) -> int:
+    return int(tm.id[1:]) if tm.id[1:].isdigit() else 0
+
+
+def _present(state: EngineState, tm: Timer) -> bool:
+    return any(t is tm for t in state.timers)
+
+
+def _by_key(state: EngineState, key: str) -> Timer | None:
+    for tm in state.timers:
+        if tm.ticket is not None and tm.ticket.key == key:
+            return tm
+    return None
+
+
+def _find(state: EngineState, timer_id: str) -> Timer:
+    for tm in state.timers:
+        if tm.id == timer_id:
+            return tm
+    if timer_id in state.finalized_ids:
+        raise InvalidTransition(f"timer {timer_id} is finalized; change its entry instead")
+    raise NoSuchTimer(f"no timer {timer_id}")
+
+
+def _credit_limit(tm: Timer, state: EngineState, now: float) -> float:
+    """Up to when the open segment of `tm` is credited, as seen at daemon time `now`."""
+    if tm.kind == "manual":
+        return now
+    bs = state.browser_seen
+    limit = now if bs is None else min(now, bs)
+    if tm.state == "closing" and tm.closing_since is not None:
+        limit = min(limit, tm.closing_since)
+    return limit
+
+
+def _set_slot(tm: Timer, slot: int) -> None:
+    tm.slot = slot
+    if not tm.colour_custom:
+        tm.colour = PALETTE[slot]
+
+
+def _free_slot(state: EngineState, prefer: int | None = None) -> int | None:
+    used = {tm.slot for tm in state.timers if _is_live(tm)}
+    if prefer is not None and 0 <= prefer < MAX_LIVE and prefer not in used:
+        return prefer
+    for slot in range(MAX_LIVE):
+        if slot not in used:
+            return slot
+    return None
+
+
+def _drop(state: EngineState, tm: Timer, reason: FinalReason, effects: list[Effect]) -> None:
+    """Remove a timer whose segments are already settled and emit Finalized."""
+    if seg.open_segment(tm.segments) is not None:  # never expected; settle rather than invent time
+        seg.close(tm.segments, tm.stopped_at if tm.stopped_at is not None else tm.segments[-1].start)
+    if tm.stopped_at is None:
+        tm.stopped_at = tm.segments[-1].end if tm.segments else tm.started_at
+    tm.state = "stopped"
+    tm.closing_since = None
+    tm.forced_run = False
+    tm.stopped_by_offline = False
+    tm.offline_prev = None
+    state.timers = [t for t in state.timers if t is not tm]
+    state.finalized_ids = [*state.finalized_ids, tm.id][-RECENT_FINALIZED:]
+    effects.append(Finalized(timer=tm, reason=reason))
+
+
+def _long_run(state: EngineState, tm: Timer, moment: float, effects: list[Effect]) -> None:
+    seg.truncate(tm.segments, moment)
+    if "long_run" not in tm.flags:
+        tm.flags.append("long_run")
+    tm.stopped_at = moment
+    effects.append(
+        Notice(
+            code="long_run",
+            message=f"{_label(tm)} reached the long-run cap and was stopped for review",
+            timer_id=tm.id,
+        )
+    )
+    _drop(state, tm, "long_run", effects)
+
+
+def _check_cap(state: EngineState, tm: Timer, limit: float, cap: int | None, effects: list[Effect]) -> bool:
+    """Finalize `tm` at the moment it reached the cap, if it did by `limit`. True if it was finalized."""
+    if cap is None:
+        return False
+    moment = seg.cap_moment(tm.segments, limit, cap)
+    if moment is None:
+        return False
+    _long_run(state, tm, moment, effects)
+    return True
+
+
+def _end_open(state: EngineState, tm: Timer, at: float, cap: int | None, effects: list[Effect]) -> bool:
+    """Close the open segment at `at` (cap-aware). False if the cap finalized the timer instead."""
+    seg.close(tm.segments, at)
+    return not _check_cap(state, tm, at, cap, effects)
+
+
+def _truncate(state: EngineState, tm: Timer, at: float, cap: int | None, effects: list[Effect]) -> bool:
+    seg.truncate(tm.segments, at)
+    return not _check_cap(state, tm, at, cap, effects)
+
+
+def _wind_down(state: EngineState, tm: Timer, now: float, cap: int | None, effects: list[Effect]) -> float:
+    """Settle the segments of a timer the user ends at `now`; returns the stop moment (-1 if cap finalized it)."""
+    if tm.state == "stopped":
+        at = tm.stopped_at if tm.stopped_at is not None else now
+        return at if _truncate(state, tm, at, cap, effects) else -1.0
+    if tm.state == "closing" and tm.closing_since is not None:
+        at = tm.closing_since
+        return at if _truncate(state, tm, at, cap, effects) else -1.0
+    at = _credit_limit(tm, state, now)
+    return at if _end_open(state, tm, at, cap, effects) else -1.0
+
+
+def _enforce_caps(
+    state: EngineState, auto_limit: float, manual_limit: float, cfg: TimingConfig, effects: list[Effect]
+) -> None:
+    for tm in list(state.timers):
+        if tm.kind == "manual":
+            limit = manual_limit
+        elif tm.state == "closing" and tm.closing_since is not None:
+            limit = min(auto_limit, tm.closing_since)
+        else:
+            limit = auto_limit
+        _check_cap(state, tm, limit, cfg.long_run_s, effects)
+
+
+def _suppress_if_shown(state: EngineState, tm: Timer, why: Literal["user", "evicted"]) -> None:
+    if tm.ticket is not None and tm.ticket.key in _shown(state.browser):
+        state.suppressed[tm.ticket.key] = why
+
+
+def _idle_hold(state: EngineState) -> set[str]:
+    return set(state.idle_pending.timers) if state.idle_pending is not None else set()
+
+
+# --- browser model --------------------------------------------------------------------------------------------
+
+
+def _shown(b: Browser) -> dict[str, TicketRef]:
+    out: dict[str, TicketRef] = {}
+    for tab_id in sorted(b.tabs):
+        ticket = b.tabs[tab_id].ticket
+        if ticket is not None and ticket.key not in out:
+            out[ticket.key] = ticket
+    return out
+
+
+def _attended(b: Browser) -> str | None:
+    if b.idle != "active":
+        return None
+    tab_id = b.active.get(b.focused_window)
+    if tab_id is None:
+        return None
+    tab = b.tabs.get(tab_id)
+    if tab is None or tab.ticket is None:
+        return None
+    return tab.ticket.key
+
+
+def _touch_attended(state: EngineState, at: float) -> None:
+    key = state.browser.attended
+    if key is None:
+        return
+    tm = _by_key(state, key)
+    if tm is not None and _is_live(tm):
+        tm.last_attended = max(tm.last_attended, at)
+
+
+def _update_browser(state: EngineState, event: BrowserEvent, recognize: Recognize) -> None:
+    b = state.browser
+    match event:
+        case TabOpened() | TabUpdated():
+            old = b.tabs.get(event.tab)
+            window = event.window if event.window >= 0 or old is None else old.window
+            b.tabs[event.tab] = Tab(
+                window=window,
+                url=event.url,
+                title=event.title,
+                page_ticket=event.page_ticket,
+                ticket=recognize(event.url, event.title, event.page_ticket),
+            )
+            if isinstance(event, TabOpened) and event.active:
+                b.active[window] = event.tab
+                if b.focused_window < 0:
+                    b.focused_window = window
+        case TabActivated():
+            known = b.tabs.get(event.tab)
+            if known is not None and event.window >= 0:
+                known.window = event.window
+            window = event.window if event.window >= 0 or known is None else known.window
+            b.active[window] = event.tab
+            if b.focused_window < 0:
+                b.focused_window = window
+        case TabClosed():
+            b.tabs.pop(event.tab, None)
+            b.active = {w: t for w, t in b.active.items() if t != event.tab}
+        case WindowFocused():
+            if event.window >= 0:
+                b.focused_window = event.window
+        case Snapshot():
+            b.tabs = {}
+            b.active = {}
+            for info in event.tabs:
+                b.tabs[info.tab] = Tab(
+                    window=info.window,
+                    url=info.url,
+                    title=info.title,
+                    page_ticket=info.page_ticket,
+                    ticket=recognize(info.url, info.title, info.page_ticket),
+                )
+                if info.active:
+                    b.active[info.window] = info.tab
+            windows = {tab.window for tab in b.tabs.values()} | set(b.active)
+            if event.focused_window >= 0:
+                b.focused_window = event.focused_window
+            elif b.focused_window not in windows:
+                b.focused_window = min(b.active) if b.active else -1
+        case IdleChanged() | Heartbeat():
+            pass
+
+
+# --- idle -----------------------------------------------------------------------------------------------------
+
+
+def _go_idle(state: EngineState, event: IdleChanged, t: float, cfg: TimingConfig, effects: list[Effect]) -> None:
+    b = state.browser
+    if b.idle != "active":
+        return  # already idle or locked: nothing changes
+    since = min(event.since if event.since is not None else t, t)
+    b.idle = "locked" if event.state == "locked" else "idle"
+    b.idle_since = since
+    if state.idle_pending is not None:
+        state.idle_pending = None
+        effects.append(Notice(code="idle_dropped", message="an earlier away time was not decided and is dropped"))
+    listed: list[str] = []
+    for tm in list(state.timers):
+        if not _present(state, tm):
+            continue
+        if tm.state == "running" and (tm.kind == "auto" or cfg.manual_idle):
+            start = tm.segments[-1].start if tm.segments else since
+            seg.cut_last(tm.segments, max(since, start))
+            if _check_cap(state, tm, since, cfg.long_run_s, effects):
+                continue
+            tm.state = "paused"
+            tm.paused_by = "idle"
+            tm.forced_run = False
+            listed.append(tm.id)
+        elif tm.state == "closing" and seg.open_segment(tm.segments) is not None:
+            _end_open(state, tm, since, cfg.long_run_s, effects)
+    state.idle_pending = PendingIdle(since=since, timers=listed) if listed else None
+
+
+def _go_active(state: EngineState, t: float, cfg: TimingConfig, effects: list[Effect]) -> None:
+    b = state.browser
+    if b.idle == "active":
+        return
+    b.idle = "active"
+    b.idle_since = None
+    pending = state.idle_pending
+    if pending is not None and pending.until is None:
+        pending.until = max(t, pending.since)
+    for tm in state.timers:
+        if tm.paused_by != "idle" or tm.state != "paused":
+            continue
+        if tm.kind == "manual":
+            seg.open_at(tm.segments, t)
+            tm.state = "running"
+            tm.paused_by = None
+        else:
+            tm.paused_by = "attention"  # the reconcile that follows resumes it if attention says so
+
+
+# --- time-driven transitions ----------------------------------------------------------------------------------
+
+
+def _expire_idle_decision(state: EngineState, at: float, effects: list[Effect]) -> None:
+    pending = state.idle_pending
+    if pending is not None and pending.until is not None and at >= pending.until + IDLE_DECISION_TTL_S:
+        state.idle_pending = None
+        effects.append(Notice(code="idle_expired", message="the away time was not decided in time and is dropped"))
+
+
+def _expire_auto(state: EngineState, at: float, cfg: TimingConfig, effects: list[Effect]) -> None:
+    """Grace and merge windows of auto timers, judged at browser time `at`."""
+    for tm in list(state.timers):
+        if tm.kind == "auto" and tm.state == "closing" and tm.closing_since is not None:
+            since = tm.closing_since
+            if at >= since + cfg.grace_s and _truncate(state, tm, since, cfg.long_run_s, effects):
+                tm.state = "stopped"
+                tm.stopped_at = since
+                tm.closing_since = None
+                tm.forced_run = False
+    held = _idle_hold(state)
+    for tm in list(state.timers):
+        if (
+            tm.kind == "auto"
+            and tm.state == "stopped"
+            and not tm.stopped_by_offline
+            and tm.stopped_at is not None
+            and at >= tm.stopped_at + cfg.merge_s
+            and tm.id not in held
+        ):
+            _drop(state, tm, "closed", effects)
+
+
+def _go_offline(state: EngineState, bs: float, cfg: TimingConfig, effects: list[Effect]) -> None:
+    stopped: list[str] = []
+    for tm in list(state.timers):
+        if tm.kind != "auto" or not _is_live(tm) or not _present(state, tm):
+            continue
+        open_seg = seg.open_segment(tm.segments)
+        prev_state: Literal["running", "paused", "closing"] = (
+            "closing" if tm.state == "closing" else "running" if tm.state == "running" else "paused"
+        )
+        prev = OfflineStop(state=prev_state, paused_by=tm.paused_by, closing_since=tm.closing_since)
+        if open_seg is not None:
+            prev.reopen_from = max(bs, open_seg.start)
+            if not _end_open(state, tm, bs, cfg.long_run_s, effects):
+                continue
+        tm.stopped_at = tm.closing_since if tm.state == "closing" and tm.closing_since is not None else bs
+        tm.state = "stopped"
+        tm.paused_by = "offline"
+        tm.closing_since = None
+        tm.forced_run = False
+        tm.stopped_by_offline = True
+        tm.offline_prev = prev
+        if "offline" not in tm.flags:
+            tm.flags.append("offline")
+        stopped.append(tm.id)
+    if stopped:
+        effects.append(
+            Notice(code="browser_offline", message="the browser went silent; its timers are stopped for now")
+        )
+
+
+def _offline_to_ordinary(state: EngineState, tm: Timer, cfg: TimingConfig, effects: list[Effect]) -> None:
+    tm.stopped_by_offline = False
+    tm.offline_prev = None
+    if tm.stopped_at is not None:
+        _truncate(state, tm, tm.stopped_at, cfg.long_run_s, effects)
+
+
+def _settle_offline(state: EngineState, t: float, gap: bool, cfg: TimingConfig, effects: list[Effect]) -> None:
+    """Rule 12 at the first event after an offline stop: undo it (events were only delayed) or confirm it."""
+    held = sorted((tm for tm in state.timers if tm.stopped_by_offline), key=lambda tm: tm.slot)
+    for tm in held:
+        if not _present(state, tm):
+            continue
+        prev = tm.offline_prev
+        slot = None if gap or prev is None else _make_room(state, t, effects, prefer=tm.slot, exclude=tm)
+        if prev is None or slot is None or not _present(state, tm):
+            if _present(state, tm):
+                _offline_to_ordinary(state, tm, cfg, effects)
+            continue
+        _set_slot(tm, slot)
+        tm.state = prev.state
+        tm.paused_by = prev.paused_by
+        tm.closing_since = prev.closing_since
+        tm.stopped_at = None
+        tm.stopped_by_offline = False
+        tm.offline_prev = None
+        tm.flags = [f for f in tm.flags if f != "offline"]
+        if prev.reopen_from is not None:
+            seg.open_at(tm.segments, prev.reopen_from)
+
+
+# --- slots and eviction ---------------------------------------------------------------------------------------
+
+
+def _make_room(
+    state: EngineState,
+    at: float,
+    effects: list[Effect],
+    *,
+    prefer: int | None = None,
+    exclude: Timer | None = None,
+    cap: int | None = None,
+) -> int | None:
+    """A slot for an automatic timer, evicting the least recently attended live auto timer if need be.
+
+    The attended ticket's timer and timers created at this very moment are never evicted. None if every
+    live timer is manual (or protected).
+    """
+    slot = _free_slot(state, prefer)
+    if slot is not None:
+        return slot
+    attended = state.browser.attended
+    candidates = [
+        tm
+        for tm in state.timers
+        if tm.kind == "auto"
+        and _is_live(tm)
+        and tm is not exclude
+        and not (tm.ticket is not None and tm.ticket.key == attended)
+        and not (tm.started_at == at and tm.last_attended == at)
+    ]
+    if not candidates:
+        return None
+    victim = min(candidates, key=lambda tm: (tm.last_attended, tm.started_at, _id_number(tm)))
+    freed = victim.slot
+    stop_at = _wind_down(state, victim, at, cap, effects)
+    if stop_at >= 0:
+        victim.stopped_at = stop_at
+        effects.append(
+            Notice(
+                code="evicted",
+                message=f"{_label(victim)} was closed to make room: at most {MAX_LIVE} timers run at once",
+                timer_id=victim.id,
+            )
+        )
+        _suppress_if_shown(state, victim, "evicted")
+        _drop(state, victim, "evicted", effects)
+    slot = _free_slot(state, prefer)
+    return freed if slot is None else slot
+
+
+def _new_timer(
+    state: EngineState, *, kind: Kind, slot: int, at: float, ticket: TicketRef | None, task: str | None
+) -> Timer:
+    tm = Timer(
+        id=f"t{state.next_id}",
+        slot=slot,
+        colour=PALETTE[slot],
+        kind=kind,
+        ticket=ticket,
+        task=task,
+        state="paused",
+        started_at=at,
+        last_attended=at,
+    )
+    state.next_id += 1
+    state.timers.append(tm)
+    return tm
+
+
+# --- reconcile auto timers with the browser -------------------------------------------------------------------
+
+
+def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Effect]) -> None:
+    b = state.browser
+    shown = _shown(b)
+    attended = _attended(b)
+    changed = attended != b.attended
+    b.attended = attended
+    for key in list(state.suppressed):
+        if key not in shown or (state.suppressed[key] == "evicted" and key == attended):
+            del state.suppressed[key]
+    state.refused = [k for k in state.refused if k in shown]
+    idle = b.idle != "active"
+    cap = cfg.long_run_s
+    focus = cfg.mode == "focus"
+
+    for tm in list(state.timers):
+        if tm.kind != "auto" or tm.ticket is None or tm.state == "stopped" or not _present(state, tm):
+            continue
+        key = tm.ticket.key
+        desired = not idle and (not focus or key == attended)
+        if key not in shown:
+            if tm.state in ("running", "paused"):
+                tm.state = "closing"
+                tm.closing_since = t
+                tm.forced_run = False
+            if focus and attended is not None and seg.open_segment(tm.segments) is not None:
+                _end_open(state, tm, t, cap, effects)
+            continue
+        if tm.state == "closing":
+            tm.closing_since = None
+            tm.state = "running" if tm.paused_by is None else "paused"
+        if tm.state == "running":
+            if desired or (tm.forced_run and not changed):
+                seg.open_at(tm.segments, t)
+            else:
+                if not _end_open(state, tm, t, cap, effects):
+                    continue
+                tm.state = "paused"
+                tm.paused_by = "idle" if idle else "attention"
+                tm.forced_run = False
+        elif tm.state == "paused" and tm.paused_by != "user" and desired:
+            seg.open_at(tm.segments, t)
+            tm.state = "running"
+            tm.paused_by = None
+
+    order = ([attended] if attended in shown else []) + [k for k in shown if k != attended]
+    for key in order:
+        if key in state.suppressed or (focus and key != attended):
+            continue
+        existing = _by_key(state, key)
+        if existing is not None and (existing.kind == "manual" or existing.state != "stopped"):
+            continue
+        slot = _make_room(state, t, effects, prefer=existing.slot if existing else None, exclude=existing, cap=cap)
+        if slot is None:
+            if key not in state.refused:
+                state.refused.append(key)
+                effects.append(
+                    Notice(
+                        code="limit_reached",
+                        message=f"{MAX_LIVE} manual timers are live: the ticket you opened is not timed",
+                    )
+                )
+            continue
+        if existing is None:
+            tm = _new_timer(state, kind="auto", slot=slot, at=t, ticket=shown[key], task=None)
+        else:
+            tm = existing
+            _set_slot(tm, slot)
+            tm.stopped_at = None
+            tm.flags = [f for f in tm.flags if f != "offline"]
+            if tm.paused_by != "user":
+                tm.paused_by = "attention"
+            tm.state = "paused"
+        desired = not idle and (not focus or key == attended)
+        if tm.paused_by == "user":
+            pass
+        elif desired:
+            seg.open_at(tm.segments, t)
+            tm.state = "running"
+            tm.paused_by = None
+        else:
+            tm.paused_by = "idle" if idle else "attention"
+        if key == attended:
+            tm.last_attended = t
+
+
+# --- entry points ---------------------------------------------------------------------------------------------
+
+
+def apply_event(state: EngineState, event: BrowserEvent, *, cfg: TimingConfig, recognize: Recognize) -> list[Effect]:
+    """Apply one browser event (already validated, `at` clamped for skew) at browser time."""
+    effects: list[Effect] = []
+    prev = state.browser_seen
+    t = event.at if prev is None else max(event.at, prev)
+    gap = prev is not None and t - prev > _gap_limit(cfg)
+    if gap and prev is not None:
+        # The browser was away: what ran ends where the browser was last seen; reconcile restarts it at t.
+        for tm in list(state.timers):
+            if tm.kind == "auto" and _present(state, tm) and seg.open_segment(tm.segments) is not None:
+                _end_open(state, tm, prev, cfg.long_run_s, effects)
+    state.browser_seen = t
+    _settle_offline(state, t, gap, cfg, effects)
+    _enforce_caps(state, t, t, cfg, effects)
+    _touch_attended(state, t)
+    _expire_idle_decision(state, t, effects)
+    _expire_auto(state, t, cfg, effects)
+    _update_browser(state, event, recognize)
+    if isinstance(event, IdleChanged):
+        if event.state == "active":
+            _go_active(state, t, cfg, effects)
+        else:
+            _go_idle(state, event, t, cfg, effects)
+    _reconcile(state, t, cfg, effects)
+    _expire_auto(state, t, cfg, effects)
+    _touch_attended(state, t)
+    return effects
+
+
+def tick(state: EngineState, now: float, cfg: TimingConfig, *, allow_offline: bool) -> list[Effect]:
+    """Time-driven transitions at daemon time `now`: long-run caps, away-decision expiry, browser silence.
+
+    Grace and merge windows of auto timers are re-checked at `browser_seen` (browser time), not at `now`.
+    With `allow_offline=False` (start-up grace) browser silence is not acted on.
+    """
+    effects: list[Effect] = []
+    bs = state.browser_seen
+    _enforce_caps(state, now if bs is None else min(now, bs), now, cfg, effects)
+    _expire_idle_decision(state, now, effects)
+    if bs is None:
+        return effects
+    if allow_offline:
+        silence = now - bs
+        if silence > max(_gap_limit(cfg), 60):
+            _go_offline(state, bs, cfg, effects)
+        if silence > OFFLINE_FINALIZE_S:
+            for tm in list(state.timers):
+                if tm.kind == "auto" and tm.state == "stopped":
+                    reason: FinalReason = "offline" if tm.stopped_by_offline else "closed"
+                    _offline_to_ordinary(state, tm, cfg, effects)
+                    if _present(state, tm):
+                        _drop(state, tm, reason, effects)
+    _expire_auto(state, bs, cfg, effects)
+    return effects
+
+
+def recover(state: EngineState, daemon_seen: float, now: float) -> list[Effect]:
+    """After a crash: running manual timers end at `daemon_seen` and wait paused ("restart").
+
+    Auto timers need nothing: they were only ever credited up to `browser_seen`.
+    """
+    effects: list[Effect] = []
+    at = min(daemon_seen, now)
+    for tm in state.timers:
+        if tm.kind == "manual" and tm.state == "running":
+            seg.close(tm.segments, at)
+            tm.state = "paused"
+            tm.paused_by = "restart"
+            effects.append(
+                Notice(
+                    code="restart",
+                    message=f"{_label(tm)} was paused when the daemon restarted; resume it if you are still on it",
+                    timer_id=tm.id,
+                )
+            )
+    return effects
+
+
+def _check_text(notes: str | None, internal_notes: str | None, work_type: str | None) -> None:
+    for name, value, limit in (
+        ("notes", notes, MAX_NOTES),
+        ("internal_notes", internal_notes, MAX_NOTES),
+        ("work_type", work_type, MAX_SHORT),
+    ):
+        if value is not None and len(value) > limit:
+            raise InvalidInput(f"{name} is longer than {limit} characters")
+
+
+def _check_billable(billable: str | None) -> None:
+    if billable is not None and billable not in _BILLABLE:
+        raise InvalidInput(f"billable must be one of {', '.join(_BILLABLE)}")
+
+
+def start_manual(
+    state: EngineState,
+    now: float,
+    cfg: TimingConfig,
+    *,
+    ticket: TicketRef | None = None,
+    task: str | None = None,
+    notes: str = "",
+    billable: Billable | None = None,
+    work_type: str = "",
+) -> tuple[Timer, list[Effect]]:
+    """Start a timer by hand for a ticket or a task. A ticket that has a timer gets that timer, made manual."""
+    if (ticket is None) == (task is None):
+        raise InvalidInput("give either a ticket or a task")
+    if task is not None:
+        task = task.strip()
+        if not task or len(task) > MAX_SHORT:
+            raise InvalidInput(f"a task needs a name of 1 to {MAX_SHORT} characters")
+    _check_text(notes, None, work_type)
+    _check_billable(billable)
+    effects: list[Effect] = []
+    existing = _by_key(state, ticket.key) if ticket is not None else None
+    if existing is not None:
+        if existing.kind == "manual" and existing.state == "running":
+            raise InvalidTransition(f"timer {existing.id} already runs for this ticket")
+        if not _is_live(existing) and _live_count(state) >= MAX_LIVE:
+            raise TooManyTimers(f"at most {MAX_LIVE} timers can be live; stop one first")
+        stop_at = _wind_down(state, existing, now, cfg.long_run_s, effects)
+        if stop_at >= 0:
+            if not _is_live(existing):
+                slot = _free_slot(state, existing.slot)
+                _set_slot(existing, slot if slot is not None else 0)
+            existing.kind = "manual"
+            existing.state = "running"
+            existing.paused_by = None
+            existing.closing_since = None
+            existing.stopped_at = None
+            existing.stopped_by_offline = False
+            existing.offline_prev = None
+            existing.forced_run = False
+            existing.flags = [f for f in existing.flags if f != "offline"]
+            existing.last_attended = now
+            seg.open_at(existing.segments, now)
+            if notes:
+                existing.notes = notes
+            if billable is not None:
+                existing.billable = billable
+            if work_type:
+                existing.work_type = work_type
+            if ticket is not None:
+                state.suppressed.pop(ticket.key, None)
+            return existing, effects
+    slot = _free_slot(state)
+    if slot is None:
+        raise TooManyTimers(f"at most {MAX_LIVE} timers can be live; stop one first")
+    tm = _new_timer(state, kind="manual", slot=slot, at=now, ticket=ticket, task=task)
+    tm.state = "running"
+    tm.segments.append(Segment(now))
+    tm.notes = notes
+    tm.billable = billable if billable is not None else "agreement"
+    tm.work_type = work_type
+    if ticket is not None:
+        state.suppressed.pop(ticket.key, None)
+    return tm, effects
+
+
+def pause(state: EngineState, timer_id: str, now: float) -> list[Effect]:
+    """User pause: the timer stays paused until the user resumes it (attention and idle do not)."""
+    tm = _find(state, timer_id)
+    if not (tm.state == "running" or (tm.state == "paused" and tm.paused_by != "user")):
+        raise InvalidTransition(f"timer {timer_id} is {tm.state} and cannot be paused")
+    if tm.state == "running":
+        seg.close(tm.segments, _credit_limit(tm, state, now))
+    tm.state = "paused"
+    tm.paused_by = "user"
+    tm.forced_run = False
+    return []
+
+
+def resume(state: EngineState, timer_id: str, now: float, cfg: TimingConfig) -> list[Effect]:
+    """User resume: runs from `now`. An unattended auto timer in focus mode runs until attention next changes."""
+    tm = _find(state, timer_id)
+    if tm.state != "paused":
+        raise InvalidTransition(f"timer {timer_id} is {tm.state} and cannot be resumed")
+    seg.open_at(tm.segments, now)
+    tm.state = "running"
+    tm.paused_by = None
+    tm.last_attended = max(tm.last_attended, now)
+    tm.forced_run = (
+        tm.kind == "auto" and cfg.mode == "focus" and (tm.ticket is None or tm.ticket.key != state.browser.attended)
+    )
+    return []
+
+
+def stop(state: EngineState, timer_id: str, now: float, cfg: TimingConfig) -> list[Effect]:
+    """User stop: the timer ends now and is finalized at once ("stopped", or "long_run" if it hit the cap)."""
+    tm = _find(state, timer_id)
+    effects: list[Effect] = []
+    _suppress_if_shown(state, tm, "user")
+    stop_at = _wind_down(state, tm, now, cfg.long_run_s, effects)
+    if stop_at >= 0:
+        tm.stopped_at = stop_at
+        _drop(state, tm, "stopped", effects)
+    return effects
+
+
+def discard(state: EngineState, timer_id: str, now: float) -> list[Effect]:
+    """Discard: finalized as "discarded" (the service keeps a voided entry for audit)."""
+    tm = _find(state, timer_id)
+    effects: list[Effect] = []
+    _suppress_if_shown(state, tm, "user")
+    tm.stopped_at = _wind_down(state, tm, now, None, effects)
+    _drop(state, tm, "discarded", effects)
+    return effects
+
+
+def edit(
+    state: EngineState,
+    timer_id: str,
+    *,
+    notes: str | None = None,
+    internal_notes: str | None = None,
+    billable: Billable | None = None,
+    work_type: str | None = None,
+    colour: str | None = None,
+) -> Timer:
+    """Change what the user may change; None leaves a field as it is, colour "" restores the slot's colour."""
+    tm = _find(state, timer_id)
+    _check_text(notes, internal_notes, work_type)
+    _check_billable(billable)
+    if colour is not None and colour != "" and not _COLOUR.match(colour):
+        raise InvalidInput("colour must look like #rrggbb")
+    if notes is not None:
+        tm.notes = notes
+    if internal_notes is not None:
+        tm.internal_notes = internal_notes
+    if billable is not None:
+        tm.billable = billable
+    if work_type is not None:
+        tm.work_type = work_type
+    if colour == "":
+        tm.colour_custom = False
+        tm.colour = PALETTE[tm.slot]
+    elif colour is not None:
+        tm.colour_custom = True
+        tm.colour = colour.lower()
+    return tm
+
+
+def resolve_idle(state: EngineState, keep: bool, now: float) -> list[Effect]:
+    """Keep the away span on the timers that were running when it began, or drop it.
+
+    A kept span that pushes a timer past the long-run cap is finalized at the cap by the next tick or event.
+    """
+    pending = state.idle_pending
+    if pending is None or pending.until is None:
+        raise InvalidTransition("there is no away time to decide")
+    if keep:
+        for timer_id in pending.timers:
+            tm = next((t for t in state.timers if t.id == timer_id), None)
+            if tm is None:
+                continue
+            start = max(pending.since, tm.started_at)
+            seg.add_span(tm.segments, start, pending.until)
+            if tm.state == "stopped" and tm.stopped_at is not None:
+                tm.stopped_at = max(tm.stopped_at, pending.until)
+            if "idle_kept" not in tm.flags:
+                tm.flags.append("idle_kept")
+    state.idle_pending = None
+    return []
+
+
+# --- reading --------------------------------------------------------------------------------------------------
+
+
+def elapsed(timer: Timer, state: EngineState, now: float) -> float:
+    """Seconds credited to `timer` as of daemon time `now` (auto timers only up to `browser_seen`)."""
+    return seg.total(timer.segments, _credit_limit(timer, state, now))
+
+
+def views(state: EngineState, now: float) -> list[TimerView]:
+    """What clients see: live timers by slot, then stopped ones (merge window, offline) by stop time."""
+    live = sorted((tm for tm in state.timers if _is_live(tm)), key=lambda tm: tm.slot)
+    done = sorted(
+        (tm for tm in state.timers if not _is_live(tm)),
+        key=lambda tm: (tm.stopped_at or 0.0, _id_number(tm)),
+    )
+    out: list[TimerView] = []
+    for tm in [*live, *done]:
+        running = tm.state == "running"
+        limit = _credit_limit(tm, state, now)
+        open_seg = seg.open_segment(tm.segments)
+        as_of = max(limit, open_seg.start) if running and open_seg is not None else now
+        out.append(
+            TimerView(
+                id=tm.id,
+                slot=tm.slot,
+                colour=tm.colour,
+                kind=tm.kind,
+                state=tm.state,
+                paused_by=tm.paused_by,
+                ticket=tm.ticket,
+                task=tm.task,
+                label=_label(tm),
+                summary="",
+                company="",
+                elapsed_s=seg.total(tm.segments, limit),
+                as_of=as_of,
+                running=running,
+                notes=tm.notes,
+                internal_notes=tm.internal_notes,
+                billable=tm.billable,
+                work_type=tm.work_type,
+                started_at=tm.started_at,
+                last_attended=tm.last_attended,
+                flags=list(tm.flags),
+            )
+        )
+    return out
+
+
+def idle_pending_view(state: EngineState) -> IdlePending | None:
+    """The away span awaiting a keep/drop decision, once the user is back (None while still away)."""
+    pending = state.idle_pending
+    if pending is None or pending.until is None:
+        return None
+    present = {tm.id for tm in state.timers}
+    return IdlePending(since=pending.since, until=pending.until, timers=[i for i in pending.timers if i in present])

@@ -1,0 +1,278 @@
+"""The timer service: browser events and commands in, durable engine state and entries out, state pushed.
+
+Every accepted event batch and every command is committed (engine state, new entries, acknowledgements) in one
+transaction before it is acknowledged or answered. The engine itself (`engine.py`) is pure; this module owns
+time (the injected clock), the database and the subscribers that get the state pushed.
+
+Errors raised to the API: `engine.EngineError` subclasses (no such timer, too many timers, invalid transition,
+invalid input) and `EventsRejected` (a batch that cannot be applied; nothing of it was).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from daemon.clock import Clock
+from daemon.entries.model import Entry
+from daemon.entries.model import Segment as EntrySegment
+from daemon.entries.service import EntryService, NewEntry
+from daemon.settings import Config
+from daemon.store.db import Database
+from daemon.store.engine import EngineStore
+from daemon.timers import engine as E
+from daemon.timers.events import Batch, BrowserEvent
+from daemon.timers.model import StatePush, TicketRef
+from daemon.timers.recognize import recognize
+
+__all__ = ["EventsRejected", "TimerService"]
+
+log = logging.getLogger("ticketclock.timers")
+
+MAX_PAST_S = 30 * 86_400
+"""Events older than this are refused: no browser queues a month of events."""
+MAX_FUTURE_S = 86_400
+"""Events further ahead than this are refused; smaller skews are clamped to now."""
+STARTUP_GRACE_S = 120.0
+"""After a start, let the extension reconnect and replay before treating the browser as gone."""
+TICK_S = 5.0
+
+_state_decoder = msgspec.json.Decoder(E.EngineState)
+_encoder = msgspec.json.Encoder()
+
+
+class EventsRejected(Exception):
+    def __init__(self, message: str, seqs: list[int]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.seqs = seqs
+
+
+Listener = Callable[[bytes], None]
+
+
+class TimerService:
+    def __init__(self, db: Database, config: Config, clock: Clock, entries: EntryService) -> None:
+        self._db = db
+        self._config = config
+        self._cfg = config.timing
+        self._clock = clock
+        self._entries = entries
+        self._store = EngineStore(db)
+        self._lock = asyncio.Lock()
+        self._state = E.EngineState()
+        self._acked: dict[str, int] = {}
+        self._started = clock.now()
+        self._listeners: set[Listener] = set()
+        self._push_pending = False
+        self._last_checkpoint = 0.0
+        self.notices: list[E.Notice] = []
+        self._instances = list(config.instances)
+
+    # --- life cycle --------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        blob, daemon_seen = await self._store.load()
+        now = self._clock.now()
+        self._started = now
+        if blob is not None:
+            self._state = _state_decoder.decode(blob)
+            effects = E.recover(self._state, daemon_seen if daemon_seen is not None else now, now)
+        else:
+            effects = []
+        self._acked = await self._store.acked()
+        async with self._db.transaction() as conn:
+            await self._persist(conn, effects, now)
+
+    async def run(self) -> None:
+        """Tick forever: deadlines (grace, merge window, long-run cap, browser silence) and the checkpoint."""
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("timer tick failed")
+
+    async def tick(self) -> None:
+        async with self._lock:
+            now = self._clock.now()
+            before = _encoder.encode(self._state)
+            effects = E.tick(self._state, now, self._cfg, allow_offline=now - self._started >= STARTUP_GRACE_S)
+            changed = bool(effects) or _encoder.encode(self._state) != before
+            if changed or now - self._last_checkpoint >= self._cfg.heartbeat_s:
+                await self._commit(effects, now, changed=changed)
+
+    async def shutdown(self) -> None:
+        async with self._lock:
+            now = self._clock.now()
+            async with self._db.transaction() as conn:
+                await EngineStore.checkpoint(conn, now)
+
+    # --- browser events ----------------------------------------------------------------------------------------
+
+    def acked(self, install: str) -> int:
+        return self._acked.get(install, 0)
+
+    async def ingest(self, batch: Batch, *, instance: str = "") -> int:
+        """Apply a batch once, durably; returns the highest seq applied for the install (the ack)."""
+        now = self._clock.now()
+        bad = [e.seq for e in batch.events if e.at < now - MAX_PAST_S or e.at > now + MAX_FUTURE_S]
+        if bad:
+            raise EventsRejected(
+                f"{len(bad)} event(s) have a time more than 30 days in the past or a day in the future", bad
+            )
+        async with self._lock:
+            acked = self._acked.get(batch.install, 0)
+            fresh = sorted((e for e in batch.events if e.seq > acked), key=lambda e: e.seq)
+            if not fresh:
+                return acked
+            effects: list[Any] = []
+            snapshot = self._state_copy()
+            try:
+                for event in fresh:
+                    effects += E.apply_event(self._state, _clamp(event, now), cfg=self._cfg, recognize=self._recognize)
+            except Exception:
+                self._state = snapshot
+                raise
+            last = fresh[-1].seq
+            await self._commit(effects, now, changed=True, ack=(batch.install, last, instance))
+            self._acked[batch.install] = last
+            return last
+
+    def _recognize(self, url: str, title: str, page_ticket: str | None) -> TicketRef | None:
+        return recognize(url, self._instances, title=title, page_ticket=page_ticket)
+
+    # --- commands ---------------------------------------------------------------------------------------------
+
+    async def command(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, list[Entry]]:
+        """Run an engine command at daemon time, atomically: on any error the state is unchanged.
+
+        Returns the command's result and the entries it created (a stop creates one).
+        """
+        async with self._lock:
+            now = self._clock.now()
+            snapshot = self._state_copy()
+            try:
+                result, effects = _run(name, self._state, now, self._cfg, *args, **kwargs)
+                created = await self._commit(effects, now, changed=True)
+            except BaseException:
+                self._state = snapshot
+                raise
+            return result, created
+
+    # --- views and pushes -------------------------------------------------------------------------------------
+
+    def view(self) -> StatePush:
+        now = self._clock.now()
+        return StatePush(timers=E.views(self._state, now), idle_pending=E.idle_pending_view(self._state), at=now)
+
+    def timer_view(self, timer_id: str) -> Any:
+        for view in E.views(self._state, self._clock.now()):
+            if view.id == timer_id:
+                return view
+        raise E.NoSuchTimer(f"no live timer {timer_id}")
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.add(listener)
+        return lambda: self._listeners.discard(listener)
+
+    def _schedule_push(self) -> None:
+        if self._push_pending or not self._listeners:
+            return
+        self._push_pending = True
+        asyncio.get_running_loop().call_soon(self._push)
+
+    def _push(self) -> None:
+        self._push_pending = False
+        data = _encoder.encode(self.view())
+        for listener in list(self._listeners):
+            with contextlib.suppress(Exception):
+                listener(data)
+
+    # --- persistence ------------------------------------------------------------------------------------------
+
+    async def _commit(
+        self, effects: Sequence[Any], now: float, *, changed: bool, ack: tuple[str, int, str] | None = None
+    ) -> list[Entry]:
+        try:
+            async with self._db.transaction() as conn:
+                created = await self._persist(conn, effects, now)
+                if ack is not None:
+                    await EngineStore.ack(conn, ack[0], ack[1], now, ack[2])
+        except BaseException:
+            # The database did not take it: reload the last durable state so memory never runs ahead of disk.
+            blob, _ = await self._store.load()
+            self._state = _state_decoder.decode(blob) if blob is not None else E.EngineState()
+            raise
+        self._last_checkpoint = now
+        if changed:
+            self._schedule_push()
+        return created
+
+    async def _persist(self, conn: Any, effects: Sequence[Any], now: float) -> list[Entry]:
+        created: list[Entry] = []
+        for effect in effects:
+            if isinstance(effect, E.Finalized):
+                entry, audit = self._entries.build(_new_entry(effect), now)
+                await self._entries.insert(conn, entry, audit)
+                created.append(entry)
+            elif isinstance(effect, E.Notice):
+                self.notices = [*self.notices[-49:], effect]
+                log.info("%s", effect.message)
+        await EngineStore.save(conn, _encoder.encode(self._state), now)
+        return created
+
+    def _state_copy(self) -> E.EngineState:
+        return _state_decoder.decode(_encoder.encode(self._state))
+
+
+def _clamp(event: BrowserEvent, now: float) -> BrowserEvent:
+    """Clock skew: an event from the near future happened now, as far as we can tell."""
+    if event.at <= now:
+        return event
+    return msgspec.structs.replace(event, at=now)
+
+
+def _run(name: str, state: E.EngineState, now: float, cfg: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[Any]]:
+    if name == "start":
+        timer, effects = E.start_manual(state, now, cfg, **kwargs)
+        return timer.id, list(effects)
+    if name == "pause":
+        return None, list(E.pause(state, args[0], now) or [])
+    if name == "resume":
+        return None, list(E.resume(state, args[0], now, cfg) or [])
+    if name == "stop":
+        return None, list(E.stop(state, args[0], now, cfg) or [])
+    if name == "discard":
+        return None, list(E.discard(state, args[0], now) or [])
+    if name == "edit":
+        E.edit(state, args[0], **kwargs)
+        return None, []
+    if name == "resolve_idle":
+        return None, list(E.resolve_idle(state, args[0], now) or [])
+    raise ValueError(f"unknown timer command {name}")
+
+
+def _new_entry(effect: Any) -> NewEntry:
+    timer = effect.timer
+    segments = [EntrySegment(s.start, s.end) for s in timer.segments if s.end is not None]
+    return NewEntry(
+        source="timer",
+        segments=segments,
+        ticket=timer.ticket,
+        task=timer.task,
+        timer_id=timer.id,
+        summary=getattr(timer, "summary", ""),
+        company=getattr(timer, "company", ""),
+        notes=timer.notes,
+        internal_notes=timer.internal_notes,
+        billable=timer.billable,
+        work_type=timer.work_type,
+        flags=list(timer.flags),
+        reason=effect.reason,
+    )

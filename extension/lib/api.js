@@ -1,0 +1,118 @@
+// REST calls to the daemon for the popup, the options page and the worker's keyboard commands, and the ONE
+// table that turns the daemon's error codes into text for the user.
+
+import * as settings from "./settings.js";
+
+/** Error code -> what the user reads. Codes come from the daemon ({"error": {"code", ...}}) or from here. */
+export const ERROR_TEXT = {
+  daemon_unreachable: "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port.",
+  timeout: "The TicketClock daemon did not answer in time.",
+  unpaired: "This browser is not paired yet. Open the options and enter the code from `ticketclock pair`.",
+  unauthorized: "This browser is no longer paired with the daemon. Open the options and pair again.",
+  origin_forbidden: "The daemon refused this browser. Pair again from the options page.",
+  forbidden: "The daemon refused this request.",
+  pairing_code_invalid: "That pairing code is not right. Run `ticketclock pair` and type the code it shows.",
+  pairing_code_expired: "That pairing code has expired. Run `ticketclock pair` again for a new one.",
+  too_many_attempts: "Too many wrong pairing codes. Wait a minute, then try again with a new code.",
+  too_many_requests: "Too many requests. Wait a moment and try again.",
+  too_many_timers: "You already have 9 timers. Stop or discard one first.",
+  not_found: "That timer no longer exists.",
+  conflict: "That change conflicts with the timer's current state. The list has been refreshed.",
+  invalid_input: "The daemon did not accept that input.",
+  bad_request: "The daemon did not accept that request.",
+  invalid_json: "The daemon did not accept that request.",
+  internal_error: "The daemon hit an unexpected error; see its log.",
+};
+
+export class ApiError extends Error {
+  constructor(code, message, { status = 0, details = null } = {}) {
+    super(message || code);
+    this.code = code;
+    this.status = status;
+    this.details = details;
+  }
+}
+
+/** The text to show for an error from this module (or anything thrown). */
+export function errorText(err) {
+  const code = err?.code;
+  if (code && ERROR_TEXT[code]) return ERROR_TEXT[code];
+  if (err?.message) return `The daemon said: ${err.message}${code ? ` (${code})` : ""}`;
+  return "Something went wrong.";
+}
+
+export async function baseUrl() {
+  return `http://127.0.0.1:${await settings.getPort()}`;
+}
+
+/** One request; returns the decoded JSON body (null for 204) or throws ApiError. */
+export async function request(method, path, body, { auth = true, timeoutMs = 5000 } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (auth) {
+    const token = await settings.getToken();
+    if (!token) throw new ApiError("unpaired", ERROR_TEXT.unpaired);
+    headers.Authorization = `Bearer ${token}`;
+  }
+  let res;
+  try {
+    res = await fetch(`${await baseUrl()}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const code = err?.name === "TimeoutError" ? "timeout" : "daemon_unreachable";
+    throw new ApiError(code, ERROR_TEXT[code]);
+  }
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const e = data?.error ?? {};
+    throw new ApiError(e.code || `http_${res.status}`, e.message || res.statusText, {
+      status: res.status,
+      details: e.details ?? null,
+    });
+  }
+  return data;
+}
+
+const id = (timerId) => encodeURIComponent(timerId);
+
+export const health = () => request("GET", "/api/v1/health", undefined, { auth: false, timeoutMs: 2000 });
+
+/** Exchange a pairing code for a token, and keep the token. */
+export async function pair(code, client) {
+  const clean = String(code).replace(/\s+/g, "");
+  const data = await request("POST", "/api/v1/pair", { code: clean, client }, { auth: false });
+  if (!data?.token) throw new ApiError("internal_error", "no token in the answer");
+  await settings.setToken(data.token);
+  return data;
+}
+
+export const listTimers = () => request("GET", "/api/v1/timers");
+export const startTicket = (ticket, instance) =>
+  request("POST", "/api/v1/timers", { ticket: String(ticket), instance });
+export const startTask = (task) => request("POST", "/api/v1/timers", { task });
+export const pause = (timerId) => request("POST", `/api/v1/timers/${id(timerId)}/pause`);
+export const resume = (timerId) => request("POST", `/api/v1/timers/${id(timerId)}/resume`);
+export const stop = (timerId) => request("POST", `/api/v1/timers/${id(timerId)}/stop`);
+export const discard = (timerId) => request("DELETE", `/api/v1/timers/${id(timerId)}`);
+/** fields: any of notes, internal_notes, billable ("agreement" | "yes" | "no"), work_type, colour. */
+export const update = (timerId, fields) => request("PATCH", `/api/v1/timers/${id(timerId)}`, fields);
+export const resolveIdle = (keep) => request("POST", "/api/v1/idle/resolve", { keep: Boolean(keep) });
+
+/** The browser's name for pairing ("Chrome", "Edge", ...). */
+export function clientName() {
+  const brands = globalThis.navigator?.userAgentData?.brands ?? [];
+  if (brands.some((b) => /edge/i.test(b.brand))) return "Edge";
+  if (brands.some((b) => /chrome/i.test(b.brand))) return "Chrome";
+  if (/Edg\//.test(globalThis.navigator?.userAgent ?? "")) return "Edge";
+  return "Chromium";
+}

@@ -1,0 +1,175 @@
+// Every chrome.storage access of the extension goes through this module.
+//
+// chrome.storage.local (survives restarts):
+//   daemonPort  number, default 47600          token     string from pairing ("" when unpaired)
+//   installId   stable random id of this install   seq     last event seq handed out (only grows)
+//   queue       see queue.js                      config    last `config` message from the daemon
+// chrome.storage.session (this browser session only; survives service-worker restarts):
+//   reported    tab id -> facts of the tabs reported to the daemon (tabs.onRemoved only gives the id)
+//   status      { state, since, error } of the daemon connection, for the popup and the options page
+//   lastState   last `state` message from the daemon
+//
+// Read-modify-write of the queue and the seq counter is serialised in this module: several browser events can
+// arrive within one tick of the service worker.
+
+import { emptyQueue, normalise, push, trimAcked, dropSeqs } from "./queue.js";
+import { originSet } from "./events.js";
+
+export const DEFAULT_PORT = 47600;
+
+const local = () => globalThis.chrome.storage.local;
+const session = () => globalThis.chrome.storage.session;
+
+let chain = Promise.resolve();
+/** Run fn after every earlier serial() call has finished; returns fn's result. */
+function serial(fn) {
+  const run = chain.then(fn);
+  chain = run.catch(() => {});
+  return run;
+}
+
+export function validPort(value) {
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 1 && n <= 65535 ? n : null;
+}
+
+export async function getPort() {
+  const { daemonPort } = await local().get("daemonPort");
+  return validPort(daemonPort) ?? DEFAULT_PORT;
+}
+
+export async function setPort(port) {
+  const p = validPort(port);
+  if (p === null) throw new RangeError("the port must be a whole number from 1 to 65535");
+  await local().set({ daemonPort: p });
+  return p;
+}
+
+export async function getToken() {
+  const { token } = await local().get("token");
+  return typeof token === "string" ? token : "";
+}
+
+export async function setToken(token) {
+  await local().set({ token: token || "" });
+}
+
+function randomId() {
+  return globalThis.crypto.randomUUID();
+}
+
+/** The install id, created on first use. */
+export function getInstallId() {
+  return serial(async () => {
+    const { installId } = await local().get("installId");
+    if (typeof installId === "string" && installId) return installId;
+    const id = randomId();
+    await local().set({ installId: id });
+    return id;
+  });
+}
+
+/** Number the events with the next seqs and append them to the queue; returns { accepted, dropped, queue }. */
+export function enqueue(events, { coalesceHeartbeats = false, now = Date.now() / 1000 } = {}) {
+  return serial(async () => {
+    const got = await local().get(["seq", "queue"]);
+    const last = Number.isInteger(got.seq) ? got.seq : 0;
+    // Seqs only grow. A refused (overflow) or coalesced event leaves a gap, which the daemon accepts.
+    const numbered = events.map((e, i) => ({ ...e, seq: last + 1 + i }));
+    const { queue, accepted, dropped } = push(normalise(got.queue), numbered, { now, coalesceHeartbeats });
+    const seq = last + events.length;
+    await local().set({ seq, queue });
+    return { accepted, dropped, queue };
+  });
+}
+
+export async function getQueue() {
+  const { queue } = await local().get("queue");
+  return normalise(queue);
+}
+
+/** The daemon applied everything up to `acked`: drop those events. */
+export function ackUpTo(acked) {
+  return serial(async () => {
+    const got = await local().get(["seq", "queue"]);
+    const queue = normalise(got.queue);
+    const next = trimAcked(queue, acked);
+    const update = {};
+    if (next.events.length !== queue.events.length) update.queue = next;
+    // Never hand out a seq the daemon already has (it would ignore the event as a repeat).
+    if (Number.isInteger(acked) && !(got.seq >= acked)) update.seq = acked;
+    if (Object.keys(update).length) await local().set(update);
+    return next;
+  });
+}
+
+/** The daemon refused these seqs for good: drop them. */
+export function dropEvents(seqs) {
+  return serial(async () => {
+    const next = dropSeqs(await getQueue(), seqs);
+    await local().set({ queue: next });
+    return next;
+  });
+}
+
+/** The user saw the overflow warning. */
+export function clearOverflow() {
+  return serial(async () => {
+    const queue = await getQueue();
+    await local().set({ queue: { ...queue, overflow: 0, overflowSince: null } });
+  });
+}
+
+export function resetQueue() {
+  return serial(() => local().set({ queue: emptyQueue() }));
+}
+
+/** Last config from the daemon: { instances: [{name, kind, origins}], heartbeat_s, idle_s }. */
+export async function getConfig() {
+  const { config } = await local().get("config");
+  return {
+    instances: Array.isArray(config?.instances) ? config.instances : [],
+    heartbeat_s: Number(config?.heartbeat_s) > 0 ? Number(config.heartbeat_s) : 20,
+    idle_s: Number(config?.idle_s) >= 15 ? Number(config.idle_s) : 300,
+  };
+}
+
+export async function setConfig(message) {
+  const config = { instances: message.instances ?? [], heartbeat_s: message.heartbeat_s, idle_s: message.idle_s };
+  await local().set({ config });
+  return getConfig();
+}
+
+/** The configured PSA origins, normalised (a Set). */
+export async function getOrigins() {
+  return originSet((await getConfig()).instances);
+}
+
+export async function getReported() {
+  const { reported } = await session().get("reported");
+  return reported && typeof reported === "object" ? reported : {};
+}
+
+export async function setReported(reported) {
+  await session().set({ reported });
+}
+
+export async function getStatus() {
+  const { status } = await session().get("status");
+  return status ?? { state: "disconnected", since: null, error: null };
+}
+
+export async function setStatus(state, error = null) {
+  const status = { state, since: Date.now() / 1000, error };
+  await session().set({ status });
+  return status;
+}
+
+export async function getLastState() {
+  const { lastState } = await session().get("lastState");
+  return lastState ?? null;
+}
+
+export async function setLastState(lastState) {
+  await session().set({ lastState });
+}

@@ -1,0 +1,112 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { batches, dropSeqs, emptyQueue, normalise, push, trimAcked, unsent } from "../lib/queue.js";
+
+const ev = (seq, type = "tab_updated") => ({ type, seq, at: 1000 + seq });
+
+test("push appends in order", () => {
+  const { queue, accepted, dropped } = push(emptyQueue(), [ev(1), ev(2), ev(3)]);
+  assert.deepEqual(
+    queue.events.map((e) => e.seq),
+    [1, 2, 3],
+  );
+  assert.equal(accepted.length, 3);
+  assert.equal(dropped, 0);
+  assert.equal(queue.overflow, 0);
+});
+
+test("a full queue keeps the oldest events and counts the overflow", () => {
+  let q = push(emptyQueue(), [ev(1), ev(2), ev(3)], { cap: 3 }).queue;
+  const r = push(q, [ev(4), ev(5)], { cap: 3, now: 55 });
+  q = r.queue;
+  assert.deepEqual(
+    q.events.map((e) => e.seq),
+    [1, 2, 3],
+  );
+  assert.equal(r.dropped, 2);
+  assert.equal(q.overflow, 2);
+  assert.equal(q.overflowSince, 55);
+  q = push(q, [ev(6)], { cap: 3, now: 99 }).queue;
+  assert.equal(q.overflow, 3);
+  assert.equal(q.overflowSince, 55, "the first overflow time is kept");
+});
+
+test("push does not mutate its input", () => {
+  const q = emptyQueue();
+  push(q, [ev(1)]);
+  assert.deepEqual(q, emptyQueue());
+});
+
+test("ack trims everything up to and including the acked seq", () => {
+  const q = push(emptyQueue(), [ev(1), ev(2), ev(3), ev(4)]).queue;
+  assert.deepEqual(
+    trimAcked(q, 2).events.map((e) => e.seq),
+    [3, 4],
+  );
+  assert.deepEqual(trimAcked(q, 0).events.length, 4);
+  assert.deepEqual(trimAcked(q, 10).events.length, 0);
+  assert.equal(trimAcked(q, undefined), q);
+});
+
+test("ack frees room for new events", () => {
+  let q = push(emptyQueue(), [ev(1), ev(2)], { cap: 2 }).queue;
+  q = trimAcked(q, 1);
+  const r = push(q, [ev(3)], { cap: 2 });
+  assert.equal(r.dropped, 0);
+  assert.deepEqual(
+    r.queue.events.map((e) => e.seq),
+    [2, 3],
+  );
+});
+
+test("dropSeqs removes refused events only", () => {
+  const q = push(emptyQueue(), [ev(1), ev(2), ev(3)]).queue;
+  assert.deepEqual(
+    dropSeqs(q, [2]).events.map((e) => e.seq),
+    [1, 3],
+  );
+});
+
+test("unsent gives the events after the last sent seq, in order", () => {
+  const q = push(emptyQueue(), [ev(4), ev(5), ev(6)]).queue;
+  assert.deepEqual(
+    unsent(q, 4).map((e) => e.seq),
+    [5, 6],
+  );
+});
+
+test("heartbeats coalesce while offline: first and latest of a run are kept", () => {
+  let q = emptyQueue();
+  for (let seq = 1; seq <= 10; seq++) q = push(q, [ev(seq, "heartbeat")], { coalesceHeartbeats: true }).queue;
+  assert.deepEqual(
+    q.events.map((e) => e.seq),
+    [1, 10],
+  );
+  q = push(q, [ev(11)], { coalesceHeartbeats: true }).queue;
+  q = push(q, [ev(12, "heartbeat")], { coalesceHeartbeats: true }).queue;
+  assert.deepEqual(
+    q.events.map((e) => e.seq),
+    [1, 10, 11, 12],
+  );
+});
+
+test("batches respect the count and byte limits and keep order", () => {
+  const events = Array.from({ length: 2500 }, (_, i) => ev(i + 1));
+  const out = batches(events);
+  assert.deepEqual(
+    out.map((b) => b.length),
+    [1000, 1000, 500],
+  );
+  assert.deepEqual(out.flat(), events);
+  const big = Array.from({ length: 5 }, (_, i) => ({ ...ev(i + 1), url: "x".repeat(400) }));
+  const small = batches(big, { maxBytes: 1000 });
+  assert.ok(small.every((b) => b.length <= 2));
+  assert.deepEqual(small.flat(), big);
+  assert.deepEqual(batches([]), []);
+});
+
+test("normalise repairs whatever storage held", () => {
+  assert.deepEqual(normalise(undefined), emptyQueue());
+  assert.deepEqual(normalise({ events: "x" }), emptyQueue());
+  assert.deepEqual(normalise({ events: [ev(1)], overflow: 2, overflowSince: 5 }).overflow, 2);
+});

@@ -1,0 +1,34 @@
+"""Fixtures shared by every test: fresh settings in tmp_path, a daemon on a real loopback port, a fake clock.
+
+Helpers (free_port, make_settings, start_daemon, spawn_daemon, wait_until, await_until) live in tests/support.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from daemon.clock import FakeClock
+from daemon.settings import Settings
+from tests.support import RunningDaemon, make_settings, start_daemon
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def daemon(settings: Settings) -> AsyncIterator[RunningDaemon]:
+    running = await start_daemon(settings)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
