@@ -10,13 +10,16 @@ from collections.abc import AsyncIterator
 import httpx
 from aiohttp import web
 
-from daemon.api import browser, entries, system, timers
+from daemon.api import browser, entries, psa_routes, system, timers
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
 from daemon.api.security import AUTH, Guard, guard_middleware
 from daemon.auth import Pairing, ensure_token_file, hash_token
 from daemon.clock import Clock
+from daemon.connectors.credentials import CredentialStore
 from daemon.entries.service import EntryService
+from daemon.outbox import OutboxService
+from daemon.psa import PsaService
 from daemon.services import SERVICES, Services
 from daemon.settings import Settings
 from daemon.store import Database
@@ -27,7 +30,19 @@ __all__ = ["ROUTES", "create_app"]
 
 log = logging.getLogger("ticketclock")
 
-ROUTES: list[Route] = [*system.routes, *browser.routes, *timers.routes, *entries.routes]
+ROUTES: list[Route] = [*system.routes, *browser.routes, *timers.routes, *entries.routes, *psa_routes.routes]
+
+
+def local_timezone(configured: str) -> str:
+    """The technician's IANA zone: the configured one, else this machine's (tzlocal handles Windows)."""
+    if configured:
+        return configured
+    import tzlocal
+
+    try:
+        return str(tzlocal.get_localzone_name() or "UTC")
+    except Exception:
+        return "UTC"
 
 
 def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> web.Application:
@@ -52,6 +67,12 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
             entry_service = EntryService(db, settings.config, clock)
             timer_service = TimerService(db, settings.config, clock, entry_service)
             await timer_service.start()
+            psa = PsaService(
+                settings.config, CredentialStore(settings.data_dir, settings.config.credentials), http, clock
+            )
+            outbox = OutboxService(db, settings.config, psa, clock, local_timezone(settings.config.timezone))
+            entry_service.on_queued = outbox.wake
+            await outbox.start()
             services = Services(
                 settings=settings,
                 clock=clock,
@@ -62,6 +83,8 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 guard=guard,
                 entries=entry_service,
                 timers=timer_service,
+                psa=psa,
+                outbox=outbox,
                 openapi=build_openapi(ROUTES),
             )
             app[SERVICES] = services
@@ -74,6 +97,8 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
+                await outbox.stop()
+                await psa.aclose()
                 await timer_service.shutdown()
         finally:
             await db.close()

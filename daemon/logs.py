@@ -15,7 +15,8 @@ _PATTERNS = [
     (
         re.compile(
             r"""(?i)(["']?(?:token|access_token|refresh_token|secret|client_secret|password|private_key|"""
-            r"""privatekey|publickey|public_key|api_?integration_?code)["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,&}]+)"""
+            r"""privatekey|publickey|public_key|api_?integration_?code)["']?\s*[:=]\s*)"""
+            r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,&}]+)"""
         ),
         r"\1[redacted]",
     ),

@@ -12,6 +12,8 @@ from daemon.api.security import Guard
 from daemon.auth import Pairing
 from daemon.clock import Clock
 from daemon.entries.service import EntryService
+from daemon.outbox import OutboxService
+from daemon.psa import PsaService
 from daemon.settings import Settings
 from daemon.store import Database
 from daemon.store.clients import ClientStore
@@ -31,6 +33,8 @@ class Services:
     guard: Guard
     entries: EntryService
     timers: TimerService
+    psa: PsaService
+    outbox: OutboxService
     openapi: dict[str, Any] = field(default_factory=dict)
 
 

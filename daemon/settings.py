@@ -17,6 +17,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "InstanceConfig",
+    "OutboxConfig",
     "RoundingConfig",
     "Settings",
     "TimingConfig",
@@ -68,12 +69,25 @@ class InstanceConfig(_Strict, frozen=True):
     """Connector-specific, non-secret options, checked by the connector's own config struct."""
 
 
+class OutboxConfig(_Strict, frozen=True):
+    backoff_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 2.0
+    """First retry delay; it doubles per attempt (with jitter) up to max_backoff_s."""
+    max_backoff_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 900.0
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    """After this many failed attempts (429/5xx/network), the entry is marked failed."""
+
+
 class Config(_Strict, frozen=True):
     port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = DEFAULT_PORT
     bind: str = "127.0.0.1"
     approval: Literal["none", "one", "two"] = "none"
     billable_default: Literal["agreement", "yes", "no"] = "agreement"
+    credentials: Literal["auto", "keyring", "file"] = "auto"
+    """Where PSA credentials are kept: the OS keyring when one works (auto), or a user-only file."""
+    timezone: str = ""
+    """IANA zone of the technician (Autotask's dateWorked, midnight splits); empty: this machine's zone."""
     timing: TimingConfig = TimingConfig()
+    outbox: OutboxConfig = OutboxConfig()
     rounding: RoundingConfig = RoundingConfig()
     instances: list[InstanceConfig] = []
     extension_origins: list[str] = []

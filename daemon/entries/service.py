@@ -14,7 +14,7 @@ Errors::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import aiosqlite
@@ -94,6 +94,8 @@ class EntryService:
         self._config = config
         self._clock = clock
         self.store = EntryStore(db)
+        self.on_queued: Callable[[str], None] = lambda instance: None
+        """Called with the instance name whenever an entry is queued (the outbox wakes its worker)."""
 
     # --- creation -------------------------------------------------------------------------------------------
 
@@ -168,6 +170,7 @@ class EntryService:
         await EntryStore.insert(conn, entry, audit)
         if entry.status == "queued":
             await _enqueue(conn, entry, self._clock.now())
+            self.on_queued(entry.instance)
 
     async def create_manual(self, body: ManualEntry) -> Entry:
         now = self._clock.now()
@@ -312,6 +315,7 @@ class EntryService:
             await EntryStore.audit(conn, entry.id, audit)
             if entry.status == "queued":
                 await _enqueue(conn, entry, now)
+                self.on_queued(entry.instance)
             elif entry.status == "voided":
                 await conn.execute("DELETE FROM outbox WHERE entry_id = ?", (entry.id,))
         return entry

@@ -107,8 +107,10 @@ export function onPageTicket(ticket, sender) {
   const tab = sender?.tab;
   if (!tab) return chain;
   return serial(async () => {
-    if (!isReportable(tabUrl(tab), await settings.getOrigins())) return; // not a configured PSA origin
-    await applyTab(tab, at, typeof ticket === "string" ? ticket : null);
+    // The message can arrive after the tab closed: never resurrect it.
+    const current = await chrome.tabs.get(tab.id).catch(() => null);
+    if (!current || !isReportable(tabUrl(current), await settings.getOrigins())) return;
+    await applyTab(current, at, typeof ticket === "string" ? ticket : null);
   });
 }
 

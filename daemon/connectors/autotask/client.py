@@ -80,6 +80,8 @@ MAX_HOURS_S = 24 * 3600
 NOTES_MAX = 32_000
 DEFAULT_SUMMARY = "Time logged by TicketClock"
 MAX_PAGES = 100
+MAX_SEARCH = 1800
+"""Longer query JSON goes in a POST body (URLs past ~2,048 characters fail)."""
 
 STATUS_NAMES = {
     1: "New",
@@ -374,16 +376,26 @@ class AutotaskConnector:
         ]
         found: dict[tuple[int, int], str] = {}
         for rec in await self._query("TimeEntries", filters, _ENTRIES):
-            at = rec.internalNotes.find(tag)
-            if at < 0:
-                continue
-            m = _PART.match(rec.internalNotes, at + len(tag))
-            key = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
-            found.setdefault(key, str(rec.id))
+            last = rec.internalNotes.rsplit("\n", 1)[-1]
+            if not last.startswith(tag):
+                continue  # the marker is always the last line; elsewhere it is only quoted text
+            suffix = _PART.fullmatch(last[len(tag) :])
+            if suffix:
+                found.setdefault((int(suffix.group(1)), int(suffix.group(2))), str(rec.id))
+            elif last == tag:
+                found.setdefault((1, 1), str(rec.id))
         return found
 
     async def _query(self, entity: str, filters: list[Filter], decoder: msgspec.json.Decoder[Items[T]]) -> list[T]:
-        page = _decode(decoder, await self._request("POST", f"{entity}/query", body=Query(filter=filters)))
+        """Run a query and follow `pageDetails.nextPageUrl`. Short queries go as `GET …/query?search=`, long ones as
+        `POST …/query` (both are the vendor's); a GET keeps reads apart from writes for proxies and fault switches."""
+        query = Query(filter=filters)
+        search = _ENCODER.encode(query).decode()
+        if len(search) <= MAX_SEARCH:
+            raw = await self._request("GET", f"{entity}/query", params={"search": search})
+        else:
+            raw = await self._request("POST", f"{entity}/query", body=query)
+        page = _decode(decoder, raw)
         out = list(page.items)
         for _ in range(MAX_PAGES):
             link = page.pageDetails.nextPageUrl

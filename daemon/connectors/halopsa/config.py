@@ -29,6 +29,8 @@ class Credentials(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
 
 
 class Options(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Numbers may also be given as strings ("0.5"): the config file's options table holds str, int or bool."""
+
     auth_url: str = ""
     """The Authorisation Server; empty: `{api_url}/auth`."""
     scope: str = "all"

@@ -269,9 +269,9 @@ async def test_spa_page_hides_the_id_in_an_opaque_hash(sandbox: Sandbox) -> None
     assert fragment == spa_hash(SEED.service_ticket) and fragment.startswith("XQAAAC")
     assert str(SEED.service_ticket) not in fragment and spa_hash(SEED.project_ticket) != fragment
     page = await sandbox.http.get(url)  # the fragment never reaches the server; the page maps it in the DOM
-    routes = json.loads(
-        re.search(r'<script type="application/json" id="routes">(.*?)</script>', page.text, re.S).group(1)
-    )  # type: ignore[union-attr]
+    data = re.search(r'<script type="application/json" id="routes">(.*?)</script>', page.text, re.S)
+    assert data is not None
+    routes = json.loads(data.group(1))
     assert routes[fragment]["id"] == SEED.service_ticket
     assert '<h1 class="ticket-header">' in page.text and '"Ticket #" + ticket.id + " - " + ticket.summary' in page.text
 

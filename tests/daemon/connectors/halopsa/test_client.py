@@ -266,7 +266,7 @@ async def test_dropped_after_commit_is_ambiguous_and_find_sees_the_record(env: E
 
 
 async def test_client_timeout_on_a_hung_write_is_ambiguous(env: Env) -> None:
-    connector = env.connector(timeout_s=0.2)
+    connector = env.connector(timeout_s="0.2")
     e = entry(env.clock)
     env.faults.hang_after_commit_next = 1
     with pytest.raises(ConnectorUnavailable) as caught:
@@ -277,7 +277,7 @@ async def test_client_timeout_on_a_hung_write_is_ambiguous(env: Env) -> None:
 
 
 async def test_timeout_on_a_read_is_not_ambiguous(env: Env) -> None:
-    connector = env.connector(timeout_s=0.1)
+    connector = env.connector(timeout_s="0.1")
     await connector.test()  # token fetched: the token endpoint has no latency fault
     env.faults.latency_s = 0.3
     with pytest.raises(ConnectorUnavailable) as caught:
@@ -419,10 +419,9 @@ async def test_vendor_error_text_is_redacted() -> None:
     """Whatever a server echoes back, our secret never reaches an exception message."""
 
     async def echo(request: web.Request) -> web.Response:
-        form = await request.post()
-        return web.json_response(
-            {"error": "invalid_client", "error_description": f"bad {form['client_secret']}"}, status=400
-        )
+        secret = (await request.post())["client_secret"]
+        assert isinstance(secret, str)
+        return web.json_response({"error": "invalid_client", "error_description": f"bad {secret}"}, status=400)
 
     app = web.Application()
     app.router.add_post("/auth/token", echo)

@@ -1,0 +1,199 @@
+"""The outbox: posts queued entries to their PSA, exactly once.
+
+One worker per PSA instance. For each due entry the worker, in order:
+
+1. marks it as sending and counts the attempt — durably, before any request leaves;
+2. if an earlier attempt may have reached the PSA (a timeout, a dropped connection after sending, or the daemon
+   died while sending), asks the connector to `find()` the entry by its marker; found → posted, done;
+3. posts it; success → `posted` with the PSA's ids;
+4. on 429/5xx/network errors schedules a retry with exponential backoff and full jitter, honouring
+   `Retry-After`; on a permanent refusal marks it `failed` with the PSA's own message (edit and retry);
+   missing credentials leave it queued with a clear last error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+import msgspec
+
+from daemon.clock import Clock
+from daemon.connectors import (
+    Connector,
+    ConnectorAuthError,
+    ConnectorRejected,
+    ConnectorUnavailable,
+    Identity,
+    PostEntry,
+)
+from daemon.entries.model import Entry
+from daemon.psa import PsaError, PsaService
+from daemon.settings import Config
+from daemon.store.db import Database
+from daemon.store.outbox import OutboxRow, OutboxStore
+from daemon.timers.model import TicketRef
+
+__all__ = ["CONCURRENCY", "OutboxService", "OutboxView"]
+
+log = logging.getLogger("ticketclock.outbox")
+
+CONCURRENCY = {"autotask": 3, "connectwise": 4, "halopsa": 2}
+"""Requests in flight per instance (Autotask allows 3 per integration and endpoint)."""
+IDLE_WAIT_S = 5.0
+NO_CREDENTIALS_WAIT_S = 60.0
+
+
+class OutboxView(msgspec.Struct, kw_only=True):
+    rows: list[OutboxRow]
+
+
+class OutboxService:
+    def __init__(self, db: Database, config: Config, psa: PsaService, clock: Clock, timezone: str) -> None:
+        self._store = OutboxStore(db)
+        self._config = config
+        self._psa = psa
+        self._clock = clock
+        self._timezone = timezone
+        self._wake: dict[str, asyncio.Event] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._identities: dict[tuple[str, str], Identity] = {}
+        self.posted_count = 0
+
+    async def start(self) -> None:
+        recovered = await self._store.recover()
+        if recovered:
+            log.info(
+                "%d entr(y/ies) were being posted when the daemon stopped; they will be looked up first", recovered
+            )
+        for name in self._psa.names():
+            self._wake[name] = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._worker(name), name=f"outbox-{name}"))
+
+    def wake(self, instance: str | None = None) -> None:
+        for name, event in self._wake.items():
+            if instance is None or name == instance:
+                event.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def view(self) -> OutboxView:
+        return OutboxView(rows=await self._store.rows())
+
+    async def _worker(self, instance: str) -> None:
+        kind = self._psa.instance(instance).kind
+        limit = CONCURRENCY.get(kind, 2)
+        in_flight: set[asyncio.Task[None]] = set()
+        wake = self._wake[instance]
+        try:
+            while True:
+                wake.clear()
+                free = limit - len(in_flight)
+                claimed = await self._store.claim(instance, self._clock.now(), free) if free > 0 else []
+
+                def done(task: asyncio.Task[None]) -> None:
+                    in_flight.discard(task)
+                    wake.set()
+
+                for row, entry in claimed:
+                    task = asyncio.create_task(self._send(instance, row, entry))
+                    in_flight.add(task)
+                    task.add_done_callback(done)
+                if claimed:
+                    continue
+                await self._sleep(instance, wake, in_flight)
+        except asyncio.CancelledError:
+            for task in in_flight:
+                task.cancel()
+            raise
+
+    async def _sleep(self, instance: str, wake: asyncio.Event, in_flight: set[asyncio.Task[None]]) -> None:
+        due = await self._store.next_due(instance)
+        wait = IDLE_WAIT_S if due is None else min(IDLE_WAIT_S, max(0.0, due - self._clock.now()))
+        if wait <= 0 and in_flight:
+            wait = IDLE_WAIT_S  # everything due is waiting for a free slot
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=max(wait, 0.01))
+
+    async def _send(self, instance: str, row: OutboxRow, entry: Entry) -> None:
+        now = self._clock.now
+        try:
+            connector = await self._psa.connector(instance)
+        except PsaError as exc:
+            await self._store.retry(entry.id, now() + NO_CREDENTIALS_WAIT_S, exc.message, ambiguous=row.ambiguous)
+            return
+        try:
+            post = await self._post_entry(connector, instance, entry)
+            if row.ambiguous:
+                found = await connector.find(post)
+                if found is not None:
+                    await self._store.posted(entry.id, found.psa_ids, now(), "found after an uncertain attempt")
+                    self.posted_count += 1
+                    return
+            result = await connector.post(post)
+            await self._store.posted(entry.id, result.psa_ids, now(), f"attempt {row.attempts}")
+            self.posted_count += 1
+            self._psa.note(instance, "ok", "")
+        except ConnectorUnavailable as exc:
+            if row.attempts >= self._config.outbox.max_attempts:
+                await self._fail(instance, entry, f"gave up after {row.attempts} attempts: {exc.message}")
+                return
+            delay = self._backoff(row.attempts, exc.retry_after)
+            await self._store.retry(entry.id, now() + delay, exc.message, ambiguous=row.ambiguous or exc.ambiguous)
+        except ConnectorAuthError as exc:
+            await self._fail(instance, entry, f"auth: {exc.message}")
+        except ConnectorRejected as exc:
+            await self._fail(instance, entry, exc.message)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._store.release(entry.id))
+            raise
+        except Exception as exc:
+            log.exception("posting entry %s to %s failed unexpectedly", entry.id, instance)
+            await self._store.retry(entry.id, now() + self._backoff(row.attempts, None), repr(exc), ambiguous=True)
+
+    async def _fail(self, instance: str, entry: Entry, message: str) -> None:
+        log.warning("entry %s to %s failed: %s", entry.id, instance, message)
+        await self._store.failed(entry.id, message, self._clock.now())
+
+    def _backoff(self, attempts: int, retry_after: float | None) -> float:
+        """Retry-After when the PSA said (plus a little jitter), else exponential backoff with full jitter."""
+        if retry_after is not None:
+            return max(retry_after, 0.0) * random.uniform(1.0, 1.1)
+        cfg = self._config.outbox
+        ceiling = min(cfg.max_backoff_s, cfg.backoff_s * 2 ** max(attempts - 1, 0))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _post_entry(self, connector: Connector, instance: str, entry: Entry) -> PostEntry:
+        kind = self._psa.instance(instance).kind
+        ticket = TicketRef(instance=instance, kind=kind, id=entry.ticket_id, number=entry.ticket_number)
+        if ticket.id is None:
+            info = await connector.ticket(ticket)
+            ticket = TicketRef(instance=instance, kind=kind, id=info.id, number=ticket.number)
+            await self._store.set_ticket_id(entry.id, info.id)
+        log_as = None
+        if entry.log_as:
+            key = (instance, entry.log_as)
+            if key not in self._identities:
+                self._identities[key] = await connector.identity(entry.log_as)
+            log_as = self._identities[key]
+        return PostEntry(
+            entry_id=entry.id,
+            ticket=ticket,
+            start=entry.started_at,
+            end=entry.ended_at,
+            seconds=entry.billed_seconds,
+            notes=entry.notes,
+            internal_notes=entry.internal_notes,
+            billable=entry.billable,
+            work_type=entry.work_type,
+            log_as=log_as,
+            timezone=self._timezone,
+        )

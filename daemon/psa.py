@@ -1,0 +1,145 @@
+"""PSA connections: one connector per configured instance, its credentials, and its health.
+
+Credentials are checked against the PSA before they are saved, kept by `CredentialStore`, and never returned.
+
+Errors::
+
+    PsaError(code, message)
+      not_found             no such instance in the config
+      no_credentials        the instance has no stored credentials yet
+      invalid_credentials   the credentials do not fit the connector (names the field)
+      connection_failed     the PSA refused or could not be reached (its message included)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import msgspec
+
+from daemon.clock import Clock
+from daemon.connectors import CONNECTORS, Connector, ConnectorAuthError, ConnectorError, Identity
+from daemon.connectors.credentials import CredentialStore
+from daemon.settings import Config, InstanceConfig
+
+__all__ = ["PsaError", "PsaService", "PsaStatus"]
+
+
+class PsaError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class PsaStatus(msgspec.Struct, kw_only=True):
+    name: str
+    kind: str
+    origins: list[str]
+    api_url: str
+    credentials: bool
+    credentials_store: str
+    health: str
+    """never | ok | error"""
+    identity: str = ""
+    message: str = ""
+    checked_at: float | None = None
+
+
+class PsaService:
+    def __init__(self, config: Config, credentials: CredentialStore, http: httpx.AsyncClient, clock: Clock) -> None:
+        self._instances = {i.name: i for i in config.instances}
+        self._credentials = credentials
+        self._http = http
+        self._clock = clock
+        self._connectors: dict[str, Connector] = {}
+        self._health: dict[str, tuple[str, str, str, float]] = {}
+
+    def instance(self, name: str) -> InstanceConfig:
+        try:
+            return self._instances[name]
+        except KeyError:
+            raise PsaError("not_found", f"no PSA instance named {name!r} in the config") from None
+
+    def names(self) -> list[str]:
+        return list(self._instances)
+
+    async def connector(self, name: str) -> Connector:
+        """The instance's connector, built on first use from its stored credentials."""
+        if name in self._connectors:
+            return self._connectors[name]
+        instance = self.instance(name)
+        raw = await self._credentials.get(name)
+        if raw is None:
+            raise PsaError("no_credentials", f"no credentials for {name}: run `ticketclock connect {name}`")
+        connector = self._build(instance, raw)
+        self._connectors[name] = connector
+        return connector
+
+    def _build(self, instance: InstanceConfig, raw: dict[str, Any]) -> Connector:
+        cls: Any = CONNECTORS[instance.kind]
+        try:
+            creds = msgspec.convert(raw, cls.Credentials)
+        except msgspec.ValidationError as exc:
+            raise PsaError("invalid_credentials", f"credentials for {instance.kind}: {exc}") from None
+        try:
+            connector: Connector = cls(instance, creds, http=self._http, clock=self._clock)
+        except (msgspec.ValidationError, ValueError) as exc:
+            raise PsaError("invalid_credentials", f"{instance.name}: {exc}") from None
+        return connector
+
+    async def test(self, name: str, raw: dict[str, Any] | None = None) -> Identity:
+        """Check stored (or given) credentials against the PSA; records the result as the instance's health."""
+        instance = self.instance(name)
+        connector = self._build(instance, raw) if raw is not None else await self.connector(name)
+        try:
+            identity = await connector.test()
+        except ConnectorAuthError as exc:
+            self._health[name] = ("error", "", f"credentials refused: {exc.message}", self._clock.now())
+            raise PsaError("connection_failed", f"{name}: the PSA refused the credentials: {exc.message}") from None
+        except ConnectorError as exc:
+            self._health[name] = ("error", "", exc.message, self._clock.now())
+            raise PsaError("connection_failed", f"{name}: {exc.message}") from None
+        finally:
+            if raw is not None:
+                await connector.aclose()
+        self._health[name] = ("ok", identity.name or identity.id, "", self._clock.now())
+        return identity
+
+    async def save_credentials(self, name: str, raw: dict[str, Any]) -> Identity:
+        identity = await self.test(name, raw)
+        await self._credentials.put(name, raw)
+        old = self._connectors.pop(name, None)
+        if old is not None:
+            await old.aclose()
+        return identity
+
+    def note(self, name: str, health: str, message: str) -> None:
+        previous = self._health.get(name)
+        self._health[name] = (health, previous[1] if previous else "", message, self._clock.now())
+
+    async def status(self) -> list[PsaStatus]:
+        out = []
+        for name, inst in self._instances.items():
+            health, identity, message, at = self._health.get(name, ("never", "", "", None))
+            out.append(
+                PsaStatus(
+                    name=name,
+                    kind=inst.kind,
+                    origins=list(inst.origins),
+                    api_url=inst.api_url,
+                    credentials=await self._credentials.get(name) is not None,
+                    credentials_store=self._credentials.describe(),
+                    health=health,
+                    identity=identity,
+                    message=message,
+                    checked_at=at,
+                )
+            )
+        return out
+
+    async def aclose(self) -> None:
+        for connector in self._connectors.values():
+            await connector.aclose()
+        self._connectors.clear()
