@@ -421,6 +421,139 @@ def _args_watch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--count", type=int, help="stop after this many state updates")
 
 
+# --- PSA connections, sandbox, demo ----------------------------------------------------------------------------
+
+
+def cmd_connect(settings: Settings, args: argparse.Namespace) -> int:
+    """Ask for the instance's credentials (or take --set key=value), have the daemon test them, then store them."""
+    import getpass
+
+    from daemon.connectors import CONNECTORS
+
+    instance = next((i for i in settings.config.instances if i.name == args.instance), None)
+    if instance is None:
+        names = ", ".join(i.name for i in settings.config.instances) or "none configured"
+        raise CliError(f"no PSA instance {args.instance!r} in {settings.config_file} ({names})")
+    given = dict(item.split("=", 1) for item in args.set or [] if "=" in item)
+    creds: dict[str, object] = {}
+    for f in msgspec.structs.fields(CONNECTORS[instance.kind].Credentials):
+        if f.name in given:
+            creds[f.name] = given.pop(f.name)
+        elif f.required:
+            secret = any(word in f.name for word in ("secret", "private", "key", "password"))
+            prompt = f"{instance.name} {f.name}: "
+            creds[f.name] = getpass.getpass(prompt) if secret else input(prompt)
+    if given:
+        raise CliError(f"unknown credential field(s) for {instance.kind}: {', '.join(sorted(given))}")
+    result = api(settings).request("PUT", f"/api/v1/psa/{instance.name}/credentials", json={"credentials": creds})
+    print(f"{instance.name}: connected as {result['identity']}; credentials stored")
+    return 0
+
+
+def cmd_psa(settings: Settings, args: argparse.Namespace) -> int:
+    client = api(settings)
+    if args.test:
+        result = client.post(f"/api/v1/psa/{args.test}/test")
+        print(f"{args.test}: ok, acting as {result['identity']}")
+        return 0
+    for inst in client.get("/api/v1/psa")["instances"]:
+        creds = "credentials stored" if inst["credentials"] else "no credentials"
+        print(f"{inst['name']:<20} {inst['kind']:<12} {inst['health']:<6} {creds}  {inst['message']}")
+    return 0
+
+
+def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
+    rows = api(settings).get("/api/v1/outbox")["rows"]
+    if not rows:
+        print("outbox empty: nothing waiting to be posted")
+    for r in rows:
+        print(f"{r['entry_id'][:8]}  {r['instance']:<18} {r['status']:<7} attempts {r['attempts']}  {r['last_error']}")
+    return 0
+
+
+def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_sandbox(args.port_base))
+
+
+async def _sandbox(port_base: int) -> int:
+    from daemon.clock import SystemClock
+    from daemon.sandbox.runner import start_sandboxes
+
+    running = await start_sandboxes(SystemClock(), port_base=port_base)
+    for sb in running:
+        print(f"{sb.kind:<12} {sb.base_url}", flush=True)
+    stop = asyncio.Event()
+    _install_stop_handlers(stop)
+    await stop.wait()
+    for sb in running:
+        await sb.runner.cleanup()
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from daemon.logs import setup_logging
+
+    setup_logging(None, verbose=args.verbose)
+    return asyncio.run(_demo(settings, args.port_base, args.scripted))
+
+
+async def _demo(settings: Settings, port_base: int, scripted: bool) -> int:
+    """The daemon wired to the three sandbox PSAs, in a demo folder of its own: the whole loop, no PSA account."""
+    from daemon.clock import SystemClock
+    from daemon.connectors.credentials import CredentialStore
+    from daemon.demo import replay_morning, ticket_url
+    from daemon.sandbox.runner import start_sandboxes
+
+    clock = SystemClock()
+    running = await start_sandboxes(clock, port_base=port_base)
+    demo_dir = settings.data_dir / "demo"
+    store = CredentialStore(demo_dir, "file")
+    for sb in running:
+        await store.put(sb.instance.name, sb.credentials)
+    config = msgspec.structs.replace(settings.config, credentials="file", instances=[sb.instance for sb in running])
+    demo = msgspec.structs.replace(settings, config=config, data_dir=demo_dir, token_path=settings.token_file)
+    print("Sandbox PSAs: open these ticket pages with the extension paired to this daemon (`ticketclock pair`):")
+    for sb in running:
+        print(f"  {sb.kind:<12} {ticket_url(sb.kind, sb.base_url)}")
+
+    def ready(port: int) -> None:
+        if scripted:
+
+            async def replay() -> None:
+                acked = await replay_morning(port, read_token(demo) or "", clock)
+                print(
+                    f"demo: replayed a morning of ticket work ({acked} browser events); "
+                    "watch `ticketclock entries` and `ticketclock outbox`",
+                    flush=True,
+                )
+
+            asyncio.get_running_loop().create_task(replay())
+
+    try:
+        return await serve(demo, ready=ready)
+    finally:
+        for sb in running:
+            await sb.runner.cleanup()
+
+
+def _args_connect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("instance", help="PSA instance name from the config file")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="a credential field (else you are asked)")
+
+
+def _args_psa(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--test", metavar="INSTANCE", help="test the stored credentials of this instance")
+
+
+def _args_sandbox(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port-base", type=int, default=47700, help="ConnectWise on this port, Autotask +1, Halo +2")
+
+
+def _args_demo(p: argparse.ArgumentParser) -> None:
+    _args_sandbox(p)
+    p.add_argument("--scripted", action="store_true", help="replay a morning of ticket work through the daemon")
+
+
 # --- argv ------------------------------------------------------------------------------------------------------
 
 COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] = {
@@ -436,6 +569,11 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] =
     "timers": (cmd_timers, "list live timers"),
     "entries": (cmd_entries, "list entries (or export CSV)"),
     "watch": (cmd_watch, "live view of the timers over the WebSocket"),
+    "connect": (cmd_connect, "store credentials for a PSA instance after testing them"),
+    "psa": (cmd_psa, "PSA instances and their health"),
+    "outbox": (cmd_outbox, "what is waiting to be posted, and why"),
+    "sandbox": (cmd_sandbox, "run the three sandbox PSAs on loopback"),
+    "demo": (cmd_demo, "the daemon wired to the sandbox PSAs (no PSA account needed)"),
 }
 
 
@@ -463,6 +601,10 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "resume": _args_timer,
     "entries": _args_entries,
     "watch": _args_watch,
+    "connect": _args_connect,
+    "psa": _args_psa,
+    "sandbox": _args_sandbox,
+    "demo": _args_demo,
 }
 
 

@@ -102,6 +102,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     data_dir: Path
     log_dir: Path
     port: int
+    token_path: Path | None = None
+    """Where the CLI token lives; default: in the data dir."""
 
     @property
     def db_path(self) -> Path:
@@ -109,7 +111,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     @property
     def token_file(self) -> Path:
-        return self.data_dir / "token"
+        return self.token_path if self.token_path is not None else self.data_dir / "token"
 
 
 def parse_config(text: str, source: Path | str = "<config>") -> Config:

@@ -36,6 +36,8 @@ async function renderConfig() {
       : [Object.assign(document.createElement("li"), { textContent: "none yet (connect to the daemon first)" })]),
   );
   $("grant").disabled = origins.length === 0;
+  const MODES = { focus: "focus (only the ticket you look at runs)", open: "open (every open ticket runs)" };
+  $("mode").textContent = MODES[config.mode] ?? config.mode ?? "unknown (not connected yet)";
   $("idle").textContent = `${Math.round(config.idle_s / 60)} min`;
   $("heartbeat").textContent = `${config.heartbeat_s} s`;
 }

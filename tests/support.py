@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from daemon.settings import Settings, parse_config
 
 __all__ = [
     "RunningDaemon",
+    "assert_api_error",
     "await_until",
     "daemon_output",
     "free_port",
@@ -109,6 +111,21 @@ async def start_daemon(settings: Settings, *, clock: Clock | None = None) -> Run
         http=http,
         upstream=upstream,
     )
+
+
+def assert_api_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The one error shape: {"error": {"code": snake_case, "message": non-empty str, "details": any}}, as JSON."""
+    assert response.status_code == status, f"{response.status_code} != {status}: {response.text[:500]}"
+    assert response.headers.get("content-type", "").split(";")[0].strip() == "application/json", response.headers
+    body = response.json()
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    assert isinstance(error, dict) and set(error) == {"code", "message", "details"}, error
+    assert isinstance(error["code"], str) and re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", error["code"]), error
+    assert isinstance(error["message"], str) and error["message"].strip(), error
+    if code is not None:
+        assert error["code"] == code, error
+    return error
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 10, what: str = "condition") -> T:

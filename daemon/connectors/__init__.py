@@ -1,5 +1,7 @@
 """PSA connectors: one folder per PSA, one protocol (`base.Connector`), a plain registry."""
 
+from typing import Any
+
 from daemon.connectors.autotask import AutotaskConnector
 from daemon.connectors.base import (
     Connector,
@@ -16,7 +18,7 @@ from daemon.connectors.base import (
 from daemon.connectors.connectwise import ConnectWiseConnector
 from daemon.connectors.halopsa import HaloPsaConnector
 
-CONNECTORS: dict[str, type] = {
+CONNECTORS: dict[str, Any] = {
     "connectwise": ConnectWiseConnector,
     "autotask": AutotaskConnector,
     "halopsa": HaloPsaConnector,

@@ -64,25 +64,32 @@ Choices where the rules are silent (a technician's expectations)
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import Literal
-
-import msgspec
 
 from daemon.settings import TimingConfig
 from daemon.timers import segments as seg
-from daemon.timers.events import (
-    BrowserEvent,
-    Heartbeat,
-    IdleChanged,
-    Snapshot,
-    TabActivated,
-    TabClosed,
-    TabOpened,
-    TabUpdated,
-    WindowFocused,
+from daemon.timers.engine_state import (
+    Billable,
+    Effect,
+    EngineError,
+    EngineState,
+    Finalized,
+    FinalReason,
+    InvalidInput,
+    InvalidTransition,
+    Kind,
+    NoSuchTimer,
+    Notice,
+    OfflineStop,
+    PendingIdle,
+    Recognize,
+    Timer,
+    TooManyTimers,
+    attended_key,
+    shown_tickets,
+    update_browser,
 )
+from daemon.timers.events import BrowserEvent, IdleChanged
 from daemon.timers.model import PALETTE, IdlePending, TicketRef, TimerView
 from daemon.timers.segments import Segment
 
@@ -125,135 +132,6 @@ RECENT_FINALIZED = 100
 """How many finalized timer ids are remembered, so late commands on them get a clear error."""
 MAX_NOTES = 10_000
 MAX_SHORT = 200
-
-Kind = Literal["auto", "manual"]
-TimerStateName = Literal["running", "paused", "closing", "stopped"]
-PausedBy = Literal["user", "attention", "idle", "offline", "restart"]
-Billable = Literal["agreement", "yes", "no"]
-FinalReason = Literal["closed", "stopped", "discarded", "evicted", "long_run", "offline"]
-Recognize = Callable[[str, str, str | None], TicketRef | None]
-
-_BILLABLE: tuple[str, ...] = ("agreement", "yes", "no")
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-# --- errors ---------------------------------------------------------------------------------------------------
-
-
-class EngineError(Exception):
-    code = "engine_error"
-
-
-class NoSuchTimer(EngineError):
-    code = "no_such_timer"
-
-
-class TooManyTimers(EngineError):
-    code = "too_many_timers"
-
-
-class InvalidTransition(EngineError):
-    code = "invalid_transition"
-
-
-class InvalidInput(EngineError):
-    code = "invalid_input"
-
-
-# --- state ----------------------------------------------------------------------------------------------------
-
-
-class Tab(msgspec.Struct, kw_only=True):
-    window: int
-    url: str
-    title: str = ""
-    page_ticket: str | None = None
-    ticket: TicketRef | None = None
-
-
-class Browser(msgspec.Struct, kw_only=True):
-    tabs: dict[int, Tab] = {}
-    active: dict[int, int] = {}
-    """Window id -> its active tab id (possibly a tab the daemon was never told about)."""
-    focused_window: int = -1
-    """The last focused window; losing focus (-1) does not change it."""
-    idle: Literal["active", "idle", "locked"] = "active"
-    idle_since: float | None = None
-    attended: str | None = None
-    """Ticket key attended as of the last event."""
-
-
-class OfflineStop(msgspec.Struct, kw_only=True):
-    """What an offline stop undoes if the browser turns out to have been there all along."""
-
-    state: Literal["running", "paused", "closing"]
-    paused_by: PausedBy | None = None
-    closing_since: float | None = None
-    reopen_from: float | None = None
-
-
-class Timer(msgspec.Struct, kw_only=True):
-    id: str
-    slot: int
-    colour: str
-    colour_custom: bool = False
-    kind: Kind
-    ticket: TicketRef | None = None
-    task: str | None = None
-    state: TimerStateName = "running"
-    paused_by: PausedBy | None = None
-    segments: list[Segment] = []
-    notes: str = ""
-    internal_notes: str = ""
-    billable: Billable = "agreement"
-    work_type: str = ""
-    started_at: float
-    last_attended: float
-    closing_since: float | None = None
-    stopped_at: float | None = None
-    flags: list[str] = []
-    stopped_by_offline: bool = False
-    offline_prev: OfflineStop | None = None
-    forced_run: bool = False
-    """Resumed by the user while not attended (focus mode): runs until attention changes."""
-
-
-class PendingIdle(msgspec.Struct, kw_only=True):
-    since: float
-    until: float | None = None
-    timers: list[str] = []
-
-
-class EngineState(msgspec.Struct, kw_only=True):
-    version: int = 1
-    next_id: int = 1
-    timers: list[Timer] = []
-    browser: Browser = msgspec.field(default_factory=Browser)
-    browser_seen: float | None = None
-    idle_pending: PendingIdle | None = None
-    suppressed: dict[str, Literal["user", "evicted"]] = {}
-    """Ticket keys that get no auto timer for now, and why."""
-    refused: list[str] = []
-    """Ticket keys already told that the limit refused them (one notice each)."""
-    finalized_ids: list[str] = []
-
-
-# --- effects --------------------------------------------------------------------------------------------------
-
-
-class Finalized(msgspec.Struct, tag="finalized", tag_field="type", kw_only=True):
-    timer: Timer
-    reason: FinalReason
-
-
-class Notice(msgspec.Struct, tag="notice", tag_field="type", kw_only=True):
-    code: str
-    message: str
-    timer_id: str | None = None
-
-
-Effect = Finalized | Notice
-
 
 # --- small helpers --------------------------------------------------------------------------------------------
 
@@ -311,6 +189,11 @@ def _credit_limit(tm: Timer, state: EngineState, now: float) -> float:
     if tm.state == "closing" and tm.closing_since is not None:
         limit = min(limit, tm.closing_since)
     return limit
+
+
+def _open(tm: Timer, at: float) -> None:
+    """Open a segment at `at`, never before the timer started (daemon and browser clocks differ slightly)."""
+    seg.open_at(tm.segments, max(at, tm.started_at))
 
 
 def _set_slot(tm: Timer, slot: int) -> None:
@@ -407,8 +290,8 @@ def _enforce_caps(
         _check_cap(state, tm, limit, cfg.long_run_s, effects)
 
 
-def _suppress_if_shown(state: EngineState, tm: Timer, why: Literal["user", "evicted"]) -> None:
-    if tm.ticket is not None and tm.ticket.key in _shown(state.browser):
+def _suppress_ifshown_tickets(state: EngineState, tm: Timer, why: Literal["user", "evicted"]) -> None:
+    if tm.ticket is not None and tm.ticket.key in shown_tickets(state.browser):
         state.suppressed[tm.ticket.key] = why
 
 
@@ -416,90 +299,16 @@ def _idle_hold(state: EngineState) -> set[str]:
     return set(state.idle_pending.timers) if state.idle_pending is not None else set()
 
 
-# --- browser model --------------------------------------------------------------------------------------------
+# --- attention ----------------------------------------------------------------------------------------------
 
 
-def _shown(b: Browser) -> dict[str, TicketRef]:
-    out: dict[str, TicketRef] = {}
-    for tab_id in sorted(b.tabs):
-        ticket = b.tabs[tab_id].ticket
-        if ticket is not None and ticket.key not in out:
-            out[ticket.key] = ticket
-    return out
-
-
-def _attended(b: Browser) -> str | None:
-    if b.idle != "active":
-        return None
-    tab_id = b.active.get(b.focused_window)
-    if tab_id is None:
-        return None
-    tab = b.tabs.get(tab_id)
-    if tab is None or tab.ticket is None:
-        return None
-    return tab.ticket.key
-
-
-def _touch_attended(state: EngineState, at: float) -> None:
+def _touchattended_key(state: EngineState, at: float) -> None:
     key = state.browser.attended
     if key is None:
         return
     tm = _by_key(state, key)
     if tm is not None and _is_live(tm):
         tm.last_attended = max(tm.last_attended, at)
-
-
-def _update_browser(state: EngineState, event: BrowserEvent, recognize: Recognize) -> None:
-    b = state.browser
-    match event:
-        case TabOpened() | TabUpdated():
-            old = b.tabs.get(event.tab)
-            window = event.window if event.window >= 0 or old is None else old.window
-            b.tabs[event.tab] = Tab(
-                window=window,
-                url=event.url,
-                title=event.title,
-                page_ticket=event.page_ticket,
-                ticket=recognize(event.url, event.title, event.page_ticket),
-            )
-            if isinstance(event, TabOpened) and event.active:
-                b.active[window] = event.tab
-                if b.focused_window < 0:
-                    b.focused_window = window
-        case TabActivated():
-            known = b.tabs.get(event.tab)
-            if known is not None and event.window >= 0:
-                known.window = event.window
-            window = event.window if event.window >= 0 or known is None else known.window
-            b.active[window] = event.tab
-            if b.focused_window < 0:
-                b.focused_window = window
-        case TabClosed():
-            b.tabs.pop(event.tab, None)
-            b.active = {w: t for w, t in b.active.items() if t != event.tab}
-        case WindowFocused():
-            if event.window >= 0:
-                b.focused_window = event.window
-        case Snapshot():
-            b.tabs = {}
-            b.active = {}
-            for info in event.tabs:
-                b.tabs[info.tab] = Tab(
-                    window=info.window,
-                    url=info.url,
-                    title=info.title,
-                    page_ticket=info.page_ticket,
-                    ticket=recognize(info.url, info.title, info.page_ticket),
-                )
-                if info.active:
-                    b.active[info.window] = info.tab
-            windows = {tab.window for tab in b.tabs.values()} | set(b.active)
-            if event.focused_window >= 0:
-                b.focused_window = event.focused_window
-            elif b.focused_window not in windows:
-                b.focused_window = min(b.active) if b.active else -1
-        case IdleChanged() | Heartbeat():
-            pass
 
 
 # --- idle -----------------------------------------------------------------------------------------------------
@@ -546,7 +355,7 @@ def _go_active(state: EngineState, t: float, cfg: TimingConfig, effects: list[Ef
         if tm.paused_by != "idle" or tm.state != "paused":
             continue
         if tm.kind == "manual":
-            seg.open_at(tm.segments, t)
+            _open(tm, t)
             tm.state = "running"
             tm.paused_by = None
         else:
@@ -644,7 +453,7 @@ def _settle_offline(state: EngineState, t: float, gap: bool, cfg: TimingConfig, 
         tm.offline_prev = None
         tm.flags = [f for f in tm.flags if f != "offline"]
         if prev.reopen_from is not None:
-            seg.open_at(tm.segments, prev.reopen_from)
+            _open(tm, prev.reopen_from)
 
 
 # --- slots and eviction ---------------------------------------------------------------------------------------
@@ -691,7 +500,7 @@ def _make_room(
                 timer_id=victim.id,
             )
         )
-        _suppress_if_shown(state, victim, "evicted")
+        _suppress_ifshown_tickets(state, victim, "evicted")
         _drop(state, victim, "evicted", effects)
     slot = _free_slot(state, prefer)
     return freed if slot is None else slot
@@ -721,8 +530,8 @@ def _new_timer(
 
 def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Effect]) -> None:
     b = state.browser
-    shown = _shown(b)
-    attended = _attended(b)
+    shown = shown_tickets(b)
+    attended = attended_key(b)
     changed = attended != b.attended
     b.attended = attended
     for key in list(state.suppressed):
@@ -751,7 +560,7 @@ def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Ef
             tm.state = "running" if tm.paused_by is None else "paused"
         if tm.state == "running":
             if desired or (tm.forced_run and not changed):
-                seg.open_at(tm.segments, t)
+                _open(tm, t)
             else:
                 if not _end_open(state, tm, t, cap, effects):
                     continue
@@ -759,7 +568,7 @@ def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Ef
                 tm.paused_by = "idle" if idle else "attention"
                 tm.forced_run = False
         elif tm.state == "paused" and tm.paused_by != "user" and desired:
-            seg.open_at(tm.segments, t)
+            _open(tm, t)
             tm.state = "running"
             tm.paused_by = None
 
@@ -795,7 +604,7 @@ def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Ef
         if tm.paused_by == "user":
             pass
         elif desired:
-            seg.open_at(tm.segments, t)
+            _open(tm, t)
             tm.state = "running"
             tm.paused_by = None
         else:
@@ -821,10 +630,10 @@ def apply_event(state: EngineState, event: BrowserEvent, *, cfg: TimingConfig, r
     state.browser_seen = t
     _settle_offline(state, t, gap, cfg, effects)
     _enforce_caps(state, t, t, cfg, effects)
-    _touch_attended(state, t)
+    _touchattended_key(state, t)
     _expire_idle_decision(state, t, effects)
     _expire_auto(state, t, cfg, effects)
-    _update_browser(state, event, recognize)
+    update_browser(state, event, recognize)
     if isinstance(event, IdleChanged):
         if event.state == "active":
             _go_active(state, t, cfg, effects)
@@ -832,7 +641,7 @@ def apply_event(state: EngineState, event: BrowserEvent, *, cfg: TimingConfig, r
             _go_idle(state, event, t, cfg, effects)
     _reconcile(state, t, cfg, effects)
     _expire_auto(state, t, cfg, effects)
-    _touch_attended(state, t)
+    _touchattended_key(state, t)
     return effects
 
 
@@ -942,7 +751,7 @@ def start_manual(
             existing.forced_run = False
             existing.flags = [f for f in existing.flags if f != "offline"]
             existing.last_attended = now
-            seg.open_at(existing.segments, now)
+            _open(existing, now)
             if notes:
                 existing.notes = notes
             if billable is not None:
@@ -984,7 +793,7 @@ def resume(state: EngineState, timer_id: str, now: float, cfg: TimingConfig) -> 
     tm = _find(state, timer_id)
     if tm.state != "paused":
         raise InvalidTransition(f"timer {timer_id} is {tm.state} and cannot be resumed")
-    seg.open_at(tm.segments, now)
+    _open(tm, now)
     tm.state = "running"
     tm.paused_by = None
     tm.last_attended = max(tm.last_attended, now)
@@ -998,7 +807,7 @@ def stop(state: EngineState, timer_id: str, now: float, cfg: TimingConfig) -> li
     """User stop: the timer ends now and is finalized at once ("stopped", or "long_run" if it hit the cap)."""
     tm = _find(state, timer_id)
     effects: list[Effect] = []
-    _suppress_if_shown(state, tm, "user")
+    _suppress_ifshown_tickets(state, tm, "user")
     stop_at = _wind_down(state, tm, now, cfg.long_run_s, effects)
     if stop_at >= 0:
         tm.stopped_at = stop_at
@@ -1010,7 +819,7 @@ def discard(state: EngineState, timer_id: str, now: float) -> list[Effect]:
     """Discard: finalized as "discarded" (the service keeps a voided entry for audit)."""
     tm = _find(state, timer_id)
     effects: list[Effect] = []
-    _suppress_if_shown(state, tm, "user")
+    _suppress_ifshown_tickets(state, tm, "user")
     tm.stopped_at = _wind_down(state, tm, now, None, effects)
     _drop(state, tm, "discarded", effects)
     return effects

@@ -124,18 +124,24 @@ export function resetQueue() {
   return serial(() => local().set({ queue: emptyQueue() }));
 }
 
-/** Last config from the daemon: { instances: [{name, kind, origins}], heartbeat_s, idle_s }. */
+/** Last config from the daemon: { instances: [{name, kind, origins}], heartbeat_s, idle_s, mode }. */
 export async function getConfig() {
   const { config } = await local().get("config");
   return {
     instances: Array.isArray(config?.instances) ? config.instances : [],
     heartbeat_s: Number(config?.heartbeat_s) > 0 ? Number(config.heartbeat_s) : 20,
     idle_s: Number(config?.idle_s) >= 15 ? Number(config.idle_s) : 300,
+    mode: typeof config?.mode === "string" ? config.mode : null,
   };
 }
 
 export async function setConfig(message) {
-  const config = { instances: message.instances ?? [], heartbeat_s: message.heartbeat_s, idle_s: message.idle_s };
+  const config = {
+    instances: message.instances ?? [],
+    heartbeat_s: message.heartbeat_s,
+    idle_s: message.idle_s,
+    mode: message.mode ?? null,
+  };
   await local().set({ config });
   return getConfig();
 }

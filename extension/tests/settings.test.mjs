@@ -92,7 +92,7 @@ test("overflow is counted and cleared on request", async () => {
 });
 
 test("config gives normalised origins and sane defaults", async () => {
-  assert.deepEqual(await settings.getConfig(), { instances: [], heartbeat_s: 20, idle_s: 300 });
+  assert.deepEqual(await settings.getConfig(), { instances: [], heartbeat_s: 20, idle_s: 300, mode: null });
   await settings.setConfig({
     type: "config",
     instances: [{ name: "halo", kind: "halopsa", origins: ["https://Acme.HaloPSA.com/"] }],

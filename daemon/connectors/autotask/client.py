@@ -206,7 +206,7 @@ class AutotaskConnector:
         self._clock = clock
         self._options = decode_options(instance.options)
         self._api_url = (instance.api_url or DEFAULT_API_URL).rstrip("/")
-        self._timeout = httpx.Timeout(self._options.timeout_s)
+        self._timeout = httpx.Timeout(self._options.timeout_ms / 1000)
         self._root: str | None = None
         self._root_lock = asyncio.Lock()
         self._me: Identity | None = None

@@ -1,6 +1,6 @@
 """Autotask credentials (secret, from the keyring) and options (non-secret, from the config file).
 
-Both forbid unknown fields, so a typo such as `timout_s` is an error that names the key.
+Both forbid unknown fields, so a typo such as `timout_ms` is an error that names the key.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ class Options(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
 
     zone_url: str = ""
     """The zone's REST root, e.g. "https://webservices5.autotask.net/ATServicesRest/"; empty: discover it."""
-    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 30.0
+    timeout_ms: Annotated[int, msgspec.Meta(ge=50, le=300_000)] = 30_000
+    """Per request (connect, send, read); config option values are whole numbers, hence milliseconds."""
     max_concurrent: Annotated[int, msgspec.Meta(ge=1, le=3)] = 3
     """Requests in flight at once per endpoint (Autotask's thread limit is 3 per endpoint and integration)."""
     requests_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 10_000

@@ -14,6 +14,7 @@ from daemon.auth import LOCKOUT_S, MAX_ATTEMPTS, PAIRING_CODE_TTL_S, hash_token
 from daemon.clock import FakeClock
 from daemon.settings import Settings
 from tests.support import RunningDaemon, start_daemon
+from tests.support import assert_api_error as assert_error
 
 EXTENSION = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
 
@@ -46,16 +47,6 @@ async def pair(d: RunningDaemon, body: object, origin: str | None = EXTENSION) -
 
 def wrong_code(right: str) -> str:
     return f"{(int(right) + 1) % 10**8:08d}"
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
 
 
 async def test_a_code_expires_300_s_after_it_is_made(d: RunningDaemon, fake_clock: FakeClock) -> None:
@@ -183,7 +174,7 @@ async def test_the_token_is_stored_only_as_a_hash(d: RunningDaemon, settings: Se
         {"code": "123456789"},
         {"code": "abcdefgh"},
         {"code": "1234 567"},
-        {"code": "１２３４５６７８"},
+        {"code": "\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18"},  # full-width digits
         {"code": ""},
         {"code": 12345678},
         {"code": None},

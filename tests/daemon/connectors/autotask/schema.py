@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 
 __all__ = ["check_body", "load_defs"]
 
@@ -85,5 +85,7 @@ def check_body(vendor: str, schema_name: str, body: Any) -> None:
     normalised = _normalise(defs, {"$ref": f"#/$defs/{schema_name}"}, body, "$", problems)
     root = {"$defs": defs, "$ref": f"#/$defs/{schema_name}"}
     validator = jsonschema.Draft202012Validator(root)
-    problems += [f"{'/'.join(map(str, e.absolute_path)) or '$'}: {e.message}" for e in validator.iter_errors(normalised)]
+    problems += [
+        f"{'/'.join(map(str, e.absolute_path)) or '$'}: {e.message}" for e in validator.iter_errors(normalised)
+    ]
     assert not problems, f"{schema_name} body does not match the {vendor} contract: {problems}"

@@ -141,7 +141,7 @@ def posts(env: Env) -> list[Any]:
     return [r for r in env.store.requests if r.method == "POST" and r.path.lower().endswith("/v1.0/timeentries")]
 
 
-# -- test / identity / ticket ------------------------------------------------------------------------------------------
+# -- test / identity / ticket -----------------------------------------------------------------------------------------
 
 
 async def test_test_resolves_the_api_user_and_its_default_role(env: Env) -> None:
@@ -193,7 +193,7 @@ async def test_zone_is_discovered_once(env: Env) -> None:
     assert len(zone_calls) == 1
 
 
-# -- post / find -------------------------------------------------------------------------------------------------------
+# -- post / find ------------------------------------------------------------------------------------------------------
 
 
 async def test_post_stores_one_record_and_find_sees_it(env: Env) -> None:
@@ -257,7 +257,7 @@ async def test_find_follows_next_page_url(env: Env) -> None:
     assert any("/query/next" in url for _, url, _ in env.sent)
 
 
-# -- errors --------------------------------------------------------------------------------------------------------------
+# -- errors -----------------------------------------------------------------------------------------------------------
 
 
 async def test_wrong_secret_is_an_auth_error_that_leaks_nothing(env: Env) -> None:
@@ -305,7 +305,9 @@ async def test_retry_after_as_an_http_date(env: Env) -> None:
     when = datetime.fromtimestamp(env.clock.now() + 120, UTC)
 
     async def busy(request: web.Request) -> web.Response:
-        return web.json_response({"errors": []}, status=503, headers={"Retry-After": format_datetime(when, usegmt=True)})
+        return web.json_response(
+            {"errors": []}, status=503, headers={"Retry-After": format_datetime(when, usegmt=True)}
+        )
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", busy)
@@ -329,7 +331,7 @@ async def test_drop_after_commit_is_ambiguous_and_find_returns_the_record(env: E
 
 
 async def test_a_hung_write_times_out_as_ambiguous(env: Env) -> None:
-    conn = env.connector(options={"timeout_s": 0.2}, clock=SystemClock())
+    conn = env.connector(options={"timeout_ms": 200}, clock=SystemClock())
     await conn.test()
     env.faults.hang_after_commit_next = 1
     with pytest.raises(ConnectorUnavailable) as info:
@@ -348,12 +350,14 @@ async def test_a_refused_connection_is_not_ambiguous(env: Env) -> None:
 
 
 async def test_options_typo_names_the_key(env: Env) -> None:
-    with pytest.raises(OptionsError, match="timout_s"):
-        env.connector(options={"timout_s": 5})
+    with pytest.raises(OptionsError, match="timout_ms"):
+        env.connector(options={"timout_ms": 5})
+    with pytest.raises(OptionsError, match="max_concurrent"):
+        env.connector(options={"max_concurrent": 4})
     await env.connector().test()
 
 
-# -- Autotask rules ------------------------------------------------------------------------------------------------------
+# -- Autotask rules ---------------------------------------------------------------------------------------------------
 
 
 async def test_rule_midnight_split_posts_one_record_per_local_day(env: Env) -> None:
