@@ -64,6 +64,7 @@ Choices where the rules are silent (a technician's expectations)
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from daemon.settings import TimingConfig
@@ -132,6 +133,9 @@ RECENT_FINALIZED = 100
 """How many finalized timer ids are remembered, so late commands on them get a clear error."""
 MAX_NOTES = 10_000
 MAX_SHORT = 200
+
+_BILLABLE: tuple[str, ...] = ("agreement", "yes", "no")
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 # --- small helpers --------------------------------------------------------------------------------------------
 

@@ -59,9 +59,6 @@ Billable = Literal["agreement", "yes", "no"]
 FinalReason = Literal["closed", "stopped", "discarded", "evicted", "long_run", "offline"]
 Recognize = Callable[[str, str, str | None], TicketRef | None]
 
-_BILLABLE: tuple[str, ...] = ("agreement", "yes", "no")
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-
 
 # --- errors ---------------------------------------------------------------------------------------------------
 

@@ -46,7 +46,8 @@ async def start_app(app: web.Application) -> tuple[web.AppRunner, int]:
 
 
 def _page(title: str, body: str = "", script: str = "") -> web.Response:
-    html = f"<!doctype html><html><head><title>{title}</title></head><body>{body}<script>{script}</script></body></html>"
+    html = f"<!doctype html><html><head><title>{title}</title></head>"
+    html += f"<body>{body}<script>{script}</script></body></html>"
     return web.Response(text=html, content_type="text/html")
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from daemon.timers.events import decode_client_message
+from daemon.timers.events import Hello, decode_client_message
 
 T = TypeVar("T")
 
@@ -130,12 +130,13 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
                 rec.invalid.append((msg.data, str(exc)))
                 await rec._notify()
                 continue
-            if data["type"] == "hello":
-                if decoded.token != rec.token:  # type: ignore[union-attr]
+            if isinstance(decoded, Hello):
+                if decoded.token != rec.token:
                     await ws.send_json({"type": "error", "code": "unauthorized", "message": "bad token"})
                     await ws.close()
                     break
-                await ws.send_json({"type": "welcome", "instance": data["instance"], "acked": rec.acked.get(data["install"], 0)})
+                acked = rec.acked.get(data["install"], 0)
+                await ws.send_json({"type": "welcome", "instance": data["instance"], "acked": acked})
                 await ws.send_json({"type": "config", "instances": rec.instances, "heartbeat_s": 20, "idle_s": 300})
                 await ws.send_json(rec.state_message())
             else:

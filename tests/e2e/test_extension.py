@@ -129,7 +129,11 @@ async def test_events_queued_while_the_daemon_is_down_replay_in_order(ext: dict[
     await page.goto(psa + CW_PATH.format(32))
     await page.close()
     down_until = time.time()
-    queued = await poll(ext, "chrome.storage.local.get('queue').then(r => r.queue.events)", lambda q: any(e["type"] == "tab_closed" for e in q))
+    queued = await poll(
+        ext,
+        "chrome.storage.local.get('queue').then(r => r.queue.events)",
+        lambda q: any(e["type"] == "tab_closed" for e in q),
+    )
     story = [(e["type"], e.get("url")) for e in queued if e["type"] in ("tab_opened", "tab_updated", "tab_closed")]
     assert story[0] == ("tab_opened", psa + HALO_PATH.format(31))
     assert ("tab_updated", psa + CW_PATH.format(32)) in story

@@ -14,7 +14,8 @@ thread limit, the hourly request budget, error mapping and redaction. Errors com
                                 `ambiguous` when a write may have been applied
 
 Exactly-once: each record's `internalNotes` ends with `marker(entry_id)` (plus " part i/n" when the entry is split
-at local midnight); `find()` queries the ticket's time entries with `internalNotes contains <marker>`.
+at local midnight); `find()` queries the ticket's time entries with `internalNotes contains <marker>`
+(`GET V1.0/TimeEntries/query?search=…`, or the equivalent POST for a long query), following `nextPageUrl`.
 """
 
 from __future__ import annotations
@@ -179,6 +180,20 @@ def _family(path: str) -> str:
     return tail.strip("/").split("/", 1)[0].split("?", 1)[0]
 
 
+def _site(api_url: str) -> str:
+    """The site part of an API URL; a pasted zone root such as ".../ATServicesRest/V1.0/" is cut back to the site."""
+    url = api_url.strip().rstrip("/")
+    for tail in ("/v1.0", "/atservicesrest"):
+        if url.lower().endswith(tail):
+            url = url[: -len(tail)]
+    return url
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = httpx.URL(url)
+    return parsed.scheme, parsed.host, parsed.port
+
+
 def _int(value: str, what: str) -> int:
     text = value.strip()
     if not text.isdigit():
@@ -205,7 +220,7 @@ class AutotaskConnector:
         self._http = http
         self._clock = clock
         self._options = decode_options(instance.options)
-        self._api_url = (instance.api_url or DEFAULT_API_URL).rstrip("/")
+        self._api_url = _site(instance.api_url or DEFAULT_API_URL)
         self._timeout = httpx.Timeout(self._options.timeout_ms / 1000)
         self._root: str | None = None
         self._root_lock = asyncio.Lock()
@@ -444,7 +459,7 @@ class AutotaskConnector:
         else:
             root = await self._zone_root()
             url = target if "://" in target else root + target
-            if httpx.URL(url).host != httpx.URL(root).host:
+            if _origin(url) != _origin(root):
                 raise ConnectorRejected("Autotask answered with a link outside its zone; refusing to follow it")
         path = httpx.URL(url).path
         write = method in ("POST", "PUT", "PATCH", "DELETE") and not path.rstrip("/").lower().endswith(_NOT_WRITES)

@@ -455,3 +455,10 @@ def test_schema_check_catches_unknown_and_mistyped_keys() -> None:
         with pytest.raises(AssertionError):
             check_body("autotask", "TimeEntryModel", change(good))
     check_body("autotask", "QueryModel", {"filter": [{"op": "eq", "field": "ticketID", "value": 5}]})
+
+
+async def test_api_url_may_be_a_pasted_zone_root(env: Env) -> None:
+    instance, creds = demo_instance(env.base)
+    pasted = InstanceConfig(name=instance.name, kind="autotask", api_url=f"{env.base}/ATServicesRest/V1.0/")
+    conn = AutotaskConnector(pasted, creds, http=env.http, clock=env.clock)
+    assert (await conn.test()).id == SEED.api_user
