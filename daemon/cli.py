@@ -245,7 +245,9 @@ def _check_database(path: Path) -> str:
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        return f"unreadable ({exc})"
+        text = str(exc).lower()
+        damaged = "not a database" in text or "malformed" in text or "corrupt" in text
+        return f"{'damaged' if damaged else 'unreadable'} ({exc})"
     if result != "ok":
         return f"damaged ({result})"
     if version > len(MIGRATIONS):

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from daemon import __version__
 from daemon.api.errors import ApiError, ErrorBody
@@ -54,11 +55,14 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
         raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
     chunks: list[bytes] = []
     size = 0
-    while chunk := await request.content.read(MAX_BODY + 1 - size):  # read() may return less than asked
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
+    try:
+        while chunk := await request.content.read(MAX_BODY + 1 - size):  # read() may return less than asked
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
+    except (web.RequestPayloadError, HttpProcessingError, ConnectionResetError) as exc:
+        raise ApiError(400, "invalid_body", f"the body could not be read: {exc}") from None
     data = b"".join(chunks)
     decoder = _decoders.get(type_)
     if decoder is None:
@@ -67,7 +71,7 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
         result: T = decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise ApiError(422, "invalid_input", str(exc)) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises UnicodeDecodeError on bad UTF-8
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
     return result
 

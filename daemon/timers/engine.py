@@ -3,6 +3,8 @@
 No clock, no I/O. The service loads `EngineState` (msgspec JSON), calls one entry point, persists the state and the
 returned effects in one transaction, then acknowledges. Every entry point takes the time as an argument; functions
 mutate the state passed in and return effects. Same inputs, same outputs (timer ids come from `next_id`).
+The persisted shapes, effects and errors live in `engine_state.py` (re-exported here); segment arithmetic in
+`segments.py`.
 
 Entry points
     apply_event(state, event, *, cfg, recognize) -> list[Effect]       one browser event, at browser time
@@ -493,7 +495,6 @@ def _make_room(
     if not candidates:
         return None
     victim = min(candidates, key=lambda tm: (tm.last_attended, tm.started_at, _id_number(tm)))
-    freed = victim.slot
     stop_at = _wind_down(state, victim, at, cap, effects)
     if stop_at >= 0:
         victim.stopped_at = stop_at
@@ -506,8 +507,7 @@ def _make_room(
         )
         _suppress_ifshown_tickets(state, victim, "evicted")
         _drop(state, victim, "evicted", effects)
-    slot = _free_slot(state, prefer)
-    return freed if slot is None else slot
+    return _free_slot(state, prefer)  # the victim's slot is free now, whichever way it was finalized
 
 
 def _new_timer(

@@ -79,6 +79,8 @@ async def test_ticket_page_starts_a_timer_in_the_real_daemon(
     async def paused() -> bool:
         return any(t["id"] == timer["id"] and t["state"] == "paused" for t in await live_timers(d))
 
+    await popup.wait_for_timeout(1500)
+    print("ERROR:", await popup.text_content("#error"), await live_timers(d))
     await await_until(paused, timeout=10, what="the timer paused from the popup")
     await popup.wait_for_selector(f"li.timer[data-id='{timer['id']}'] button.toggle:text('Resume')")
 

@@ -26,7 +26,7 @@ from daemon.sandbox.connectwise import (
     ticket_urls,
 )
 from daemon.sandbox.faults import FAULTS
-from tests.daemon.connectors.connectwise.schema import validator
+from tests.daemon.connectors.schema import schema_errors
 
 NOW = to_ts(datetime(2026, 5, 27, 12, 30, tzinfo=UTC))
 
@@ -133,7 +133,7 @@ async def test_auth_is_enforced(sandbox: Sandbox, headers: dict[str, str], code:
 
 async def test_ticket_and_member_shapes_follow_the_vendor_schema(sandbox: Sandbox) -> None:
     ticket = (await sandbox.api("GET", f"service/tickets/{SEED.service_ticket}")).json()
-    assert not list(validator("Ticket").iter_errors(ticket))
+    assert not schema_errors("connectwise", "Ticket", ticket)
     assert ticket["summary"] == SEED.ticket_summary and ticket["company"]["name"] == SEED.ticket_company
     assert str(ticket["owner"]["id"]) == SEED.assignee and ticket["recordType"] == "ServiceTicket"
     project = (
@@ -141,10 +141,10 @@ async def test_ticket_and_member_shapes_follow_the_vendor_schema(sandbox: Sandbo
     ).json()
     assert project == {"id": SEED.project_ticket, "recordType": "ProjectTicket"}
     members = (await sandbox.api("GET", "system/members")).json()
-    assert members and all(not list(validator("Member").iter_errors(m)) for m in members)
+    assert members and all(not schema_errors("connectwise", "Member", m) for m in members)
     info = await sandbox.api("GET", "system/info")
     assert info.headers["content-type"].startswith("application/vnd.connectwise.com+json")
-    assert not list(validator("Info").iter_errors(info.json()))
+    assert not schema_errors("connectwise", "Info", info.json())
 
 
 async def test_missing_ticket_is_404(sandbox: Sandbox) -> None:
@@ -176,7 +176,7 @@ async def test_create_time_entry(sandbox: Sandbox) -> None:
     )
     assert response.status_code == 201, response.text
     created = response.json()
-    assert not list(validator("TimeEntry").iter_errors(created))
+    assert not schema_errors("connectwise", "TimeEntry", created)
     assert created["status"] == "Open" and created["enteredBy"] == "ticketclock"
     assert created["dateEntered"] == "2026-05-27T12:30:00Z"
     assert created["timeSheet"]["id"] and created["_info"]

@@ -8,7 +8,7 @@ that the structural invariants hold. Browser time advances with heartbeats every
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import pytest
@@ -761,7 +761,8 @@ def test_edit_changes_fields_and_validates() -> None:
         "#abcdef",
     )
     before = frozen(state)
-    for kwargs in ({"colour": "red"}, {"billable": "sometimes"}, {"work_type": "w" * 500}):
+    bad: list[dict[str, Any]] = [{"colour": "red"}, {"billable": "sometimes"}, {"work_type": "w" * 500}]
+    for kwargs in bad:
         with pytest.raises(InvalidInput):
             edit(state, tm.id, **kwargs)
         assert frozen(state) == before
@@ -846,7 +847,7 @@ def _random_event(rng: random.Random, seq: int, at: float) -> BrowserEvent:
     if kind < 0.70:
         return WindowFocused(seq=seq, at=at, window=rng.choice([-1, 1, 2, 3]))
     if kind < 0.78:
-        state = rng.choice(["idle", "locked", "active", "active"])
+        state: Literal["active", "idle", "locked"] = rng.choice(["idle", "locked", "active", "active"])
         since = at - rng.uniform(0, 400) if state == "idle" else None
         return IdleChanged(seq=seq, at=at, state=state, since=since)
     if kind < 0.82:

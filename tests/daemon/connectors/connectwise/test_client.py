@@ -32,7 +32,7 @@ from daemon.sandbox.connectwise import CW_STORE, SEED, create_app, demo_instance
 from daemon.sandbox.faults import FAULTS, Faults
 from daemon.settings import InstanceConfig
 from daemon.timers.model import TicketRef
-from tests.daemon.connectors.connectwise.schema import check_body
+from tests.daemon.connectors.schema import validate_body
 
 NOON = to_ts(datetime(2026, 5, 27, 12, 30, tzinfo=UTC))
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
@@ -90,7 +90,7 @@ async def env() -> AsyncIterator[Env]:
         )
     # Every body the connector sent must be a valid vendor TimeEntry with only keys the vendor defines.
     for body in [r.body for r in app[CW_STORE].requests if r.method == "POST"]:
-        check_body(body, "TimeEntry")
+        validate_body("connectwise", "TimeEntry", body)
     await runner.cleanup()
 
 
