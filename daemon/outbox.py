@@ -60,6 +60,8 @@ class OutboxService:
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._identities: dict[tuple[str, str], Identity] = {}
+        self._no_credentials: dict[str, set[str]] = {}
+        """Entries put off because their instance had no credentials; retried as soon as the instance is woken."""
         self.posted_count = 0
 
     async def start(self) -> None:
@@ -96,6 +98,8 @@ class OutboxService:
         try:
             while True:
                 wake.clear()
+                if self._no_credentials.get(instance) and await self._psa.has_credentials(instance):
+                    await self._store.due_now(self._no_credentials.pop(instance), self._clock.now())
                 free = limit - len(in_flight)
                 claimed = await self._store.claim(instance, self._clock.now(), free) if free > 0 else []
 
@@ -129,6 +133,7 @@ class OutboxService:
             connector = await self._psa.connector(instance)
         except PsaError as exc:
             await self._store.retry(entry.id, now() + NO_CREDENTIALS_WAIT_S, exc.message, ambiguous=row.ambiguous)
+            self._no_credentials.setdefault(instance, set()).add(entry.id)
             return
         try:
             post = await self._post_entry(connector, instance, entry)

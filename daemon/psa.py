@@ -77,6 +77,9 @@ class PsaService:
         self._connectors[name] = connector
         return connector
 
+    async def has_credentials(self, name: str) -> bool:
+        return name in self._connectors or await self._credentials.get(name) is not None
+
     def _build(self, instance: InstanceConfig, raw: dict[str, Any]) -> Connector:
         cls: Any = CONNECTORS[instance.kind]
         try:

@@ -84,6 +84,14 @@ class OutboxStore:
                 (next_at, error, int(ambiguous), entry_id),
             )
 
+    async def due_now(self, entry_ids: set[str], now: float) -> None:
+        """Make these rows due at once (if still waiting and not being sent), e.g. once credentials are stored."""
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "UPDATE outbox SET next_at = ? WHERE entry_id = ? AND sending_since IS NULL AND next_at > ?",
+                [(now, entry_id, now) for entry_id in entry_ids],
+            )
+
     async def release(self, entry_id: str) -> None:
         """Give a claimed row back untouched (the worker is stopping)."""
         async with self._db.transaction() as conn:

@@ -127,7 +127,7 @@ __all__ = [
 
 MAX_LIVE = 9
 """Most live (running, paused or closing) timers at once; one per palette slot."""
-OFFLINE_FINALIZE_S = 12 * 3600
+OFFLINE_FINALIZE_S = 2 * 3600
 """After this much browser silence, its stopped timers are finalized."""
 IDLE_DECISION_TTL_S = 3600
 """An unanswered away decision is dropped this long after the away span ended."""
@@ -664,6 +664,9 @@ def tick(state: EngineState, now: float, cfg: TimingConfig, *, allow_offline: bo
     if allow_offline:
         silence = now - bs
         if silence > max(_gap_limit(cfg), 60):
+            # Tickets already closed before the silence finish their grace and merge windows on daemon time:
+            # a closed browser must not hold their entries back. (A late replay would at worst split an entry.)
+            _expire_auto(state, now, cfg, effects)
             _go_offline(state, bs, cfg, effects)
         if silence > OFFLINE_FINALIZE_S:
             for tm in list(state.timers):

@@ -46,7 +46,8 @@ class Options(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
 def parse_options(instance: InstanceConfig) -> Options:
     """Decode `instance.options`, or raise ValueError naming the instance and the bad key."""
     try:
-        return msgspec.convert(instance.options, Options)
+        # strict=False: the config's options table holds str, int or bool, so a fraction arrives as "0.5".
+        return msgspec.convert(instance.options, Options, strict=False)
     except msgspec.ValidationError as exc:
         msg = str(exc).replace("Object contains unknown field", "unknown option").replace("$.", "")
         raise ValueError(f"instance {instance.name!r}: {msg}") from None

@@ -620,14 +620,14 @@ def test_short_absence_within_merge_window_continues_the_timer() -> None:
     assert spans(tm) == [(0, 100), (400, None)]
 
 
-def test_browser_gone_for_twelve_hours_finalizes_offline() -> None:
+def test_browser_gone_for_two_hours_finalizes_offline() -> None:
     sim = Sim()
     sim.open(0, 1, 1)
     sim.hb(100)
     sim.tick(200)
-    sim.tick(100 + 12 * 3600)
+    sim.tick(100 + 2 * 3600)
     assert not sim.finalized()
-    sim.tick(101 + 12 * 3600)
+    sim.tick(101 + 2 * 3600)
     [done] = sim.finalized("offline")
     assert total(done.timer) == 100
 
@@ -929,3 +929,14 @@ def test_random_event_streams_keep_invariants(seed: int) -> None:
         check_invariants(state, now)
         if seq % 50 == 0:
             roundtrip(state)
+
+
+def test_ticket_closed_before_the_browser_went_silent_finalizes_on_daemon_time() -> None:
+    """Closing the last ticket and then the whole browser must not hold the entry back until it returns."""
+    sim = Sim()
+    sim.open(0, 1, 1)
+    sim.hb(300)
+    sim.close(300, 1)
+    sim.tick(300 + 30 + 600 + 61)
+    [done] = sim.finalized("closed")
+    assert spans(done.timer) == [(0, 300)]
