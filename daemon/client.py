@@ -32,6 +32,10 @@ class ApiClient:
             response = self._http.request(method, path, json=json, params=params)
         except httpx.ConnectError:
             raise DaemonNotRunning(f"no daemon answers on {self.base}: start it with `ticketclock serve`") from None
+        except httpx.TransportError as exc:  # a timeout, or a program there that does not speak HTTP
+            raise ApiClientError(
+                0, "no_answer", f"{self.base} did not answer like TicketClock ({type(exc).__name__})"
+            ) from None
         if response.status_code == 204:
             return None
         try:

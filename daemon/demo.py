@@ -46,6 +46,8 @@ def morning_events(instances: list[dict[str, Any]], start: float, minutes: int =
         add(type="tab_closed", tab=tab, window=1)
         at += 5
         add(type="heartbeat")
+    at += 700  # past the grace period and the merge window: the last entry finalizes too
+    add(type="heartbeat")
     return events
 
 

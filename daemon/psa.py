@@ -22,6 +22,7 @@ from daemon.clock import Clock
 from daemon.connectors import CONNECTORS, Connector, ConnectorAuthError, ConnectorError, Identity
 from daemon.connectors.credentials import CredentialStore
 from daemon.settings import Config, InstanceConfig
+from daemon.timers.model import TicketRef
 
 __all__ = ["PsaError", "PsaService", "PsaStatus"]
 
@@ -117,6 +118,17 @@ class PsaService:
         if old is not None:
             await old.aclose()
         return identity
+
+    async def ticket_summary(self, ref: TicketRef) -> tuple[str, str] | None:
+        """(summary, company) of a ticket, or None without credentials or when the PSA cannot say now."""
+        if ref.instance not in self._instances:
+            return None
+        try:
+            connector = await self.connector(ref.instance)
+            info = await connector.ticket(ref)
+        except (PsaError, ConnectorError):
+            return None
+        return info.summary, info.company
 
     def note(self, name: str, health: str, message: str) -> None:
         previous = self._health.get(name)

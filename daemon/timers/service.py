@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -27,7 +27,7 @@ from daemon.store.db import Database
 from daemon.store.engine import EngineStore
 from daemon.timers import engine as E
 from daemon.timers.events import Batch, BrowserEvent
-from daemon.timers.model import StatePush, TicketRef
+from daemon.timers.model import StatePush, TicketRef, TimerView
 from daemon.timers.recognize import recognize
 
 __all__ = ["EventsRejected", "TimerService"]
@@ -54,6 +54,8 @@ class EventsRejected(Exception):
 
 
 Listener = Callable[[bytes], None]
+TicketLookup = Callable[[TicketRef], Awaitable[tuple[str, str] | None]]
+"""Looks a ticket up in its PSA: (summary, company), or None when it cannot be known (yet)."""
 
 
 class TimerService:
@@ -73,6 +75,10 @@ class TimerService:
         self._last_checkpoint = 0.0
         self.notices: list[E.Notice] = []
         self._instances = list(config.instances)
+        self.lookup: TicketLookup | None = None
+        self._tickets: dict[str, tuple[str, str]] = {}
+        self._looking: set[str] = set()
+        self._lookups: set[asyncio.Task[None]] = set()
 
     # --- life cycle --------------------------------------------------------------------------------------------
 
@@ -169,13 +175,50 @@ class TimerService:
 
     def view(self) -> StatePush:
         now = self._clock.now()
-        return StatePush(timers=E.views(self._state, now), idle_pending=E.idle_pending_view(self._state), at=now)
+        return StatePush(timers=self._views(now), idle_pending=E.idle_pending_view(self._state), at=now)
 
-    def timer_view(self, timer_id: str) -> Any:
-        for view in E.views(self._state, self._clock.now()):
+    def timer_view(self, timer_id: str) -> TimerView:
+        for view in self._views(self._clock.now()):
             if view.id == timer_id:
                 return view
         raise E.NoSuchTimer(f"no live timer {timer_id}")
+
+    def _views(self, now: float) -> list[TimerView]:
+        views = E.views(self._state, now)
+        for view in views:
+            if view.ticket is not None:
+                known = self._tickets.get(view.ticket.key)
+                if known is not None:
+                    view.summary, view.company = known
+                else:
+                    self._look_up(view.ticket)
+        return views
+
+    def _look_up(self, ticket: TicketRef) -> None:
+        """Fetch a ticket's summary and company from its PSA in the background; push the state when known."""
+        if self.lookup is None or ticket.key in self._looking:
+            return
+        self._looking.add(ticket.key)
+        lookup = self.lookup
+
+        async def run() -> None:
+            try:
+                found = await lookup(ticket)
+            except Exception:
+                log.debug("looking up ticket %s failed", ticket.key, exc_info=True)
+                found = None
+            if found is not None:
+                self._tickets[ticket.key] = found
+                self._schedule_push()
+            else:
+                # Try again on a later view, but not in a tight loop: forget the attempt after a minute.
+                asyncio.get_running_loop().call_later(60, self._looking.discard, ticket.key)
+                return
+            self._looking.discard(ticket.key)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.add(listener)
@@ -218,7 +261,10 @@ class TimerService:
         created: list[Entry] = []
         for effect in effects:
             if isinstance(effect, E.Finalized):
-                entry, audit = self._entries.build(_new_entry(effect), now)
+                new = _new_entry(effect)
+                if new.ticket is not None and new.ticket.key in self._tickets:
+                    new.summary, new.company = self._tickets[new.ticket.key]
+                entry, audit = self._entries.build(new, now)
                 await self._entries.insert(conn, entry, audit)
                 created.append(entry)
             elif isinstance(effect, E.Notice):

@@ -167,7 +167,7 @@ def test_the_data_survives_a_restart(running: Spawned) -> None:
 def test_data_dir_and_config_flags_are_honoured(home: Path, tmp_path: Path) -> None:
     data = tmp_path / "elsewhere"
     config = tmp_path / "my.toml"
-    config.write_text("[timing]\nmode = \"open\"\n", encoding="utf-8")
+    config.write_text('[timing]\nmode = "open"\n', encoding="utf-8")
     port = free_port()
     proc = spawn_daemon(home, port, "--data-dir", str(data), "--config", str(config))
     try:
@@ -279,9 +279,7 @@ def test_token_prints_the_token_and_the_file_is_private(running: Spawned) -> Non
     assert result.returncode == 0
     token = result.stdout.strip()
     assert token == running.token and token.startswith("tc_")
-    response = httpx.get(
-        f"{running.base_url}/api/v1/clients", headers={"Authorization": f"Bearer {token}"}, timeout=10
-    )
+    response = httpx.get(f"{running.base_url}/api/v1/clients", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert response.status_code == 200
     if POSIX:
         assert (running.home / "data" / "token").stat().st_mode & 0o777 == 0o600

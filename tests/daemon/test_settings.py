@@ -31,7 +31,8 @@ def error(text: str) -> str:
         ("[psa]\nx = 1\n", "psa", None),
         ('[[instances]]\nname = "cw"\nkind = "connectwise"\napi_ur = "https://x"\n', "api_ur", "instances[0]"),
         (
-            '[[instances]]\nname = "a"\nkind = "halopsa"\n\n[[instances]]\nname = "b"\nkind = "autotask"\npassword = "x"\n',
+            '[[instances]]\nname = "a"\nkind = "halopsa"\n\n'
+            '[[instances]]\nname = "b"\nkind = "autotask"\npassword = "x"\n',
             "password",
             "instances[1]",
         ),

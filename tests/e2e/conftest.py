@@ -162,7 +162,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-async def ext(browser: Any, recorder: RecorderServer) -> dict[str, Any]:
+async def ext(recorder: RecorderServer, browser: Any) -> dict[str, Any]:
     """The extension, paired with and connected to the recorder."""
     ctx, sw = browser
     rec = recorder.rec

@@ -125,7 +125,9 @@ async def test_public_routes_are_marked_as_needing_no_token(document: dict[str, 
     assert "security" not in document["paths"]["/api/v1/clients"]["get"]
 
 
-async def test_every_operation_not_marked_public_needs_the_token(daemon: RunningDaemon, document: dict[str, Any]) -> None:
+async def test_every_operation_not_marked_public_needs_the_token(
+    daemon: RunningDaemon, document: dict[str, Any]
+) -> None:
     """Every operation without `security: []` refuses a request without a token."""
     async with httpx.AsyncClient(base_url=daemon.base_url) as anonymous:
         for method, path, op in operations(document):

@@ -102,7 +102,12 @@ async def test_an_unknown_token_of_the_right_shape_is_401(daemon: RunningDaemon)
 async def test_a_foreign_host_header_is_refused_everywhere(daemon: RunningDaemon, host: str) -> None:
     other = daemon.port + 1 if daemon.port < 65535 else daemon.port - 1
     headers = {"Host": host.format(port=daemon.port, other=other)}
-    for method, path in [("GET", "/api/v1/health"), ("GET", "/api/v1/clients"), ("POST", "/api/v1/pair"), ("GET", "/x")]:
+    for method, path in [
+        ("GET", "/api/v1/health"),
+        ("GET", "/api/v1/clients"),
+        ("POST", "/api/v1/pair"),
+        ("GET", "/x"),
+    ]:
         response = await daemon.http.request(method, path, headers=headers, json={"code": "12345678"})
         assert response.status_code == 421, path
         assert error_code(response) == "host_forbidden"

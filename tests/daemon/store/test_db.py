@@ -71,7 +71,8 @@ async def test_migrating_from_each_earlier_version_keeps_the_data(tmp_path: Path
             async with old.transaction() as conn:
                 await conn.execute("INSERT INTO meta (key, value) VALUES ('made_at', ?)", (str(start),))
                 await conn.execute(
-                    "INSERT INTO clients (id, name, origin, token_sha256, created_at) VALUES ('c_1', 'ext', NULL, ?, 1)",
+                    "INSERT INTO clients (id, name, origin, token_sha256, created_at) "
+                    "VALUES ('c_1', 'ext', NULL, ?, 1)",
                     ("ab" * 32,),
                 )
     finally:
