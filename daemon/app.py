@@ -22,8 +22,9 @@ from daemon.outbox import OutboxService
 from daemon.psa import PsaService
 from daemon.services import SERVICES, Services
 from daemon.settings import Settings
-from daemon.store import Database
+from daemon.store import Database, StoreLocked
 from daemon.store.clients import ClientStore
+from daemon.store.lock import DataDirLock, DataDirLocked
 from daemon.timers.service import TimerService
 
 __all__ = ["ROUTES", "create_app"]
@@ -52,7 +53,16 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(settings.db_path)
+        lock = DataDirLock(settings.data_dir)
+        try:
+            lock.acquire()
+        except DataDirLocked as exc:
+            raise StoreLocked(str(exc)) from None
+        try:
+            db = await Database.open(settings.db_path)
+        except BaseException:
+            lock.release()
+            raise
         try:
             token = ensure_token_file(settings.token_file)
             clients = ClientStore(db)
@@ -103,6 +113,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 await timer_service.shutdown()
         finally:
             await db.close()
+            lock.release()
 
     app.cleanup_ctx.append(lifecycle)
     return app

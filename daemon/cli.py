@@ -125,7 +125,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             print(f"ticketclock: cannot start: {exc}", file=sys.stderr)
             await runner.cleanup()
             return EXIT_USAGE
-        site = web.TCPSite(runner, settings.config.bind, settings.port, reuse_address=False)
+        site = web.TCPSite(runner, settings.config.bind, settings.port)
         try:
             await site.start()
         except OSError as exc:

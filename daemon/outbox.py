@@ -9,6 +9,11 @@ One worker per PSA instance. For each due entry the worker, in order:
 4. on 429/5xx/network errors schedules a retry with exponential backoff and full jitter, honouring
    `Retry-After`; on a permanent refusal marks it `failed` with the PSA's own message (edit and retry);
    missing credentials leave it queued with a clear last error.
+
+Concurrency: at most `CONCURRENCY[kind]` entries talk to the PSA at once (a semaphore per instance held only around
+the connector calls); up to as many more are claimed ahead, so a slot freed by one entry is taken by the next while
+the first records its result. A claimed entry waiting for a slot is durably "sending", so after a crash it is looked
+up before being posted, like any other.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class OutboxService:
         self._clock = clock
         self._timezone = timezone
         self._wake: dict[str, asyncio.Event] = {}
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._identities: dict[tuple[str, str], Identity] = {}
         self._no_credentials: dict[str, set[str]] = {}
@@ -93,6 +99,7 @@ class OutboxService:
     async def _worker(self, instance: str) -> None:
         kind = self._psa.instance(instance).kind
         limit = CONCURRENCY.get(kind, 2)
+        self._slots[instance] = asyncio.Semaphore(limit)
         in_flight: set[asyncio.Task[None]] = set()
         wake = self._wake[instance]
         try:
@@ -100,7 +107,7 @@ class OutboxService:
                 wake.clear()
                 if self._no_credentials.get(instance) and await self._psa.has_credentials(instance):
                     await self._store.due_now(self._no_credentials.pop(instance), self._clock.now())
-                free = limit - len(in_flight)
+                free = 2 * limit - len(in_flight)  # `limit` at the PSA, as many claimed ahead
                 claimed = await self._store.claim(instance, self._clock.now(), free) if free > 0 else []
 
                 def done(task: asyncio.Task[None]) -> None:
@@ -136,15 +143,12 @@ class OutboxService:
             self._no_credentials.setdefault(instance, set()).add(entry.id)
             return
         try:
-            post = await self._post_entry(connector, instance, entry)
-            if row.ambiguous:
-                found = await connector.find(post)
-                if found is not None:
-                    await self._store.posted(entry.id, found.psa_ids, now(), "found after an uncertain attempt")
-                    self.posted_count += 1
-                    return
-            result = await connector.post(post)
-            await self._store.posted(entry.id, result.psa_ids, now(), f"attempt {row.attempts}")
+            async with self._slots[instance]:
+                post = await self._post_entry(connector, instance, entry)
+                found = await connector.find(post) if row.ambiguous else None
+                result = found if found is not None else await connector.post(post)
+            comment = "found after an uncertain attempt" if found is not None else f"attempt {row.attempts}"
+            await self._store.posted(entry.id, result.psa_ids, now(), comment)
             self.posted_count += 1
             self._psa.note(instance, "ok", "")
         except ConnectorUnavailable as exc:

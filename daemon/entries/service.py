@@ -257,6 +257,8 @@ class EntryService:
             if (start, end) != (entry.started_at, entry.ended_at):
                 if end <= start or end - start > 24 * 3600:
                     raise EntryError("invalid_input", "the entry must end after it starts, within 24 hours")
+                if end > now + 60:
+                    raise EntryError("invalid_input", "an entry cannot end in the future")
                 entry.segments = [Segment(start, end)]
                 entry.started_at, entry.ended_at = start, end
                 shaped = shape(
@@ -301,7 +303,9 @@ class EntryService:
             audit: list[AuditEvent] = []
             target = self._target(entry, action, comment)
             self._move(entry, audit, target, actor, comment, now)
-            if target == "approved" and self._config.approval != "none":
+            if target == "approved" and entry.instance:
+                # Approved is a way station to the outbox, whatever the pattern is now (it may have changed since
+                # the entry was submitted). Task entries have no PSA to post to: approved is where they end.
                 self._move(entry, audit, "queued", "system", "approved", now)
             if target == "submitted" and self._config.approval == "none":
                 self._move(entry, audit, "queued", "system", "approval: none", now)

@@ -160,7 +160,9 @@ async def test_test_gives_the_api_identity(env: Env) -> None:
 
 
 async def test_service_ticket(env: Env) -> None:
-    info = await env.connector().ticket(TicketRef(instance=env.instance.name, kind=env.kind, id=env.seed.service_ticket))
+    info = await env.connector().ticket(
+        TicketRef(instance=env.instance.name, kind=env.kind, id=env.seed.service_ticket)
+    )
     assert info.id == env.seed.service_ticket
     assert info.summary == env.seed.ticket_summary
     assert info.company == env.seed.ticket_company

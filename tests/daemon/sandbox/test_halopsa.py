@@ -25,7 +25,7 @@ from daemon.sandbox.halopsa import (
     demo_instance,
     stored_entries,
 )
-from tests.daemon.connectors.halopsa.schema import check_body, check_response
+from tests.daemon.connectors.schema import schema_errors, validate_body
 
 # Halo returns `who` (the agent's name) on actions although its swagger lacks it (NOTES §3.2).
 RESPONSE_EXTRA = frozenset({"who"})
@@ -145,7 +145,7 @@ async def test_agents(sandbox: Sandbox) -> None:
     await sandbox.authed()
     me = (await sandbox.http.get("/api/Agent/me")).json()
     assert str(me["id"]) == SEED.api_user
-    check_response("Uname", me)
+    assert not schema_errors("halopsa", "Uname", me)
     assignee = (await sandbox.http.get(f"/api/Agent/{SEED.assignee}")).json()
     assert assignee["name"] == "Sam Tech"
     assert (await sandbox.http.get("/api/Agent/404")).status_code == 404
@@ -160,7 +160,7 @@ async def test_agents(sandbox: Sandbox) -> None:
 async def test_ticket(sandbox: Sandbox) -> None:
     await sandbox.authed()
     ticket = (await sandbox.http.get(f"/api/Tickets/{SEED.service_ticket}")).json()
-    check_response("Faults", ticket)
+    assert not schema_errors("halopsa", "Faults", ticket)
     assert ticket["summary"] == SEED.ticket_summary
     assert ticket["client_name"] == SEED.ticket_company
     assert str(ticket["agent_id"]) == SEED.assignee
@@ -180,7 +180,7 @@ async def test_post_action_stores_time_with_per_ticket_ids(sandbox: Sandbox) -> 
     first = await sandbox.post_actions([action()])
     assert first.status_code == 200
     created = first.json()
-    check_response("Actions", created, allowed_extra=RESPONSE_EXTRA)
+    assert not schema_errors("halopsa", "Actions", created, allowed_extra=RESPONSE_EXTRA)
     assert created["id"] == 2  # 1 is the ticket's own "Ticket logged" action
     assert created["ticket_id"] == SEED.service_ticket
     assert created["who_agentid"] == int(SEED.api_user)
@@ -202,7 +202,8 @@ async def test_post_action_stores_time_with_per_ticket_ids(sandbox: Sandbox) -> 
         who=SEED.api_user,
     )
     for _, path, body in sandbox.store.writes:
-        check_body(path.removeprefix("/api"), "POST", body)
+        assert path == "/api/Actions"
+        validate_body("halopsa", "Actions", body)
 
 
 async def test_post_action_as_another_agent(sandbox: Sandbox) -> None:

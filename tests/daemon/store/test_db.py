@@ -9,6 +9,7 @@ import sqlite3
 import stat
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,14 @@ async def db(db_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+async def refused(path: Path, expected: type[StoreError], **kwargs: Any) -> pytest.ExceptionInfo[StoreError]:
+    """Database.open must raise `expected`; if it wrongly succeeds, close it so the failure cannot hang the run."""
+    with pytest.raises(expected) as info:
+        db = await Database.open(path, **kwargs)
+        await db.close()
+    return info
 
 
 def sha256(path: Path) -> str:
@@ -105,8 +114,7 @@ async def test_each_migration_is_applied_atomically(tmp_path: Path, monkeypatch:
     path = tmp_path / "half.db"
     broken = [*MIGRATIONS, "CREATE TABLE half_made (x INTEGER);\nTHIS IS NOT SQL;\n"]
     monkeypatch.setattr("daemon.store.db.MIGRATIONS", broken)
-    with pytest.raises(StoreError):
-        await Database.open(path)
+    await refused(path, StoreError)
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
@@ -152,8 +160,7 @@ CORRUPT = {
 async def test_a_corrupt_file_is_refused_and_left_untouched(db_path: Path, content: bytes) -> None:
     db_path.write_bytes(content)
     before = sha256(db_path)
-    with pytest.raises(StoreCorrupt) as info:
-        await Database.open(db_path)
+    info = await refused(db_path, StoreCorrupt)
     message = str(info.value)
     assert str(db_path) in message
     assert "untouched" in message
@@ -170,8 +177,7 @@ async def test_a_database_with_a_damaged_page_is_refused_and_left_untouched(tmp_
     data[100:page_size] = random_bytes(page_size - 100)  # page 1 after the header: the schema table
     db_path.write_bytes(bytes(data))
     before = sha256(db_path)
-    with pytest.raises(StoreCorrupt) as info:
-        await Database.open(db_path)
+    info = await refused(db_path, StoreCorrupt)
     assert str(db_path) in str(info.value)
     assert sha256(db_path) == before
 
@@ -193,8 +199,7 @@ async def test_a_database_from_a_newer_ticketclock_is_refused_and_left_untouched
     conn.commit()
     conn.close()
     before = sha256(db_path)
-    with pytest.raises(StoreTooNew) as info:
-        await Database.open(db_path)
+    info = await refused(db_path, StoreTooNew)
     assert "999" in str(info.value) and str(db_path) in str(info.value)
     assert sha256(db_path) == before
     assert sidecars(db_path) == []
@@ -217,8 +222,7 @@ async def test_a_read_only_database_file_is_refused(db_path: Path, read_only: li
     db_path.chmod(stat.S_IRUSR)
     read_only.append(db_path)
     before = sha256(db_path)
-    with pytest.raises(StoreUnwritable) as info:
-        await Database.open(db_path)
+    info = await refused(db_path, StoreUnwritable)
     assert str(db_path) in str(info.value)
     assert sha256(db_path) == before
 
@@ -228,8 +232,7 @@ async def test_a_read_only_folder_is_refused(tmp_path: Path, read_only: list[Pat
     folder.mkdir()
     folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
     read_only.append(folder)
-    with pytest.raises(StoreUnwritable) as info:
-        await Database.open(folder / "ticketclock.db")
+    info = await refused(folder / "ticketclock.db", StoreUnwritable)
     assert str(folder) in str(info.value)
     assert list(folder.iterdir()) == []
 
@@ -242,8 +245,7 @@ async def test_a_read_only_folder_with_an_existing_database_is_refused(tmp_path:
     await (await Database.open(path)).close()
     folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
     read_only.append(folder)
-    with pytest.raises(StoreError):
-        await Database.open(path)
+    await refused(path, StoreError)
 
 
 async def test_a_locked_database_is_reported_as_locked(db_path: Path) -> None:
@@ -252,8 +254,7 @@ async def test_a_locked_database_is_reported_as_locked(db_path: Path) -> None:
         other.execute("CREATE TABLE t (x)")
         other.execute("BEGIN EXCLUSIVE")
         other.execute("INSERT INTO t VALUES (1)")
-        with pytest.raises(StoreLocked) as info:
-            await Database.open(db_path, busy_timeout_ms=50)
+        info = await refused(db_path, StoreLocked, busy_timeout_ms=50)
         assert str(db_path) in str(info.value)
         other.execute("ROLLBACK")
     finally:
@@ -268,8 +269,7 @@ async def test_a_database_locked_while_it_needs_migrating_is_reported_as_locked(
     other = sqlite3.connect(path, isolation_level=None)
     try:
         other.execute("BEGIN EXCLUSIVE")
-        with pytest.raises(StoreLocked):
-            await Database.open(path, busy_timeout_ms=50)
+        await refused(path, StoreLocked, busy_timeout_ms=50)
         other.execute("ROLLBACK")
     finally:
         other.close()

@@ -36,7 +36,7 @@ from daemon.sandbox.autotask import SEED, STORE, create_app, demo_instance, stor
 from daemon.sandbox.faults import FAULTS
 from daemon.settings import InstanceConfig
 from daemon.timers.model import TicketRef
-from tests.daemon.connectors.autotask.schema import check_body
+from tests.daemon.connectors.schema import validate_body
 
 START = datetime(2026, 5, 4, 14, 0, tzinfo=UTC).timestamp()
 TECHNICIAN, ENGINEER = "29683461", "29683462"
@@ -94,13 +94,13 @@ def check_sent(sent: list[tuple[str, str, bytes]]) -> None:
             assert not content
             search = httpx.URL(url).params.get("search")
             if search is not None:
-                check_body("autotask", "QueryModel", json.loads(search))
+                validate_body("autotask", "QueryModel", json.loads(search))
             continue
         body = json.loads(content)
         if path.lower().endswith("/query"):
-            check_body("autotask", "QueryModel", body)
+            validate_body("autotask", "QueryModel", body)
         elif path.lower().endswith("/v1.0/timeentries"):
-            check_body("autotask", "TimeEntryModel", body)
+            validate_body("autotask", "TimeEntryModel", body)
         else:
             raise AssertionError(f"unexpected write {method} {path}")
 
@@ -445,7 +445,7 @@ async def test_rule_hourly_budget_refuses_without_sending(env: Env) -> None:
 
 def test_schema_check_catches_unknown_and_mistyped_keys() -> None:
     good: dict[str, Any] = {"ticketID": 1, "resourceID": 2, "roleID": 3, "hoursWorked": 0.5, "isNonBillable": False}
-    check_body("autotask", "TimeEntryModel", good)
+    validate_body("autotask", "TimeEntryModel", good)
     bad: list[Callable[[dict[str, Any]], dict[str, Any]]] = [
         lambda b: {**b, "ticketId2": 1},
         lambda b: {**b, "hoursWorked": "0.5"},
@@ -453,8 +453,8 @@ def test_schema_check_catches_unknown_and_mistyped_keys() -> None:
     ]
     for change in bad:
         with pytest.raises(AssertionError):
-            check_body("autotask", "TimeEntryModel", change(good))
-    check_body("autotask", "QueryModel", {"filter": [{"op": "eq", "field": "ticketID", "value": 5}]})
+            validate_body("autotask", "TimeEntryModel", change(good))
+    validate_body("autotask", "QueryModel", {"filter": [{"op": "eq", "field": "ticketID", "value": 5}]})
 
 
 async def test_api_url_may_be_a_pasted_zone_root(env: Env) -> None:

@@ -28,10 +28,10 @@ from daemon.connectors.halopsa.models import action_list_decoder, agent_list_dec
 from daemon.sandbox.faults import FAULTS
 from daemon.sandbox.halopsa import SEED, STORE, create_app, demo_instance, stored_entries
 from daemon.timers.model import TicketRef
-from tests.daemon.connectors.halopsa.schema import check_body, properties
+from tests.daemon.connectors.schema import DOCUMENTED_EXTRA, properties, validate_body
 
 # The one key we send that the vendor's `Actions` schema lacks: the agent user name Halo acts on (NOTES §3.2).
-DOCUMENTED_EXTRA_KEYS = frozenset({"who"})
+DOCUMENTED_EXTRA_KEYS = DOCUMENTED_EXTRA["halopsa"]["Actions"]
 
 
 @dataclass
@@ -80,7 +80,8 @@ async def env() -> AsyncIterator[Env]:
     await runner.cleanup()
     # Every body any test sent must fit the vendor's schema.
     for method, path, body in sent:
-        check_body(path.removeprefix("/api"), method, body, allowed_extra=DOCUMENTED_EXTRA_KEYS)
+        assert (method, path) == ("POST", "/api/Actions"), f"unexpected JSON body to {method} {path}"
+        validate_body("halopsa", "Actions", body)
 
 
 def entry(clock: FakeClock, *, entry_id: str = "e-1", ticket: int = SEED.service_ticket, **kw: Any) -> PostEntry:
@@ -218,15 +219,16 @@ async def test_post_with_agreement_billing_leaves_billing_to_halo(env: Env) -> N
 
 async def test_request_bodies_use_only_vendor_schema_keys(env: Env) -> None:
     """Every key we send is in the `Actions` schema, except exactly the documented ones."""
-    assert not DOCUMENTED_EXTRA_KEYS & properties("Actions"), "an exception that the schema now has: drop it"
+    assert not DOCUMENTED_EXTRA_KEYS & properties("halopsa", "Actions"), "an exception that the schema now has: drop it"
     connector = env.connector(outcome_id=7)
     await connector.post(
         entry(env.clock, internal_notes="x", billable="yes", work_type="2", log_as=Identity(id="3", name="Sam Tech"))
     )
     (_, path, body) = env.sent[-1]
-    extra = set(body[0]) - properties("Actions")
+    extra = set(body[0]) - properties("halopsa", "Actions")
     assert extra == DOCUMENTED_EXTRA_KEYS
-    check_body(path.removeprefix("/api"), "POST", body, allowed_extra=DOCUMENTED_EXTRA_KEYS)
+    assert path == "/api/Actions"
+    validate_body("halopsa", "Actions", body)
 
 
 async def test_rejection_carries_halos_message(env: Env) -> None:

@@ -1,0 +1,160 @@
+"""The timer and entry commands as a user runs them: real CLI subprocesses against a real daemon subprocess."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import daemon_env, free_port, spawn_daemon, stop_process
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(home: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", *args],
+        env=daemon_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def ok(home: Path, *args: str) -> str:
+    result = run_cli(home, *args)
+    assert result.returncode == 0, f"{args}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "home"
+    port = free_port()
+    (folder / "config").mkdir(parents=True)
+    (folder / "config" / "config.toml").write_text(
+        f'port = {port}\n\n[[instances]]\nname = "halo"\nkind = "halopsa"\norigins = ["https://acme.halopsa.com"]\n',
+        encoding="utf-8",
+    )
+    proc = spawn_daemon(folder, port)
+    try:
+        yield folder
+    finally:
+        stop_process(proc)
+
+
+def api(home: Path) -> httpx.Client:
+    port = int(re.search(r"port = (\d+)", (home / "config" / "config.toml").read_text()).group(1))  # type: ignore[union-attr]
+    token = (home / "data" / "token").read_text(encoding="utf-8").strip()
+    return httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_start_timers_pause_resume_stop_entries(home: Path) -> None:
+    out = ok(home, "start", "--task", "Admin", "--notes", "inbox zero")
+    match = re.fullmatch(r"started (t\d+): Admin\n", out)
+    assert match, out
+    tid = match.group(1)
+
+    listing = ok(home, "timers")
+    assert re.search(rf"^\s*{tid}\s+#[0-9a-f]{{6}}\s+running\s+\d+:\d\d:\d\d\s+Admin$", listing, re.M), listing
+
+    assert ok(home, "pause") == f"{tid} paused\n"
+    assert re.search(rf"{tid} .* paused\s+\(user\)", ok(home, "timers")), "the listing says who paused it"
+    assert ok(home, "resume", tid) == f"{tid} running\n"
+
+    out = ok(home, "stop")
+    match = re.fullmatch(rf"{tid} stopped: entry ([0-9a-f]{{32}}) 0:00:0\d voided\n", out)  # seconds: too short
+    assert match, out
+    entry_id = match.group(1)
+    assert ok(home, "timers") == "no live timers\n"
+
+    with api(home) as client:
+        now = time.time()
+        manual = client.post(
+            "/api/v1/entries", json={"started_at": now - 3600, "seconds": 1800, "ticket": "4711", "notes": "a, \"b\""}
+        )
+        assert manual.status_code == 201, manual.text
+    manual_id = manual.json()["id"]
+
+    listing = ok(home, "entries")
+    lines = listing.splitlines()
+    assert len(lines) == 2, listing
+    assert lines[0].startswith(manual_id[:8]) and "queued" in lines[0] and "0:30:00" in lines[0] and "#4711" in lines[0]
+    assert lines[1].startswith(entry_id[:8]) and "voided" in lines[1] and "Admin" in lines[1]
+
+    rows = list(csv.DictReader(io.StringIO(ok(home, "entries", "--csv"))))
+    by_id = {r["id"]: r for r in rows}
+    assert set(by_id) == {entry_id, manual_id}
+    assert by_id[manual_id]["ticket"] == "4711" and by_id[manual_id]["instance"] == "halo"
+    assert (by_id[manual_id]["actual_s"], by_id[manual_id]["status"]) == ("1800", "queued")
+    assert by_id[manual_id]["notes"] == 'a, "b"'
+    assert (by_id[entry_id]["task"], by_id[entry_id]["status"], by_id[entry_id]["notes"]) == (
+        "Admin",
+        "voided",
+        "inbox zero",
+    )
+    assert float(by_id[manual_id]["end"]) - float(by_id[manual_id]["start"]) == 1800
+
+    only_queued = list(csv.DictReader(io.StringIO(ok(home, "entries", "--csv", "--status", "queued"))))
+    assert [r["id"] for r in only_queued] == [manual_id]
+    assert ok(home, "entries", "--from", str(now + 10)) == "no entries\n"
+
+
+def test_start_a_ticket_timer_and_watch(home: Path) -> None:
+    out = ok(home, "start", "#4711")
+    assert re.fullmatch(r"started t\d+: #4711\n", out), out
+    watched = ok(home, "watch", "--count", "1")
+    lines = watched.splitlines()
+    assert lines[0] == "--- 1 timer(s)", watched
+    assert re.search(r"running\s+\d+:\d\d:\d\d\s+#4711$", lines[1]), watched
+
+
+def test_watch_with_no_timers(home: Path) -> None:
+    assert ok(home, "watch", "--count", "1") == "--- 0 timer(s)\nno live timers\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("start",), 2, "give a ticket number or --task NAME"),
+        (("start", "12", "--task", "Admin"), 2, "give a ticket number or --task NAME"),
+        (("start", "12", "--instance", "nowhere"), 1, "invalid_input"),
+        (("pause",), 2, "no live timer"),
+        (("stop", "t999"), 1, "not_found"),
+        (("entries", "--from", "someday"), 1, "invalid_query"),
+    ],
+)
+def test_mistakes_get_a_message_and_an_exit_code(home: Path, args: tuple[str, ...], code: int, message: str) -> None:
+    result = run_cli(home, *args)
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert ok(home, "timers") == "no live timers\n"
+
+
+def test_a_tenth_timer_is_refused_by_the_cli(home: Path) -> None:
+    for i in range(9):
+        ok(home, "start", "--task", f"Task {i}")
+    result = run_cli(home, "start", "--task", "One too many")
+    assert result.returncode == 1 and "too_many_timers" in result.stderr, result.stderr
+    assert len(ok(home, "timers").splitlines()) == 9
+
+
+def test_timer_commands_without_a_daemon(tmp_path: Path) -> None:
+    home = tmp_path / "nobody"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "config.toml").write_text(f"port = {free_port()}\n", encoding="utf-8")
+    for args in (("timers",), ("start", "--task", "Admin"), ("entries",), ("watch", "--count", "1")):
+        result = run_cli(home, *args)
+        assert result.returncode == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr and "ticketclock serve" in result.stderr, (args, result.stderr)

@@ -1,0 +1,156 @@
+"""The daemon killed in the middle of a post: the PSA has stored the time entry, the daemon never heard back.
+
+The sandbox PSA runs in the test process on a loopback port with `hang_after_commit_next` set (it commits the entry,
+then never answers); the daemon is a real subprocess (`python -m daemon serve`). Once the sandbox holds the entry, the
+daemon is SIGKILLed and started again: it must look the entry up by its marker (find) and never post it a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from aiohttp import web
+
+from daemon.clock import SystemClock
+from daemon.connectors.base import marker
+from daemon.sandbox import KINDS, sandbox_module
+from daemon.sandbox.faults import FAULTS
+from tests.support import await_until, daemon_output, free_port, spawn_daemon, stop_process
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)"),
+]
+
+DAY = 86_400
+ENTRIES = 3
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def write_config(home: Path, instance: dict[str, Any]) -> None:
+    lines = ['credentials = "file"', 'timezone = "UTC"', "", "[outbox]", "backoff_s = 0.02", "max_backoff_s = 0.2"]
+    lines += ["", "[[instances]]"]
+    lines += [f"{k} = {_toml(v)}" for k, v in instance.items() if k != "options" and v]
+    if instance.get("options"):
+        lines += ["", "[instances.options]", *(f"{k} = {_toml(v)}" for k, v in instance["options"].items())]
+    path = home / "config" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, web.Application, str]]:
+    kind: str = request.param
+    module = sandbox_module(kind)
+    app = module.create_app(clock=SystemClock())
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield module, app, f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def api(home: Path, port: int) -> httpx.AsyncClient:
+    token = (home / "data" / "token").read_text(encoding="utf-8").strip()
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+
+
+async def start(home: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    proc = await asyncio.to_thread(spawn_daemon, home, port)
+    return proc, port
+
+
+@pytest.mark.parametrize("served", KINDS, indirect=True)
+async def test_killed_mid_post_then_restarted_posts_nothing_twice(
+    served: tuple[Any, web.Application, str], tmp_path: Path
+) -> None:
+    module, app, base_url = served
+    faults = app[FAULTS]
+    instance, credentials = module.demo_instance(base_url)
+    home = tmp_path / "home"
+    write_config(home, msgspec.to_builtins(instance))
+
+    proc, port = await start(home)
+    try:
+        async with api(home, port) as client:
+            response = await client.put(
+                f"/api/v1/psa/{instance.name}/credentials", json={"credentials": msgspec.to_builtins(credentials)}
+            )
+            assert response.status_code == 200, response.text
+            faults.hang_after_commit_next = 1
+            base = (time.time() // DAY - 1) * DAY + 9 * 3600
+            ids = []
+            for i in range(ENTRIES):
+                body = {
+                    "instance": instance.name,
+                    "ticket": str(module.SEED.service_ticket),
+                    "started_at": base + i * 1800,
+                    "ended_at": base + i * 1800 + 900,
+                    "notes": f"crash test #{i}",
+                }
+                created = await client.post("/api/v1/entries", json=body)
+                assert created.status_code == 201, created.text
+                ids.append(created.json()["id"])
+
+        async def committed_and_hanging() -> bool:
+            return faults.hang_after_commit_next == 0 and len(module.stored_entries(app)) >= 1
+
+        await await_until(committed_and_hanging, timeout=20, what="the sandbox to commit the hung entry")
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        stop_process(proc)
+
+    proc, port = await start(home)
+    try:
+        async with api(home, port) as client:
+
+            async def all_posted() -> dict[str, Any] | None:
+                listed = (await client.get("/api/v1/entries")).json()["entries"]
+                mine = {e["id"]: e for e in listed if e["id"] in ids}
+                return mine if len(mine) == ENTRIES and all(e["status"] == "posted" for e in mine.values()) else None
+
+            try:
+                entries = await await_until(all_posted, timeout=20, what="every entry to be posted after the restart")
+            except AssertionError:
+                raise AssertionError(f"not posted; daemon output: {daemon_output(home)}") from None
+            history = [(await client.get(f"/api/v1/entries/{i}")).json()["history"] for i in ids]
+    finally:
+        stop_process(proc)
+
+    stored = module.stored_entries(app)
+    for entry_id in ids:
+        tag = marker(entry_id)
+        records = [s for s in stored if tag in s.notes or tag in s.internal_notes]
+        assert len(records) == 1, f"{entry_id}: {len(records)} records in the PSA"
+        assert [records[0].psa_id] == entries[entry_id]["psa_ids"]
+    assert len(stored) == ENTRIES
+    comments = [h[-1]["comment"] for h in history]
+    assert "found after an uncertain attempt" in comments, comments
