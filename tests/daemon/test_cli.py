@@ -253,6 +253,14 @@ def test_a_taken_port_stops_serve_with_a_clear_message(home: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_second_daemon_on_the_same_data_folder_is_refused(running: Spawned) -> None:
+    result = run_cli(running.home, "serve", "--port", str(free_port()))
+    assert result.returncode == 2
+    assert "another TicketClock is using" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert httpx.get(f"http://127.0.0.1:{running.port}/api/v1/health").status_code == 200
+
+
 @pytest.mark.parametrize("port", ["0", "70000", "-5"])
 def test_an_impossible_port_is_refused(home: Path, port: str) -> None:
     result = run_cli(home, "serve", "--port", port)
