@@ -37,6 +37,8 @@ class Guard:
     public: set[tuple[str, str]] = field(default_factory=set)
     """(method, path) pairs that need no token."""
     paired_origins: set[str] = field(default_factory=set)
+    _known: dict[str, Principal] = field(default_factory=dict)
+    """Paired clients' token digests already checked against the database (clients are never edited)."""
 
     def allowed_hosts(self) -> set[str]:
         return {f"127.0.0.1:{self.port}", f"localhost:{self.port}", f"[::1]:{self.port}"}
@@ -55,8 +57,14 @@ class Guard:
         digest = hash_token(token)
         if hmac.compare_digest(digest, self.cli_token_sha256):
             return Principal("cli")
+        known = self._known.get(digest)
+        if known is not None:
+            return known
         client = await self.clients.by_token(digest)
-        return None if client is None else Principal("client", client)
+        if client is None:
+            return None
+        principal = self._known[digest] = Principal("client", client)
+        return principal
 
 
 AUTH = web.AppKey("auth_guard", Guard)

@@ -81,7 +81,7 @@ def test_start_timers_pause_resume_stop_entries(home: Path) -> None:
     with api(home) as client:
         now = time.time()
         manual = client.post(
-            "/api/v1/entries", json={"started_at": now - 3600, "seconds": 1800, "ticket": "4711", "notes": "a, \"b\""}
+            "/api/v1/entries", json={"started_at": now - 3600, "seconds": 1800, "ticket": "4711", "notes": 'a, "b"'}
         )
         assert manual.status_code == 201, manual.text
     manual_id = manual.json()["id"]

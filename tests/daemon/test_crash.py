@@ -10,6 +10,7 @@ database must pass its integrity check.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -214,7 +215,7 @@ def test_timeline_truth_is_what_the_scenario_says() -> None:
     assert truth() == {101: 600, 202: 900}
     events = timeline(1000.0)
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    assert all(b["at"] - a["at"] <= HEARTBEAT_S for a, b in zip(events, events[1:], strict=False))
+    assert all(b["at"] - a["at"] <= HEARTBEAT_S for a, b in itertools.pairwise(events))
 
 
 def test_a_kill_between_batches_loses_and_doubles_nothing(daemon: Daemon) -> None:
@@ -311,7 +312,10 @@ def test_a_manual_timer_running_across_a_kill_is_paused_and_credited_up_to_the_c
         started = timer["started_at"]
         # Let a little real time pass and have the daemon checkpoint it (every accepted batch is a checkpoint).
         wait_until(lambda: time.time() > started + 0.3, timeout=5, what="0.3 s of real time")
-        beat = client.post("/api/v1/browser/events", json={"install": INSTALL, "events": [{"type": "heartbeat", "seq": 1, "at": time.time()}]})
+        beat = client.post(
+            "/api/v1/browser/events",
+            json={"install": INSTALL, "events": [{"type": "heartbeat", "seq": 1, "at": time.time()}]},
+        )
         assert beat.status_code == 200, beat.text
         wait_until(lambda: time.time() > started + 0.4, timeout=5, what="time after the checkpoint")
     daemon.kill()

@@ -188,7 +188,9 @@ async def finalize(d: RunningDaemon, clock: FakeClock, seconds: float) -> None:
     await d.app[SERVICES].timers.tick()
 
 
-async def test_a_closed_ticket_becomes_a_queued_entry_with_exact_seconds(tc: RunningDaemon, fake_clock: FakeClock) -> None:
+async def test_a_closed_ticket_becomes_a_queued_entry_with_exact_seconds(
+    tc: RunningDaemon, fake_clock: FakeClock
+) -> None:
     t0 = fake_clock.now()
     events = [opened(1, t0, 7, 101)]
     events += [beat(1 + i, t0 + 20 * i) for i in range(1, 31)]  # heartbeats every 20 s up to t0+600
@@ -272,9 +274,21 @@ def hostile_cases(t: float) -> list[tuple[str, bytes, str, int, str | None]]:
         ("huge at", with_bad(beat(101, 1e300)), "application/json", 422, None),
         ("huge tab id", with_bad({**opened(101, t, 2**40, 909)}), "application/json", 422, None),
         ("negative at", with_bad(beat(101, -5)), "application/json", 422, None),
-        ("NaN", with_bad(beat(101, t)).replace(f'"at": {t}}}]'.encode(), b'"at": NaN}]'), "application/json", 400, None),
+        (
+            "NaN",
+            with_bad(beat(101, t)).replace(f'"at": {t}}}]'.encode(), b'"at": NaN}]'),
+            "application/json",
+            400,
+            None,
+        ),
         ("Infinity", raw(batch([ok])).replace(f'"at": {t}'.encode(), b'"at": Infinity'), "application/json", 400, None),
-        ("1e999 overflows to inf", raw(batch([ok])).replace(f'"at": {t}'.encode(), b'"at": 1e999'), "application/json", 422, None),
+        (
+            "1e999 overflows to inf",
+            raw(batch([ok])).replace(f'"at": {t}'.encode(), b'"at": 1e999'),
+            "application/json",
+            422,
+            None,
+        ),
         ("url of 100 KB", raw(batch([{**ok, "url": url(909) + "&q=" + "a" * 100_000}])), "application/json", 422, None),
         ("title of 100 KB", raw(batch([{**ok, "title": "t" * 100_000}])), "application/json", 422, None),
         ("10,000 events", raw(batch([beat(100 + i, t) for i in range(10_000)])), "application/json", 422, None),
@@ -295,7 +309,9 @@ CASE_NAMES = [c[0] for c in hostile_cases(0.0)]
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
-async def test_hostile_input_gets_a_4xx_and_changes_nothing(tc: RunningDaemon, fake_clock: FakeClock, name: str) -> None:
+async def test_hostile_input_gets_a_4xx_and_changes_nothing(
+    tc: RunningDaemon, fake_clock: FakeClock, name: str
+) -> None:
     t0 = fake_clock.now()
     fake_clock.advance(20)
     assert await send(tc, batch([opened(1, t0, 7, 101), beat(2, t0 + 20)])) == 2
@@ -367,7 +383,10 @@ async def test_a_request_without_the_token_changes_nothing(tc: RunningDaemon, fa
     ("body", "expected"),
     [
         ({"url": url(4711)}, {"instance": "halo", "kind": "halopsa", "id": 4711, "number": None}),
-        ({"url": "https://acme.halopsa.com/tickets?id=12", "title": "x"}, {"instance": "halo", "kind": "halopsa", "id": 12, "number": None}),
+        (
+            {"url": "https://acme.halopsa.com/tickets?id=12", "title": "x"},
+            {"instance": "halo", "kind": "halopsa", "id": 12, "number": None},
+        ),
         ({"url": "https://acme.halopsa.com/tickets?area=1&view=all"}, None),
         ({"url": "https://acme.halopsa.com/"}, None),
         ({"url": "https://evil.example/ticket?id=5"}, None),

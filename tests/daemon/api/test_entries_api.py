@@ -26,7 +26,6 @@ name = "halo2"
 kind = "halopsa"
 origins = ["https://other.halopsa.com"]
 """
-Start = Callable[[str], AsyncIterator[RunningDaemon]]
 
 
 async def stop_daemon(d: RunningDaemon) -> None:
@@ -72,7 +71,7 @@ async def settle_outbox(d: RunningDaemon) -> None:
             "SELECT count(*) FROM outbox o JOIN entries e ON e.id = o.entry_id "
             "WHERE e.status = 'queued' AND (o.sending_since IS NOT NULL OR o.last_error = '')"
         )
-        return busy == 0
+        return int(busy) == 0
 
     await await_until(settled, what="the outbox to try every queued entry")
 
@@ -118,7 +117,9 @@ def moves(history: list[dict[str, Any]]) -> list[tuple[str | None, str]]:
 # --- creating by hand ---------------------------------------------------------------------------------------------
 
 
-async def test_a_manual_ticket_entry_is_queued_and_a_task_entry_pending(tc: RunningDaemon, fake_clock: FakeClock) -> None:
+async def test_a_manual_ticket_entry_is_queued_and_a_task_entry_pending(
+    tc: RunningDaemon, fake_clock: FakeClock
+) -> None:
     now = fake_clock.now()
     ticket = await create(tc, {"started_at": now - 3600, "ended_at": now - 1800, "ticket": "4711", "instance": "halo"})
     assert (ticket["status"], ticket["ticket_id"], ticket["instance"]) == ("queued", 4711, "halo")
@@ -289,8 +290,10 @@ async def test_approval_one_reject_edit_resubmit(daemons: Callable[[str], Any], 
     await act(d, eid, "submit")
     before = await detail(d, eid)
     for body in (None, {"comment": ""}, {"comment": "  "}):
-        response = await d.http.post(f"/api/v1/entries/{eid}/reject", json=body) if body else await d.http.post(
-            f"/api/v1/entries/{eid}/reject"
+        response = (
+            await d.http.post(f"/api/v1/entries/{eid}/reject", json=body)
+            if body
+            else await d.http.post(f"/api/v1/entries/{eid}/reject")
         )
         assert_api_error(response, 422, "invalid_input")
     assert await detail(d, eid) == before

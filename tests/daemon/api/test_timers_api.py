@@ -284,8 +284,10 @@ async def away_seven_minutes(d: RunningDaemon, clock: FakeClock) -> tuple[float,
 
 
 @pytest.mark.parametrize(("keep", "seconds"), [(True, 780), (False, 360)])
-async def test_the_away_time_is_kept_or_dropped(tc: RunningDaemon, fake_clock: FakeClock, keep: bool, seconds: int) -> None:
-    _, tid = await away_seven_minutes(tc, fake_clock)
+async def test_the_away_time_is_kept_or_dropped(
+    tc: RunningDaemon, fake_clock: FakeClock, keep: bool, seconds: int
+) -> None:
+    _, _tid = await away_seven_minutes(tc, fake_clock)
     response = await tc.http.post("/api/v1/idle/resolve", json={"keep": keep})
     assert response.status_code == 200, response.text
     body = response.json()

@@ -79,10 +79,11 @@ def own_origin(d: RunningDaemon) -> str:
 
 
 async def connect(
-    d: RunningDaemon, session: aiohttp.ClientSession, origin: str | None = None, **kwargs: Any
+    d: RunningDaemon, session: aiohttp.ClientSession, origin: str | None = None
 ) -> aiohttp.ClientWebSocketResponse:
     headers = {"Origin": origin if origin is not None else own_origin(d)}
-    return await session.ws_connect(f"{d.base_url}/api/v1/ws", headers=headers, **kwargs)
+    ws: aiohttp.ClientWebSocketResponse = await session.ws_connect(f"{d.base_url}/api/v1/ws", headers=headers)
+    return ws
 
 
 async def receive(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:

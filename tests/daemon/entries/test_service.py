@@ -86,7 +86,9 @@ async def test_approval_none_queues_a_ticket_entry_at_once(db: Database, fake_cl
         ({"ticket": TicketRef(instance="halo", kind="halopsa", number="T1")}, "pending", ""),
     ],
 )
-async def test_first_states(db: Database, fake_clock: FakeClock, new: dict[str, object], status: str, reason: str) -> None:
+async def test_first_states(
+    db: Database, fake_clock: FakeClock, new: dict[str, object], status: str, reason: str
+) -> None:
     svc = service(db, fake_clock)
     base = {"source": "timer", "segments": [Segment(0, 600)], "ticket": TICKET}
     entry = await insert(svc, db, fake_clock, msgspec.convert({**base, **new}, NewEntry, from_attributes=True))
@@ -139,7 +141,9 @@ async def test_manual_entries(db: Database, fake_clock: FakeClock) -> None:
         {"started_at": -3600, "seconds": -60, "task": "Admin"},
     ],
 )
-async def test_bad_manual_entries_are_refused(db: Database, fake_clock: FakeClock, body: dict[str, float | str]) -> None:
+async def test_bad_manual_entries_are_refused(
+    db: Database, fake_clock: FakeClock, body: dict[str, float | str]
+) -> None:
     svc = service(db, fake_clock)
     now = fake_clock.now()
     shifted = {k: now + v if k in ("started_at", "ended_at") and isinstance(v, int) else v for k, v in body.items()}
@@ -174,7 +178,12 @@ async def test_edit_recomputes_the_time_and_is_recorded(db: Database, fake_clock
     )
     assert await svc.get(entry.id) == edited
     last = (await svc.history(entry.id))[-1]
-    assert (last.from_status, last.to_status, last.actor, last.comment) == ("pending", "pending", "user", "edited: notes, time")
+    assert (last.from_status, last.to_status, last.actor, last.comment) == (
+        "pending",
+        "pending",
+        "user",
+        "edited: notes, time",
+    )
     assert last.at == fake_clock.now()
 
 

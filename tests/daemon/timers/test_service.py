@@ -1,0 +1,168 @@
+"""TimerService against a real SQLite file and a FakeClock: durable ingest, dedupe, the time window, rollback when the
+database refuses a commit, recovery after a crash, the start-up grace, checkpoints and state pushes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from daemon.clock import FakeClock
+from daemon.entries.service import EntryService
+from daemon.settings import parse_config
+from daemon.store.db import Database
+from daemon.timers.events import Batch, Heartbeat, TabClosed, TabOpened
+from daemon.timers.service import MAX_FUTURE_S, MAX_PAST_S, STARTUP_GRACE_S, EventsRejected, TimerService
+
+CONFIG = parse_config('[[instances]]\nname = "halo"\nkind = "halopsa"\norigins = ["https://acme.halopsa.com"]\n')
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "timers.db")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def service(db: Database, clock: FakeClock) -> TimerService:
+    svc = TimerService(db, CONFIG, clock, EntryService(db, CONFIG, clock))
+    await svc.start()
+    return svc
+
+
+def opened(seq: int, at: float, ticket: int = 101, tab: int = 1) -> TabOpened:
+    url = f"https://acme.halopsa.com/ticket?id={ticket}"
+    return TabOpened(seq=seq, at=at, tab=tab, window=1, url=url, active=True)
+
+
+def beats(first_seq: int, start: float, count: int) -> list[Heartbeat]:
+    return [Heartbeat(seq=first_seq + i, at=start + 20 * (i + 1)) for i in range(count)]
+
+
+def snapshot(svc: TimerService) -> bytes:
+    view = svc.view()
+    return msgspec.json.encode(view.timers) + msgspec.json.encode(view.idle_pending)
+
+
+async def on_disk_ack(db: Database, install: str = "a") -> int | None:
+    value = await db.scalar("SELECT acked_seq FROM installs WHERE install = ?", (install,))
+    return None if value is None else int(value)
+
+
+async def test_ingest_is_durable_and_deduplicated(db: Database, fake_clock: FakeClock) -> None:
+    svc = await service(db, fake_clock)
+    t0 = fake_clock.now()
+    fake_clock.advance(60)
+    assert await svc.ingest(Batch(install="a", events=[opened(1, t0), *beats(2, t0, 3)])) == 4
+    assert await on_disk_ack(db) == 4
+    before = snapshot(svc)
+    assert await svc.ingest(Batch(install="a", events=[TabClosed(seq=3, at=t0 + 30, tab=1)])) == 4
+    assert snapshot(svc) == before
+    [timer] = svc.view().timers
+    assert timer.elapsed_s == 60 and timer.state == "running"
+
+
+@pytest.mark.parametrize(
+    ("offset", "refused"),
+    [(-MAX_PAST_S - 1, True), (-MAX_PAST_S + 1, False), (MAX_FUTURE_S + 1, True), (MAX_FUTURE_S - 1, False)],
+)
+async def test_the_time_window(db: Database, fake_clock: FakeClock, offset: float, refused: bool) -> None:
+    svc = await service(db, fake_clock)
+    batch = Batch(
+        install="a", events=[Heartbeat(seq=1, at=fake_clock.now()), Heartbeat(seq=2, at=fake_clock.now() + offset)]
+    )
+    if refused:
+        with pytest.raises(EventsRejected) as caught:
+            await svc.ingest(batch)
+        assert caught.value.seqs == [2]
+        assert svc.acked("a") == 0 and await on_disk_ack(db) is None
+    else:
+        assert await svc.ingest(batch) == 2
+
+
+async def test_a_refused_commit_leaves_memory_as_on_disk(db: Database, fake_clock: FakeClock) -> None:
+    svc = await service(db, fake_clock)
+    t0 = fake_clock.now()
+    fake_clock.advance(20)
+    assert await svc.ingest(Batch(install="a", events=[opened(1, t0), *beats(2, t0, 1)])) == 2
+    before = snapshot(svc)
+    # The database refuses the next write (here: its acknowledgement table is gone).
+    await db.conn.execute("ALTER TABLE installs RENAME TO installs_away")
+    fake_clock.advance(20)
+    with pytest.raises(Exception, match="installs"):
+        await svc.ingest(Batch(install="a", events=[opened(3, t0 + 40, ticket=202, tab=2)]))
+    assert snapshot(svc) == before
+    assert svc.acked("a") == 2
+    await db.conn.execute("ALTER TABLE installs_away RENAME TO installs")
+    # Sent again, the batch applies once.
+    assert await svc.ingest(Batch(install="a", events=[opened(3, t0 + 40, ticket=202, tab=2)])) == 3
+    assert sorted(t.ticket.id or 0 for t in svc.view().timers if t.ticket) == [101, 202]
+
+
+async def test_a_failing_command_changes_nothing(db: Database, fake_clock: FakeClock) -> None:
+    svc = await service(db, fake_clock)
+    for i in range(9):
+        await svc.command("start", task=f"Task {i}")
+    before = snapshot(svc)
+    with pytest.raises(Exception, match="at most 9"):
+        await svc.command("start", task="Task 10")
+    assert snapshot(svc) == before
+
+
+async def test_recover_pauses_a_running_manual_timer_at_the_checkpoint(db: Database, fake_clock: FakeClock) -> None:
+    svc = await service(db, fake_clock)
+    t0 = fake_clock.now()
+    timer_id, _ = await svc.command("start", task="Admin")
+    fake_clock.advance(25)
+    await svc.tick()  # a checkpoint (heartbeat_s has passed)
+    assert await db.scalar("SELECT daemon_seen FROM engine") == t0 + 25
+    fake_clock.advance(4)
+    await svc.tick()  # no checkpoint: less than a heartbeat since the last
+    assert await db.scalar("SELECT daemon_seen FROM engine") == t0 + 25
+    # The daemon dies here (no shutdown) and starts again an hour later.
+    fake_clock.advance(3600)
+    again = await service(db, fake_clock)
+    [view] = again.view().timers
+    assert (view.id, view.state, view.paused_by) == (timer_id, "paused", "restart")
+    assert view.elapsed_s == 25
+    assert [n.code for n in again.notices] == ["restart"]
+
+
+async def test_shutdown_checkpoints(db: Database, fake_clock: FakeClock) -> None:
+    svc = await service(db, fake_clock)
+    await svc.command("start", task="Admin")
+    fake_clock.advance(7)
+    await svc.shutdown()
+    assert await db.scalar("SELECT daemon_seen FROM engine") == fake_clock.now()
+
+
+async def test_browser_silence_is_not_acted_on_during_the_start_up_grace(db: Database, fake_clock: FakeClock) -> None:
+    svc = await service(db, fake_clock)
+    t0 = fake_clock.now()
+    await svc.ingest(Batch(install="a", events=[opened(1, t0)]))
+    fake_clock.advance(STARTUP_GRACE_S - 10)
+    await svc.tick()
+    [timer] = svc.view().timers
+    assert timer.state == "running"
+    fake_clock.advance(20)
+    await svc.tick()
+    [timer] = svc.view().timers
+    assert (timer.state, timer.paused_by, timer.elapsed_s) == ("stopped", "offline", 0)
+
+
+async def test_subscribers_get_the_state_after_a_change(db: Database, fake_clock: FakeClock) -> None:
+    svc = await service(db, fake_clock)
+    got: list[bytes] = []
+    unsubscribe = svc.subscribe(got.append)
+    await svc.ingest(Batch(install="a", events=[opened(1, fake_clock.now())]))
+    await asyncio.sleep(0)
+    assert len(got) == 1 and b'"type":"state"' in got[0] and b"halo:101" not in got[0] and b'"id":101' in got[0]
+    unsubscribe()
+    await svc.ingest(Batch(install="a", events=[Heartbeat(seq=2, at=fake_clock.now())]))
+    await asyncio.sleep(0)
+    assert len(got) == 1
