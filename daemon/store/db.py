@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,16 +111,24 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE … COMMIT under the lock; rolls back on any exception."""
+        """BEGIN IMMEDIATE … COMMIT under the lock; rolls back on any exception.
+
+        Safe against cancellation: BEGIN, COMMIT and ROLLBACK always run to their end before the lock is released
+        (a cancelled caller still gets its CancelledError, afterwards), so no transaction is ever left open.
+        """
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                await _to_the_end(self._conn.execute("BEGIN IMMEDIATE"))
+            except asyncio.CancelledError:
+                await _to_the_end(self._conn.execute("ROLLBACK"))
+                raise
             try:
                 yield self._conn
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await _to_the_end(self._conn.execute("ROLLBACK"))
                 raise
             else:
-                await self._conn.execute("COMMIT")
+                await _to_the_end(self._conn.execute("COMMIT"))
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         async with self._conn.execute(sql, params) as cur:
@@ -147,6 +155,20 @@ class Database:
     @property
     def conn(self) -> aiosqlite.Connection:
         return self._conn
+
+
+async def _to_the_end(statement: Awaitable[Any]) -> None:
+    """Await a statement even if the caller is cancelled meanwhile; re-raise the cancellation once it is done."""
+    task = asyncio.ensure_future(statement)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 _HEADER = b"SQLite format 3\x00"

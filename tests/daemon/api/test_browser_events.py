@@ -50,15 +50,6 @@ def batch(events: list[dict[str, Any]], install: str = "ext-a") -> dict[str, Any
 
 
 async def stop_daemon(d: RunningDaemon) -> None:
-    """Stop the outbox workers while holding the database lock, then the daemon.
-
-    Database.transaction is not safe against cancellation: a task cancelled while BEGIN IMMEDIATE is in flight
-    leaves the transaction open, and the daemon's final checkpoint then fails (reported). Holding the lock means
-    no worker is inside a transaction when it is cancelled.
-    """
-    services = d.app[SERVICES]
-    async with services.db._lock:
-        await services.outbox.stop()
     await d.stop()
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from daemon.clock import FakeClock
-from daemon.services import SERVICES
 from daemon.timers.model import PALETTE
 from tests.support import RunningDaemon, assert_api_error, make_settings, start_daemon
 
@@ -23,15 +22,6 @@ origins = ["https://acme.halopsa.com"]
 
 
 async def stop_daemon(d: RunningDaemon) -> None:
-    """Stop the outbox workers while holding the database lock, then the daemon.
-
-    Database.transaction is not safe against cancellation: a task cancelled while BEGIN IMMEDIATE is in flight
-    leaves the transaction open, and the daemon's final checkpoint then fails (reported). Holding the lock means
-    no worker is inside a transaction when it is cancelled.
-    """
-    services = d.app[SERVICES]
-    async with services.db._lock:
-        await services.outbox.stop()
     await d.stop()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -344,3 +345,25 @@ async def test_concurrent_transactions_are_serialised(db: Database) -> None:
     rows = await db.fetchall("SELECT key, value FROM meta ORDER BY key")
     assert len(rows) == 20
     assert all(r["value"].endswith("!") for r in rows)
+
+
+async def test_a_transaction_cancelled_mid_statement_leaves_no_transaction_open(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "t.db")
+    try:
+        for yields in range(4):  # cancel at BEGIN, inside the body, and at COMMIT
+
+            async def write(n: int = yields) -> None:
+                async with db.transaction() as conn:
+                    await conn.execute("INSERT INTO meta (key, value) VALUES (?, 'x')", (f"k{n}",))
+
+            task = asyncio.create_task(write())
+            for _ in range(yields):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            async with db.transaction() as conn:  # raised "cannot start a transaction within a transaction"
+                await conn.execute("INSERT INTO meta (key, value) VALUES (?, 'y')", (f"after{yields}",))
+            assert await db.scalar("SELECT value FROM meta WHERE key = ?", (f"after{yields}",)) == "y"
+    finally:
+        await db.close()
