@@ -60,3 +60,5 @@ def setup_logging(log_dir: Path | None, *, verbose: bool = False) -> None:
         handler.addFilter(RedactingFilter())
         root.addHandler(handler)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    for noisy in ("httpx", "httpcore"):  # one line per PSA request is noise, and costs CPU per posted entry
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -79,6 +79,8 @@ class TimerService:
         self._tickets: dict[str, tuple[str, str]] = {}
         self._looking: set[str] = set()
         self._lookups: set[asyncio.Task[None]] = set()
+        self._queue: list[tuple[Batch, str, asyncio.Future[int]]] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     # --- life cycle --------------------------------------------------------------------------------------------
 
@@ -125,30 +127,59 @@ class TimerService:
         return self._acked.get(install, 0)
 
     async def ingest(self, batch: Batch, *, instance: str = "") -> int:
-        """Apply a batch once, durably; returns the highest seq applied for the install (the ack)."""
+        """Apply a batch once, durably; returns the highest seq applied for the install (the ack).
+
+        Batches that arrive while a commit is in flight are applied together and committed in one transaction
+        (group commit), so several browsers share one fsync; each still gets its own acknowledgement.
+        """
         now = self._clock.now()
         bad = [e.seq for e in batch.events if e.at < now - MAX_PAST_S or e.at > now + MAX_FUTURE_S]
         if bad:
             raise EventsRejected(
                 f"{len(bad)} event(s) have a time more than 30 days in the past or a day in the future", bad
             )
-        async with self._lock:
-            acked = self._acked.get(batch.install, 0)
-            fresh = sorted((e for e in batch.events if e.seq > acked), key=lambda e: e.seq)
-            if not fresh:
-                return acked
-            effects: list[Any] = []
-            snapshot = self._state_copy()
-            try:
-                for event in fresh:
-                    effects += E.apply_event(self._state, _clamp(event, now), cfg=self._cfg, recognize=self._recognize)
-            except Exception:
-                self._state = snapshot
-                raise
-            last = fresh[-1].seq
-            await self._commit(effects, now, changed=True, ack=(batch.install, last, instance))
-            self._acked[batch.install] = last
-            return last
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.append((batch, instance, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name="timer-ingest")
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            async with self._lock:
+                group, self._queue = self._queue, []
+                now = self._clock.now()
+                effects: list[Any] = []
+                acks: dict[str, tuple[int, str]] = {}
+                answers: list[tuple[asyncio.Future[int], int]] = []
+                try:
+                    for batch, instance, future in group:
+                        acked = acks[batch.install][0] if batch.install in acks else self._acked.get(batch.install, 0)
+                        fresh = sorted((e for e in batch.events if e.seq > acked), key=lambda e: e.seq)
+                        for event in fresh:
+                            effects += E.apply_event(
+                                self._state, _clamp(event, now), cfg=self._cfg, recognize=self._recognize
+                            )
+                        if fresh:
+                            acks[batch.install] = (fresh[-1].seq, instance)
+                        answers.append((future, fresh[-1].seq if fresh else acked))
+                    if acks:
+                        await self._commit(
+                            effects, now, changed=True, acks=[(k, seq, inst) for k, (seq, inst) in acks.items()]
+                        )
+                except BaseException as exc:
+                    await self._reload()  # memory never runs ahead of disk
+                    for _, _, future in group:
+                        if not future.done():
+                            future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("stopped"))
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for install, (seq, _) in acks.items():
+                    self._acked[install] = seq
+                for future, seq in answers:
+                    if not future.done():
+                        future.set_result(seq)
 
     def _recognize(self, url: str, title: str, page_ticket: str | None) -> TicketRef | None:
         return recognize(url, self._instances, title=title, page_ticket=page_ticket)
@@ -240,17 +271,16 @@ class TimerService:
     # --- persistence ------------------------------------------------------------------------------------------
 
     async def _commit(
-        self, effects: Sequence[Any], now: float, *, changed: bool, ack: tuple[str, int, str] | None = None
+        self, effects: Sequence[Any], now: float, *, changed: bool, acks: Sequence[tuple[str, int, str]] = ()
     ) -> list[Entry]:
         try:
             async with self._db.transaction() as conn:
                 created = await self._persist(conn, effects, now)
-                if ack is not None:
-                    await EngineStore.ack(conn, ack[0], ack[1], now, ack[2])
+                for install, seq, instance in acks:
+                    await EngineStore.ack(conn, install, seq, now, instance)
         except BaseException:
             # The database did not take it: reload the last durable state so memory never runs ahead of disk.
-            blob, _ = await self._store.load()
-            self._state = _state_decoder.decode(blob) if blob is not None else E.EngineState()
+            await self._reload()
             raise
         self._last_checkpoint = now
         if changed:
@@ -272,6 +302,10 @@ class TimerService:
                 log.info("%s", effect.message)
         await EngineStore.save(conn, _encoder.encode(self._state), now)
         return created
+
+    async def _reload(self) -> None:
+        blob, _ = await self._store.load()
+        self._state = _state_decoder.decode(blob) if blob is not None else E.EngineState()
 
     def _state_copy(self) -> E.EngineState:
         return _state_decoder.decode(_encoder.encode(self._state))

@@ -166,3 +166,33 @@ async def test_subscribers_get_the_state_after_a_change(db: Database, fake_clock
     await svc.ingest(Batch(install="a", events=[Heartbeat(seq=2, at=fake_clock.now())]))
     await asyncio.sleep(0)
     assert len(got) == 1
+
+
+async def test_concurrent_batches_share_one_commit_and_each_gets_its_own_ack(
+    db: Database, fake_clock: FakeClock
+) -> None:
+    svc = await service(db, fake_clock)
+    t0 = fake_clock.now()
+    commits = 0
+    real_transaction = db.transaction
+
+    def counting_transaction():  # type: ignore[no-untyped-def]
+        nonlocal commits
+        commits += 1
+        return real_transaction()
+
+    db.transaction = counting_transaction  # type: ignore[method-assign]
+    installs = [f"browser-{i}" for i in range(8)]
+    batches = [
+        Batch(install=name, events=[opened(1, t0, ticket=200 + i, tab=100 * i + 1), *beats(2, t0, i + 1)])
+        for i, name in enumerate(installs)
+    ]
+    acks = await asyncio.gather(*(svc.ingest(b) for b in batches))
+    assert acks == [2 + i for i in range(8)]
+    assert commits < len(batches)  # grouped: fewer transactions than batches
+    for i, name in enumerate(installs):
+        assert await on_disk_ack(db, name) == 2 + i
+    # a replay of the whole group changes nothing and is acknowledged the same
+    before = snapshot(svc)
+    assert await asyncio.gather(*(svc.ingest(b) for b in batches)) == acks
+    assert snapshot(svc) == before
