@@ -171,9 +171,9 @@ async def test_service_worker_restart_loses_nothing(ext: dict[str, Any], psa_por
     await page.close()
     await rec.wait_for(lambda r: r.events(type="tab_closed", tab=tab))
     hellos = rec.hellos()
-    assert len(hellos) == 2
-    assert hellos[1]["instance"] != hellos[0]["instance"], "a new worker says hello with a new instance id"
-    assert hellos[1]["install"] == hellos[0]["install"]
+    assert len(hellos) >= 2
+    assert hellos[-1]["instance"] != hellos[0]["instance"], "a new worker says hello with a new instance id"
+    assert {h["install"] for h in hellos} == {hellos[0]["install"]}
     assert min(e["seq"] for e in rec.applied if e["seq"] > before) == before + 1, "seq continues, nothing skipped"
     seqs_strictly_increase(rec)
 
