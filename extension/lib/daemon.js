@@ -233,7 +233,7 @@ function stopHeartbeat() {
 /** The 30 s alarm: while disconnected, note that the browser is alive and try to connect again. */
 export async function tick() {
   if (isConnected() || halted) return;
-  if (await settings.getToken()) await report([heartbeat(now())], { coalesceHeartbeats: true });
+  if (await settings.getToken()) await report([heartbeat(now())]);
   await ensureConnected();
 }
 

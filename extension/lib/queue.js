@@ -26,25 +26,17 @@ export function normalise(value) {
 
 /**
  * Append events (already numbered) to the queue; returns { queue, accepted, dropped }.
- * With `coalesceHeartbeats`, a heartbeat that would be the third in a row replaces the last one, so a long
- * offline stretch keeps the first and the latest sign of life instead of filling the queue.
+ * Every heartbeat is kept, offline ones too: the daemon credits an attended ticket only across gaps shorter than
+ * two heartbeat intervals, so the heartbeats are what proves the technician was there while it was down. At one
+ * every 30 s (the alarm), the cap holds well over a day of them.
  */
-export function push(queue, events, { cap = QUEUE_CAP, now = null, coalesceHeartbeats = false } = {}) {
+export function push(queue, events, { cap = QUEUE_CAP, now = null } = {}) {
   const list = queue.events.slice();
   let dropped = 0;
   const accepted = [];
   for (const event of events) {
     const n = list.length;
-    if (
-      coalesceHeartbeats &&
-      event.type === "heartbeat" &&
-      n >= 2 &&
-      list[n - 1].type === "heartbeat" &&
-      list[n - 2].type === "heartbeat"
-    ) {
-      list[n - 1] = event;
-      accepted.push(event);
-    } else if (n < cap) {
+    if (n < cap) {
       list.push(event);
       accepted.push(event);
     } else {

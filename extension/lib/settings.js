@@ -70,13 +70,13 @@ export function getInstallId() {
 }
 
 /** Number the events with the next seqs and append them to the queue; returns { accepted, dropped, queue }. */
-export function enqueue(events, { coalesceHeartbeats = false, now = Date.now() / 1000 } = {}) {
+export function enqueue(events, { now = Date.now() / 1000 } = {}) {
   return serial(async () => {
     const got = await local().get(["seq", "queue"]);
     const last = Number.isInteger(got.seq) ? got.seq : 0;
-    // Seqs only grow. A refused (overflow) or coalesced event leaves a gap, which the daemon accepts.
+    // Seqs only grow. A refused (overflow) event leaves a gap, which the daemon accepts.
     const numbered = events.map((e, i) => ({ ...e, seq: last + 1 + i }));
-    const { queue, accepted, dropped } = push(normalise(got.queue), numbered, { now, coalesceHeartbeats });
+    const { queue, accepted, dropped } = push(normalise(got.queue), numbered, { now });
     const seq = last + events.length;
     await local().set({ seq, queue });
     return { accepted, dropped, queue };
