@@ -50,6 +50,8 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
     """Build the aiohttp application. Nothing touches disk until the app starts."""
     app = web.Application(middlewares=[error_middleware, guard_middleware], client_max_size=1_000_000)
     register(app, ROUTES)
+    app[browser.SOCKETS] = browser.OpenSockets()
+    app.on_shutdown.append(browser.close_sockets)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ other clients, malformed frames, the Origin check at the handshake and oversized
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -327,3 +328,17 @@ async def test_a_frame_over_the_limit_is_refused_and_the_daemon_lives_on(
     await again.send_json(batch([opened(1, t0, 7, 101)]))
     assert (await receive_type(again, "ack"))["seq"] == 1
     await again.close()
+
+
+async def test_a_stopping_daemon_closes_open_sockets_with_going_away(
+    tmp_path: Path, fake_clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    d = await start_daemon(make_settings(tmp_path, config_text=CONFIG), clock=fake_clock)
+    ws, _ = await hello(d, session)
+    stopping = asyncio.create_task(d.stop())
+    msg = await ws.receive(timeout=RECV_S)
+    while msg.type == aiohttp.WSMsgType.TEXT:  # a last state push may come first
+        msg = await ws.receive(timeout=RECV_S)
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == aiohttp.WSCloseCode.GOING_AWAY
+    await ws.close()
+    await stopping
