@@ -146,9 +146,11 @@ class Daemon:
     async def start(self) -> float:
         env = {**os.environ, "TICKETCLOCK_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
         started = time.perf_counter()
+        profile = os.environ.get("TC_BENCH_PROFILE")  # a path: run the daemon under cProfile, stats written there
+        command = [sys.executable, *(["-m", "cProfile", "-o", profile] if profile else []), "-m", "daemon"]
         with (self.home / "daemon.log.txt").open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "daemon", "serve", "--port", str(self.port)],
+                [*command, "serve", "--port", str(self.port)],
                 cwd=ROOT,
                 env=env,
                 stdout=out,

@@ -12,8 +12,9 @@ One worker per PSA instance. For each due entry the worker, in order:
 
 Concurrency: at most `CONCURRENCY[kind]` entries talk to the PSA at once (a semaphore per instance held only around
 the connector calls); up to as many more are claimed ahead, so a slot freed by one entry is taken by the next while
-the first records its result. A claimed entry waiting for a slot is durably "sending", so after a crash it is looked
-up before being posted, like any other.
+the first records its result. "Ahead" counts entries not yet done with the PSA, so entries still recording their
+results never hold the next claim back. A claimed entry waiting for a slot is durably "sending", so after a crash it
+is looked up before being posted, like any other.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 
 import msgspec
 
@@ -101,21 +103,35 @@ class OutboxService:
         limit = CONCURRENCY.get(kind, 2)
         self._slots[instance] = asyncio.Semaphore(limit)
         in_flight: set[asyncio.Task[None]] = set()
+        unsent: set[str] = set()
+        """Claimed entries not yet done with the PSA (talking to it, or waiting for a slot)."""
         wake = self._wake[instance]
+
+        def done(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            wake.set()
+
+        def sent(entry_id: str) -> None:
+            if entry_id in unsent:
+                unsent.discard(entry_id)
+                wake.set()
+
         try:
             while True:
                 wake.clear()
                 if self._no_credentials.get(instance) and await self._psa.has_credentials(instance):
                     await self._store.due_now(self._no_credentials.pop(instance), self._clock.now())
-                free = 2 * limit - len(in_flight)  # `limit` at the PSA, as many claimed ahead
-                claimed = await self._store.claim(instance, self._clock.now(), free) if free > 0 else []
-
-                def done(task: asyncio.Task[None]) -> None:
-                    in_flight.discard(task)
-                    wake.set()
-
+                free = 2 * limit - len(unsent)  # `limit` at the PSA, as many claimed ahead
+                if free < 1:
+                    # Every claimed entry is at the PSA or waiting for a slot: nothing to claim, and no need to ask
+                    # the database when the next row is due. An entry done with the PSA wakes the worker.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), timeout=IDLE_WAIT_S)
+                    continue
+                claimed = await self._store.claim(instance, self._clock.now(), free)
                 for row, entry in claimed:
-                    task = asyncio.create_task(self._send(instance, row, entry))
+                    unsent.add(entry.id)
+                    task = asyncio.create_task(self._send(instance, row, entry, sent))
                     in_flight.add(task)
                     task.add_done_callback(done)
                 if claimed:
@@ -134,19 +150,27 @@ class OutboxService:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=max(wait, 0.01))
 
-    async def _send(self, instance: str, row: OutboxRow, entry: Entry) -> None:
+    async def _send(self, instance: str, row: OutboxRow, entry: Entry, sent: Callable[[str], None]) -> None:
+        """Post one claimed entry and record the result; calls `sent(entry.id)` once done with the PSA."""
         now = self._clock.now
         try:
             connector = await self._psa.connector(instance)
         except PsaError as exc:
+            sent(entry.id)
             await self._store.retry(entry.id, now() + NO_CREDENTIALS_WAIT_S, exc.message, ambiguous=row.ambiguous)
             self._no_credentials.setdefault(instance, set()).add(entry.id)
             return
+        except BaseException:
+            sent(entry.id)
+            raise
         try:
-            async with self._slots[instance]:
-                post = await self._post_entry(connector, instance, entry)
-                found = await connector.find(post) if row.ambiguous else None
-                result = found if found is not None else await connector.post(post)
+            try:
+                async with self._slots[instance]:
+                    post = await self._post_entry(connector, instance, entry)
+                    found = await connector.find(post) if row.ambiguous else None
+                    result = found if found is not None else await connector.post(post)
+            finally:
+                sent(entry.id)
             comment = "found after an uncertain attempt" if found is not None else f"attempt {row.attempts}"
             await self._store.posted(entry.id, result.psa_ids, now(), comment)
             self.posted_count += 1

@@ -17,6 +17,7 @@ daemon.configure({
   onState: (state) => badge.showState(state),
   onStatus: (status) => badge.showStatus(status),
   onOverflow: (queue) => badge.showOverflow(queue),
+  onEntry: (news) => badge.showEntry(news),
 });
 
 chrome.tabs.onCreated.addListener(tabs.onCreated);

@@ -11,14 +11,17 @@ import msgspec
 from daemon.entries.model import AuditEvent, Entry
 from daemon.store.db import Database
 
-__all__ = ["EntryFilter", "EntryStore"]
+__all__ = ["ENTRY_COLUMNS_OF_E", "EntryFilter", "EntryStore", "entry_of"]
 
 _COLUMNS = (
     "id, source, timer_id, instance, ticket_id, ticket_number, task, summary, company, started_at, ended_at, "
     "actual_seconds, billed_seconds, notes, internal_notes, billable, work_type, log_as, status, status_reason, "
     "flags, segments, explanation, psa_ids, created_at, updated_at"
 )
+_NAMES = tuple(_COLUMNS.split(", "))
 _JSON = ("flags", "segments", "explanation", "psa_ids")
+ENTRY_COLUMNS_OF_E = ", ".join(f"e.{c}" for c in _NAMES)
+"""The entry columns of a query that names the entries table `e` (see `entry_of`)."""
 _enc = msgspec.json.Encoder()
 
 
@@ -39,6 +42,14 @@ def _row(entry: Entry) -> tuple[Any, ...]:
 
 def _entry(row: aiosqlite.Row) -> Entry:
     d = dict(row)
+    for c in _JSON:
+        d[c] = msgspec.json.decode(d[c])
+    return msgspec.convert(d, Entry)
+
+
+def entry_of(row: aiosqlite.Row) -> Entry:
+    """The Entry in a row that holds `ENTRY_COLUMNS_OF_E` (and maybe other columns, which are ignored)."""
+    d = {c: row[c] for c in _NAMES}
     for c in _JSON:
         d[c] = msgspec.json.decode(d[c])
     return msgspec.convert(d, Entry)

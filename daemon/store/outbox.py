@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import aiosqlite
 import msgspec
 
-from daemon.entries.model import AuditEvent, Entry
+from daemon.entries.model import Entry
 from daemon.store.db import Database
-from daemon.store.entries import EntryStore
+from daemon.store.entries import ENTRY_COLUMNS_OF_E, entry_of
 
 __all__ = ["OutboxRow", "OutboxStore"]
 
 NEVER = 1e18
+_enc = msgspec.json.Encoder()
 
 
 class OutboxRow(msgspec.Struct, kw_only=True):
@@ -37,24 +39,39 @@ class OutboxStore:
             return cur.rowcount
 
     async def claim(self, instance: str, now: float, limit: int) -> list[tuple[OutboxRow, Entry]]:
-        """Mark up to `limit` due rows as sending (durably, before any request leaves) and return them."""
+        """Mark up to `limit` due rows as sending (durably, before any request leaves) and return them.
+
+        One read of the due rows with their entries and one UPDATE, inside one transaction: BEGIN IMMEDIATE holds
+        the write lock, so the rows returned are exactly what the UPDATE left in the database."""
         async with self._db.transaction() as conn:
-            async with conn.execute(
-                "SELECT o.entry_id FROM outbox o JOIN entries e ON e.id = o.entry_id "
+            found = await conn.execute_fetchall(
+                f"SELECT o.attempts AS o_attempts, o.next_at AS o_next_at, o.last_error AS o_last_error, "  # noqa: S608
+                f"o.ambiguous AS o_ambiguous, {ENTRY_COLUMNS_OF_E} FROM outbox o JOIN entries e ON e.id = o.entry_id "
                 "WHERE o.instance = ? AND e.status = 'queued' AND o.sending_since IS NULL AND o.next_at <= ? "
                 "ORDER BY o.next_at, e.started_at LIMIT ?",
                 (instance, now, limit),
-            ) as cur:
-                ids = [str(r[0]) for r in await cur.fetchall()]
+            )
+            rows = list(found)
+            if not rows:
+                return []
+            ids = [str(r["id"]) for r in rows]
+            await conn.execute(
+                "UPDATE outbox SET sending_since = ?, attempts = attempts + 1 "  # noqa: S608
+                f"WHERE entry_id IN ({', '.join('?' for _ in ids)})",
+                (now, *ids),
+            )
             claimed: list[tuple[OutboxRow, Entry]] = []
-            for entry_id in ids:
-                await conn.execute(
-                    "UPDATE outbox SET sending_since = ?, attempts = attempts + 1 WHERE entry_id = ?", (now, entry_id)
+            for r in rows:
+                row = OutboxRow(
+                    entry_id=str(r["id"]),
+                    instance=instance,
+                    attempts=int(r["o_attempts"]) + 1,
+                    next_at=float(r["o_next_at"]),
+                    last_error=str(r["o_last_error"]),
+                    sending_since=now,
+                    ambiguous=bool(r["o_ambiguous"]),
                 )
-                row = await self._row(conn, entry_id)
-                entry = await EntryStore.get_in(conn, entry_id)
-                if row is not None and entry is not None:
-                    claimed.append((row, entry))
+                claimed.append((row, entry_of(r)))
             return claimed
 
     async def next_due(self, instance: str) -> float | None:
@@ -67,13 +84,12 @@ class OutboxStore:
 
     async def posted(self, entry_id: str, psa_ids: list[str], now: float, comment: str) -> None:
         async with self._db.transaction() as conn:
-            entry = await EntryStore.get_in(conn, entry_id)
-            if entry is None:
-                return
-            audit = [AuditEvent(at=now, actor="outbox", from_status=entry.status, to_status="posted", comment=comment)]
-            entry.status, entry.status_reason, entry.psa_ids, entry.updated_at = "posted", "", psa_ids, now
-            await EntryStore.update(conn, entry)
-            await EntryStore.audit(conn, entry_id, audit)
+            if not await _audit_from_current(conn, entry_id, now, "posted", comment):
+                return  # no such entry
+            await conn.execute(
+                "UPDATE entries SET status = 'posted', status_reason = '', psa_ids = ?, updated_at = ? WHERE id = ?",
+                (_enc.encode(psa_ids).decode(), now, entry_id),
+            )
             await conn.execute("DELETE FROM outbox WHERE entry_id = ?", (entry_id,))
 
     async def retry(self, entry_id: str, next_at: float, error: str, *, ambiguous: bool) -> None:
@@ -103,13 +119,12 @@ class OutboxStore:
 
     async def failed(self, entry_id: str, message: str, now: float) -> None:
         async with self._db.transaction() as conn:
-            entry = await EntryStore.get_in(conn, entry_id)
-            if entry is None:
-                return
-            audit = [AuditEvent(at=now, actor="outbox", from_status=entry.status, to_status="failed", comment=message)]
-            entry.status, entry.status_reason, entry.updated_at = "failed", message, now
-            await EntryStore.update(conn, entry)
-            await EntryStore.audit(conn, entry_id, audit)
+            if not await _audit_from_current(conn, entry_id, now, "failed", message):
+                return  # no such entry
+            await conn.execute(
+                "UPDATE entries SET status = 'failed', status_reason = ?, updated_at = ? WHERE id = ?",
+                (message, now, entry_id),
+            )
             await conn.execute(
                 "UPDATE outbox SET sending_since = NULL, next_at = ?, last_error = ? WHERE entry_id = ?",
                 (NEVER, message, entry_id),
@@ -126,12 +141,14 @@ class OutboxStore:
         )
         return [OutboxRow(**{**dict(r), "ambiguous": bool(r["ambiguous"])}) for r in rows]
 
-    @staticmethod
-    async def _row(conn: object, entry_id: str) -> OutboxRow | None:
-        async with conn.execute(  # type: ignore[attr-defined]
-            "SELECT entry_id, instance, attempts, next_at, last_error, sending_since, ambiguous FROM outbox "
-            "WHERE entry_id = ?",
-            (entry_id,),
-        ) as cur:
-            r = await cur.fetchone()
-        return None if r is None else OutboxRow(**{**dict(r), "ambiguous": bool(r["ambiguous"])})
+
+async def _audit_from_current(
+    conn: aiosqlite.Connection, entry_id: str, at: float, to_status: str, comment: str
+) -> bool:
+    """Record the outbox moving an entry from its current status to `to_status`; False if there is no such entry."""
+    cur = await conn.execute(
+        "INSERT INTO entry_events (entry_id, at, actor, from_status, to_status, comment) "
+        "SELECT id, ?, 'outbox', status, ?, ? FROM entries WHERE id = ?",
+        (at, to_status, comment, entry_id),
+    )
+    return cur.rowcount > 0

@@ -66,3 +66,22 @@ export async function onNotificationButton(notificationId, buttonIndex) {
   }
   await chrome.notifications.clear(IDLE_NOTIFICATION);
 }
+
+/** An entry was posted to the PSA, or the PSA refused it (the message is the PSA's own). */
+export async function showEntry(news) {
+  const failed = news.status === "failed";
+  await chrome.notifications.create(`entry-${news.id}`, {
+    type: "basic",
+    iconUrl: ICON,
+    title: failed ? `Not posted: ${news.label}` : `Posted: ${news.label}`,
+    message: failed
+      ? `${news.message} Edit it and retry from the timesheet.`
+      : `${formatMinutes(news.seconds)} logged.`,
+    priority: failed ? 2 : 0,
+  });
+}
+
+function formatMinutes(seconds) {
+  const minutes = Math.round((seconds ?? 0) / 60);
+  return minutes >= 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes} min`;
+}

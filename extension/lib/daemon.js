@@ -39,9 +39,10 @@ const hooks = {
   onState: async () => {},
   onStatus: async () => {},
   onOverflow: async () => {},
+  onEntry: async () => {},
 };
 
-/** Set what happens on config, state, status changes and queue overflow (wired in background.js). */
+/** Set what happens on config, state, status changes, entry news and queue overflow (wired in background.js). */
 export function configure(newHooks) {
   Object.assign(hooks, newHooks);
 }
@@ -174,6 +175,9 @@ async function onMessage(sock, data) {
       break;
     case "ack":
       await settings.ackUpTo(msg.seq);
+      break;
+    case "entry":
+      await hooks.onEntry(msg);
       break;
     case "error":
       if (msg.code === "unauthorized") {
