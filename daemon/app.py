@@ -85,6 +85,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
             outbox = OutboxService(db, settings.config, psa, clock, local_timezone(settings.config.timezone))
             entry_service.on_queued = outbox.wake
             timer_service.lookup = psa.ticket_summary
+            outbox.on_settled = timer_service.notify
             await outbox.start()
             services = Services(
                 settings=settings,

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
+from typing import Literal
 
 import msgspec
 
@@ -36,7 +37,7 @@ from daemon.connectors import (
     Identity,
     PostEntry,
 )
-from daemon.entries.model import Entry
+from daemon.entries.model import Entry, EntryNews
 from daemon.psa import PsaError, PsaService
 from daemon.settings import Config
 from daemon.store.db import Database
@@ -68,6 +69,8 @@ class OutboxService:
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._identities: dict[tuple[str, str], Identity] = {}
+        self.on_settled: Callable[[EntryNews], None] = lambda news: None
+        """Told of every entry posted or failed (the WebSocket clients show a notification)."""
         self._no_credentials: dict[str, set[str]] = {}
         """Entries put off because their instance had no credentials; retried as soon as the instance is woken."""
         self.posted_count = 0
@@ -175,13 +178,19 @@ class OutboxService:
             await self._store.posted(entry.id, result.psa_ids, now(), comment)
             self.posted_count += 1
             self._psa.note(instance, "ok", "")
+            self.on_settled(_news(entry, "posted", ""))
         except ConnectorUnavailable as exc:
             if row.attempts >= self._config.outbox.max_attempts:
-                await self._fail(instance, entry, f"gave up after {row.attempts} attempts: {exc.message}")
+                uncertain = row.ambiguous or exc.ambiguous
+                if uncertain:  # keep the flag: a retry looks the entry up before posting again
+                    await self._store.retry(entry.id, now(), exc.message, ambiguous=True)
+                note = " (it may have reached the PSA: a retry checks first)" if uncertain else ""
+                await self._fail(instance, entry, f"gave up after {row.attempts} attempts: {exc.message}{note}")
                 return
             delay = self._backoff(row.attempts, exc.retry_after)
             await self._store.retry(entry.id, now() + delay, exc.message, ambiguous=row.ambiguous or exc.ambiguous)
         except ConnectorAuthError as exc:
+            self._psa.note(instance, "error", f"credentials refused: {exc.message}")
             await self._fail(instance, entry, f"auth: {exc.message}")
         except ConnectorRejected as exc:
             await self._fail(instance, entry, exc.message)
@@ -195,6 +204,7 @@ class OutboxService:
     async def _fail(self, instance: str, entry: Entry, message: str) -> None:
         log.warning("entry %s to %s failed: %s", entry.id, instance, message)
         await self._store.failed(entry.id, message, self._clock.now())
+        self.on_settled(_news(entry, "failed", message))
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
         """Retry-After when the PSA said (plus a little jitter), else exponential backoff with full jitter."""
@@ -230,3 +240,8 @@ class OutboxService:
             log_as=log_as,
             timezone=self._timezone,
         )
+
+
+def _news(entry: Entry, status: Literal["posted", "failed"], message: str) -> EntryNews:
+    label = f"#{entry.ticket_id or entry.ticket_number}" if entry.instance else (entry.task or "")
+    return EntryNews(id=entry.id, status=status, label=label, seconds=entry.billed_seconds, message=message)

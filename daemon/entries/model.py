@@ -16,7 +16,7 @@ import msgspec
 
 from daemon.rules import RuleNote
 
-__all__ = ["EDITABLE", "STATUSES", "AuditEvent", "Entry", "Segment", "Status"]
+__all__ = ["EDITABLE", "STATUSES", "AuditEvent", "Entry", "EntryNews", "Segment", "Status"]
 
 Status = Literal["pending", "submitted", "approved_l1", "approved", "queued", "posted", "rejected", "voided", "failed"]
 STATUSES: tuple[str, ...] = (
@@ -74,3 +74,13 @@ class AuditEvent(msgspec.Struct, kw_only=True):
     from_status: str | None
     to_status: str
     comment: str = ""
+
+
+class EntryNews(msgspec.Struct, tag="entry", tag_field="type", kw_only=True):
+    """Pushed to WebSocket clients when an entry is posted to its PSA or refused by it."""
+
+    id: str
+    status: Literal["posted", "failed"]
+    label: str
+    seconds: int
+    message: str = ""

@@ -255,6 +255,13 @@ class TimerService:
         self._listeners.add(listener)
         return lambda: self._listeners.discard(listener)
 
+    def notify(self, message: msgspec.Struct) -> None:
+        """Send one message (e.g. entry news) to every connected client, beside the state pushes."""
+        data = _encoder.encode(message)
+        for listener in list(self._listeners):
+            with contextlib.suppress(Exception):
+                listener(data)
+
     def _schedule_push(self) -> None:
         if self._push_pending or not self._listeners:
             return

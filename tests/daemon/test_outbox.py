@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import aiohttp
 import httpx
 import msgspec
 import pytest
@@ -385,4 +386,27 @@ async def test_a_refused_entry_fails_with_the_psas_message(world: World, kind: s
         return (await world.entries())[bad]["status"] == "failed"
 
     await await_until(failed_again, timeout=WAIT_S, what="the retried entry to fail again")
+    await world.check_exactly_once()
+
+
+async def test_websocket_clients_hear_of_posted_and_failed_entries(world: World) -> None:
+    """The extension shows a notification per entry posted or refused: the daemon pushes `entry` news."""
+    sb = await connected(world, "halopsa")
+    d = world.daemon
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(f"{d.base_url}/api/v1/ws", headers={"Origin": f"http://127.0.0.1:{d.port}"})
+        await ws.send_json({"type": "hello", "install": "news", "instance": "i", "token": d.token})
+        (bad,) = await world.create("halopsa", 1, ticket=sb.module.SEED.missing_ticket)
+        (good,) = await world.create("halopsa", 1, first=1)
+        news: dict[str, dict[str, Any]] = {}
+        while len(news) < 2:
+            msg = await ws.receive(timeout=WAIT_S)
+            assert msg.type == aiohttp.WSMsgType.TEXT, msg
+            data = json.loads(msg.data)
+            if data["type"] == "entry":
+                news[data["id"]] = data
+        await ws.close()
+    assert news[good]["status"] == "posted" and news[good]["label"] == f"#{sb.module.SEED.service_ticket}"
+    assert news[good]["seconds"] == 20 * 60
+    assert news[bad]["status"] == "failed" and PSA_REFUSAL["halopsa"] in news[bad]["message"]
     await world.check_exactly_once()
