@@ -1,8 +1,12 @@
-"""PSA connectors: one folder per PSA, one protocol (`base.Connector`), a plain registry."""
+"""PSA connectors: one folder per PSA, one protocol (`base.Connector`), a plain registry.
 
+The registry imports a connector's module on first use, so a daemon that never talks to a PSA never loads one.
+"""
+
+import importlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from daemon.connectors.autotask import AutotaskConnector
 from daemon.connectors.base import (
     Connector,
     ConnectorAuthError,
@@ -15,14 +19,29 @@ from daemon.connectors.base import (
     TicketInfo,
     TicketNotFound,
 )
-from daemon.connectors.connectwise import ConnectWiseConnector
-from daemon.connectors.halopsa import HaloPsaConnector
 
-CONNECTORS: dict[str, Any] = {
-    "connectwise": ConnectWiseConnector,
-    "autotask": AutotaskConnector,
-    "halopsa": HaloPsaConnector,
+_CLASSES = {
+    "connectwise": "ConnectWiseConnector",
+    "autotask": "AutotaskConnector",
+    "halopsa": "HaloPsaConnector",
 }
+
+
+class _Registry(Mapping[str, Any]):
+    """{kind: connector class}, each imported when first asked for."""
+
+    def __getitem__(self, kind: str) -> Any:
+        name = _CLASSES[kind]
+        return getattr(importlib.import_module(f"daemon.connectors.{kind}"), name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_CLASSES)
+
+    def __len__(self) -> int:
+        return len(_CLASSES)
+
+
+CONNECTORS: Mapping[str, Any] = _Registry()
 
 __all__ = [
     "CONNECTORS",

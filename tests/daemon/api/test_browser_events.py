@@ -14,6 +14,7 @@ import pytest
 
 from daemon.clock import FakeClock
 from daemon.services import SERVICES
+from tests.events import batch, beat, closed, opened, url
 from tests.support import RunningDaemon, assert_api_error, make_settings, start_daemon
 
 CONFIG = """
@@ -29,37 +30,13 @@ origins = ["https://acme.halopsa.com"]
 EVENTS = "/api/v1/browser/events"
 
 
-def url(ticket: int) -> str:
-    return f"https://acme.halopsa.com/ticket?id={ticket}"
-
-
-def opened(seq: int, at: float, tab: int, ticket: int, *, active: bool = True) -> dict[str, Any]:
-    return {"type": "tab_opened", "seq": seq, "at": at, "tab": tab, "window": 1, "url": url(ticket), "active": active}
-
-
-def closed(seq: int, at: float, tab: int) -> dict[str, Any]:
-    return {"type": "tab_closed", "seq": seq, "at": at, "tab": tab, "window": 1}
-
-
-def beat(seq: int, at: float) -> dict[str, Any]:
-    return {"type": "heartbeat", "seq": seq, "at": at}
-
-
-def batch(events: list[dict[str, Any]], install: str = "ext-a") -> dict[str, Any]:
-    return {"type": "batch", "install": install, "events": events}
-
-
-async def stop_daemon(d: RunningDaemon) -> None:
-    await d.stop()
-
-
 @pytest.fixture
 async def tc(tmp_path: Path, fake_clock: FakeClock) -> AsyncIterator[RunningDaemon]:
     running = await start_daemon(make_settings(tmp_path, config_text=CONFIG), clock=fake_clock)
     try:
         yield running
     finally:
-        await stop_daemon(running)
+        await running.stop()
 
 
 async def send(d: RunningDaemon, body: dict[str, Any]) -> int:

@@ -28,10 +28,6 @@ origins = ["https://other.halopsa.com"]
 """
 
 
-async def stop_daemon(d: RunningDaemon) -> None:
-    await d.stop()
-
-
 @pytest.fixture
 async def daemons(tmp_path: Path, fake_clock: FakeClock) -> AsyncIterator[Callable[[str], Any]]:
     started: list[RunningDaemon] = []
@@ -47,7 +43,7 @@ async def daemons(tmp_path: Path, fake_clock: FakeClock) -> AsyncIterator[Callab
     finally:
         for running in started:
             await settle_outbox(running)
-            await stop_daemon(running)
+            await running.stop()
 
 
 async def settle_outbox(d: RunningDaemon) -> None:

@@ -21,17 +21,13 @@ origins = ["https://acme.halopsa.com"]
 """
 
 
-async def stop_daemon(d: RunningDaemon) -> None:
-    await d.stop()
-
-
 @pytest.fixture
 async def tc(tmp_path: Path, fake_clock: FakeClock) -> AsyncIterator[RunningDaemon]:
     running = await start_daemon(make_settings(tmp_path, config_text=CONFIG), clock=fake_clock)
     try:
         yield running
     finally:
-        await stop_daemon(running)
+        await running.stop()
 
 
 async def start(d: RunningDaemon, body: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from daemon.clock import FakeClock
+from tests.events import batch, beat, opened
 from tests.support import RunningDaemon, make_settings, start_daemon
 
 CONFIG = """
@@ -30,33 +31,13 @@ EXTENSION = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
 RECV_S = 5.0
 
 
-def url(ticket: int) -> str:
-    return f"https://acme.halopsa.com/ticket?id={ticket}"
-
-
-def opened(seq: int, at: float, tab: int, ticket: int) -> dict[str, Any]:
-    return {"type": "tab_opened", "seq": seq, "at": at, "tab": tab, "window": 1, "url": url(ticket), "active": True}
-
-
-def beat(seq: int, at: float) -> dict[str, Any]:
-    return {"type": "heartbeat", "seq": seq, "at": at}
-
-
-def batch(events: list[dict[str, Any]], install: str = "ext-a") -> dict[str, Any]:
-    return {"type": "batch", "install": install, "events": events}
-
-
-async def stop_daemon(d: RunningDaemon) -> None:
-    await d.stop()
-
-
 @pytest.fixture
 async def tc(tmp_path: Path, fake_clock: FakeClock) -> AsyncIterator[RunningDaemon]:
     running = await start_daemon(make_settings(tmp_path, config_text=CONFIG), clock=fake_clock)
     try:
         yield running
     finally:
-        await stop_daemon(running)
+        await running.stop()
 
 
 @pytest.fixture
