@@ -17,6 +17,9 @@ in and never created inside. Every vendor call goes through the connector's sing
 
 from __future__ import annotations
 
+import email.utils
+import math
+from datetime import UTC
 from typing import ClassVar, Literal, Protocol
 
 import msgspec
@@ -36,9 +39,29 @@ __all__ = [
     "TicketInfo",
     "TicketNotFound",
     "marker",
+    "parse_retry_after",
 ]
 
 MARKER_PREFIX = "ticketclock:"
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """A `Retry-After` header as seconds from `now` (delta-seconds or an HTTP date), never negative; None if absent
+    or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def marker(entry_id: str) -> str:

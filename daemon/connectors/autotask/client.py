@@ -21,7 +21,6 @@ at local midnight); `find()` queries the ticket's time entries with `internalNot
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import functools
 import logging
 import math
@@ -46,6 +45,7 @@ from daemon.connectors.base import (
     TicketInfo,
     TicketNotFound,
     marker,
+    parse_retry_after,
 )
 from daemon.settings import InstanceConfig
 from daemon.timers.model import TicketRef
@@ -511,13 +511,21 @@ class AutotaskConnector:
         if discovery and status == 500:
             raise ConnectorAuthError(f"Autotask found no zone for this API user: {text}", status=status)
         if status == 429:
-            raise ConnectorUnavailable(f"{label}: {text}", status=status, retry_after=self._retry_after(resp))
+            raise ConnectorUnavailable(
+                f"{label}: {text}",
+                status=status,
+                retry_after=self._retry_after(resp),
+            )
         if 400 <= status < 500:
             raise ConnectorRejected(text, status=status)
         if status == 500 and _vendor_errors(resp) and not any(h in text.lower() for h in TRANSIENT_HINTS):
             # Autotask answers refused input with 500 + {"errors": [...]}: that is permanent, not an outage.
             raise ConnectorRejected(text, status=status)
-        raise ConnectorUnavailable(f"{label}: {text}", status=status, retry_after=self._retry_after(resp))
+        raise ConnectorUnavailable(
+            f"{label}: {text}",
+            status=status,
+            retry_after=self._retry_after(resp),
+        )
 
     def _spend(self, label: str) -> None:
         """Count one request against the rolling hour, or refuse to send it."""
@@ -533,18 +541,7 @@ class AutotaskConnector:
         self._sent.append(now)
 
     def _retry_after(self, resp: httpx.Response) -> float | None:
-        value = resp.headers.get("Retry-After", "").strip()
-        if not value:
-            return None
-        try:
-            seconds = float(value)
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                return None
-            seconds = when.timestamp() - self._clock.now()
-        return max(0.0, seconds) if math.isfinite(seconds) else None
+        return parse_retry_after(resp.headers.get("Retry-After"), self._clock.now())
 
     def _error_text(self, resp: httpx.Response) -> str:
         errors = _vendor_errors(resp)

@@ -25,18 +25,16 @@ and re-checks the marker locally. (Whether ConnectWise supports `contains` on in
 from __future__ import annotations
 
 import base64
-import email.utils
 import logging
 import math
 import re
-from datetime import UTC
 from typing import ClassVar, Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
 import msgspec
 
-from daemon.clock import Clock, from_ts, to_ts
+from daemon.clock import Clock, from_ts
 from daemon.connectors.base import (
     ConnectorAuthError,
     ConnectorRejected,
@@ -47,6 +45,7 @@ from daemon.connectors.base import (
     TicketInfo,
     TicketNotFound,
     marker,
+    parse_retry_after,
 )
 from daemon.connectors.connectwise.config import API_VERSION, parse_options
 from daemon.connectors.connectwise.config import Credentials as CwCredentials
@@ -316,7 +315,7 @@ class ConnectWiseConnector:
         if status == 404:
             raise not_found(message, status=status)
         if status in (408, 429) or status >= 500:
-            retry_after = _retry_after(response.headers.get("Retry-After"), self._clock.now())
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
             log.warning("connectwise %s -> %s (retry after %s)", what, status, retry_after)
             raise ConnectorUnavailable(
                 message, status=status, retry_after=retry_after, ambiguous=write and status in _MAYBE_APPLIED
@@ -402,23 +401,3 @@ def _error_text(response: httpx.Response) -> str:
     if details:
         return "; ".join(details)
     return body.message or body.code or f"HTTP {response.status_code}"
-
-
-def _retry_after(value: str | None, now: float) -> float | None:
-    """`Retry-After` as seconds from now: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = to_ts(when) - now
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)

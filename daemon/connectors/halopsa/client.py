@@ -16,15 +16,13 @@ bearer token, one token refresh on 401, status mapping, the vendor's message, re
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
-from datetime import UTC
 from typing import Any, ClassVar, TypeVar
 
 import httpx
 import msgspec
 
-from daemon.clock import Clock, from_ts, to_ts
+from daemon.clock import Clock, from_ts
 from daemon.connectors.base import (
     ConnectorAuthError,
     ConnectorRejected,
@@ -35,6 +33,7 @@ from daemon.connectors.base import (
     TicketInfo,
     TicketNotFound,
     marker,
+    parse_retry_after,
 )
 from daemon.connectors.halopsa.config import Credentials as HaloCredentials
 from daemon.connectors.halopsa.config import parse_options
@@ -288,7 +287,7 @@ class HaloPsaConnector:
         if status == 404:
             raise not_found(message, status=status)
         if status in (408, 429) or status >= 500:
-            retry_after = _retry_after(response.headers.get("Retry-After"), self._clock.now())
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
             raise ConnectorUnavailable(message, status=status, retry_after=retry_after)
         raise ConnectorRejected(message, status=status)
 
@@ -333,24 +332,6 @@ def _psa_id(action: Action, ticket_id: int) -> str:
 
 def _iso(ts: float) -> str:
     return from_ts(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _retry_after(value: str | None, now: float) -> float | None:
-    """Retry-After as delay-seconds or an HTTP date; seconds from now, never negative."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, to_ts(when) - now)
 
 
 def _vendor_message(response: httpx.Response) -> str:

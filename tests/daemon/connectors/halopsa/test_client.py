@@ -23,7 +23,6 @@ from daemon.connectors.base import (
     marker,
 )
 from daemon.connectors.halopsa import Credentials, HaloPsaConnector
-from daemon.connectors.halopsa.client import _retry_after
 from daemon.connectors.halopsa.models import action_list_decoder, agent_list_decoder
 from daemon.sandbox.faults import FAULTS
 from daemon.sandbox.halopsa import SEED, STORE, create_app, demo_instance, stored_entries
@@ -320,16 +319,6 @@ async def test_5xx_is_unavailable_then_recovers(env: Env) -> None:
     assert caught.value.retry_after is None
     await connector.post(entry(env.clock))
     assert len(stored_entries(env.app)) == 1
-
-
-def test_retry_after_seconds_or_http_date() -> None:
-    now = 1_780_000_000.0  # 2026-05-28T20:26:40Z
-    assert _retry_after("12", now) == 12.0
-    assert _retry_after("1.5", now) == 1.5
-    assert _retry_after("Thu, 28 May 2026 20:27:10 GMT", now) == 30.0
-    assert _retry_after("Thu, 28 May 2026 20:00:00 GMT", now) == 0.0
-    assert _retry_after("soon", now) is None
-    assert _retry_after(None, now) is None
 
 
 # --- auth ---------------------------------------------------------------------------------------------------------
