@@ -47,6 +47,9 @@ chrome.alarms.onAlarm.addListener((alarm) => {
 chrome.commands.onCommand.addListener(onCommand);
 chrome.notifications.onButtonClicked.addListener(badge.onNotificationButton);
 
+// For tests and debugging from the service worker's console (a service worker cannot use dynamic import()).
+globalThis.ticketclock = { tabs, daemon };
+
 // Created only if missing: re-creating on every worker start would push the next tick out forever.
 chrome.alarms.get(TICK_ALARM).then((alarm) => {
   if (!alarm) chrome.alarms.create(TICK_ALARM, { periodInMinutes: 0.5 });
