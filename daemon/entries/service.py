@@ -155,9 +155,10 @@ class EntryService:
 
     def _queue_or_hold(self, entry: Entry, audit: list[AuditEvent], now: float) -> None:
         """Approval pattern none: pending → queued at once, for entries that belong to a PSA ticket."""
-        if entry.instance and entry.ticket_id is not None:
+        if entry.instance and (entry.ticket_id is not None or entry.ticket_number):
             self._move(entry, audit, "queued", "system", "approval: none", now)
-        # Tasks (admin work, meetings) and tickets known by number only stay pending until posted by hand.
+        # Tasks (admin work, meetings) have no PSA ticket: they stay pending. A ticket known only by its number
+        # (Autotask "T2024…") is resolved to its id by the outbox, through the PSA's API, before posting.
 
     @staticmethod
     def _move(entry: Entry, audit: list[AuditEvent], to: Status, actor: str, comment: str, now: float) -> None:
@@ -313,8 +314,6 @@ class EntryService:
                 entry.flags.remove("review")
             if entry.status == "queued" and not entry.instance:
                 raise EntryError("invalid_transition", "this entry has no PSA ticket to post to")
-            if entry.status == "queued" and entry.ticket_id is None:
-                raise EntryError("invalid_transition", "the ticket number must be resolved to a ticket first")
             await EntryStore.update(conn, entry)
             await EntryStore.audit(conn, entry.id, audit)
             if entry.status == "queued":

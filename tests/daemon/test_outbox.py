@@ -410,3 +410,19 @@ async def test_websocket_clients_hear_of_posted_and_failed_entries(world: World)
     assert news[good]["seconds"] == 20 * 60
     assert news[bad]["status"] == "failed" and PSA_REFUSAL["halopsa"] in news[bad]["message"]
     await world.check_exactly_once()
+
+
+async def test_an_autotask_ticket_known_by_number_is_resolved_and_posted(world: World) -> None:
+    """ExecuteCommand.aspx?…&TicketNumber=T… pages name a number, not an id: the outbox asks the PSA for the id."""
+    sb = await connected(world, "autotask")
+    start = (time.time() // DAY - 1) * DAY + 9 * 3600
+    body = {"instance": sb.name, "ticket": "T20240501.0042", "started_at": start, "ended_at": start + 1800}
+    response = await world.api.post("/api/v1/entries", json=body)
+    assert response.status_code == 201, response.text
+    entry = response.json()
+    assert entry["status"] == "queued" and entry["ticket_id"] is None and entry["ticket_number"] == "T20240501.0042"
+    world.created.setdefault("autotask", []).append(entry["id"])
+    entries = await world.check_exactly_once()
+    assert entries[entry["id"]]["ticket_id"] == sb.module.SEED.service_ticket
+    [stored] = [s for s in sb.stored() if marker(entry["id"]) in s.internal_notes]
+    assert stored.ticket_id == sb.module.SEED.service_ticket

@@ -83,7 +83,7 @@ async def test_approval_none_queues_a_ticket_entry_at_once(db: Database, fake_cl
         ({"reason": "discarded"}, "voided", "discarded by the user"),
         ({"reason": "long_run", "flags": ["long_run"]}, "pending", "held for review: ran past the long-run cap"),
         ({"ticket": None, "task": "Admin"}, "pending", ""),
-        ({"ticket": TicketRef(instance="halo", kind="halopsa", number="T1")}, "pending", ""),
+        ({"ticket": TicketRef(instance="halo", kind="halopsa", number="T1")}, "queued", ""),
     ],
 )
 async def test_first_states(
