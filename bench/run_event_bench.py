@@ -38,6 +38,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from event_load import tree_rss_kb  # same folder: bench/ is on sys.path when run as a script
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_FLOOR_DIR = os.environ.get("TICKETCLOCK_FLOOR_DIR", str(REPO / ".." / "shared" / "bench"))
@@ -84,30 +86,6 @@ def run_json(cmd: list[str], timeout: float) -> dict:
     if p.returncode != 0:
         raise RuntimeError(f"{cmd[1]} failed ({p.returncode}): {p.stderr[-2000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
-
-
-def tree_rss_kb(pid: int) -> int:
-    pids, frontier = [pid], [pid]
-    for _ in range(8):  # bounded depth
-        nxt: list[int] = []
-        for q in frontier:
-            try:
-                with open(f"/proc/{q}/task/{q}/children") as f:
-                    nxt += [int(x) for x in f.read().split()]
-            except OSError:
-                pass
-        if not nxt:
-            break
-        pids += nxt
-        frontier = nxt
-    tot = 0
-    for q in pids:
-        try:
-            with open(f"/proc/{q}/status") as f:
-                tot += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-        except OSError:
-            pass
-    return tot
 
 
 # --------------------------------------------------------------------------- floor

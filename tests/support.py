@@ -84,6 +84,22 @@ class RunningDaemon:
         await self.upstream.aclose()
 
 
+async def get_timers(d: RunningDaemon) -> dict[str, Any]:
+    """GET /api/v1/timers (the state push's shape), asserting success."""
+    response = await d.http.get("/api/v1/timers")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def get_entries(d: RunningDaemon) -> list[dict[str, Any]]:
+    """GET /api/v1/entries, asserting success."""
+    response = await d.http.get("/api/v1/entries")
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["entries"]
+    return found
+
+
 async def start_daemon(settings: Settings, *, clock: Clock | None = None) -> RunningDaemon:
     clock = SystemClock() if clock is None else clock
     upstream = httpx.AsyncClient(timeout=10)

@@ -22,6 +22,7 @@ from daemon.clock import SystemClock
 from daemon.settings import Settings
 from tests.e2e.conftest import ARTIFACTS
 from tests.support import RunningDaemon, await_until, make_settings
+from tests.support import get_entries as entries
 
 pytestmark = pytest.mark.e2e
 
@@ -133,13 +134,6 @@ async def live_timers(d: RunningDaemon) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     timers: list[dict[str, Any]] = response.json()["timers"]
     return timers
-
-
-async def entries(d: RunningDaemon) -> list[dict[str, Any]]:
-    response = await d.http.get("/api/v1/entries")
-    assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()["entries"]
-    return found
 
 
 def ticket_id(t: dict[str, Any]) -> int | None:

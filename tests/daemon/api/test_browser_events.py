@@ -16,6 +16,8 @@ from daemon.clock import FakeClock
 from daemon.services import SERVICES
 from tests.events import batch, beat, closed, opened, url
 from tests.support import RunningDaemon, assert_api_error, make_settings, start_daemon
+from tests.support import get_entries as entries
+from tests.support import get_timers as timers
 
 CONFIG = """
 [timing]
@@ -51,20 +53,6 @@ async def send(d: RunningDaemon, body: dict[str, Any]) -> int:
 async def ack_of(d: RunningDaemon, install: str = "ext-a") -> int:
     """The install's ack as the API reports it (an empty batch applies nothing and answers the ack)."""
     return await send(d, batch([], install))
-
-
-async def timers(d: RunningDaemon) -> dict[str, Any]:
-    response = await d.http.get("/api/v1/timers")
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def entries(d: RunningDaemon) -> list[dict[str, Any]]:
-    response = await d.http.get("/api/v1/entries")
-    assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()["entries"]
-    return found
 
 
 async def observe(d: RunningDaemon) -> tuple[dict[str, Any], list[dict[str, Any]], int, int]:

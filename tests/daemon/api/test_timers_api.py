@@ -12,6 +12,8 @@ import pytest
 from daemon.clock import FakeClock
 from daemon.timers.model import PALETTE
 from tests.support import RunningDaemon, assert_api_error, make_settings, start_daemon
+from tests.support import get_entries as entries
+from tests.support import get_timers as state
 
 CONFIG = """
 [[instances]]
@@ -42,20 +44,6 @@ async def act(d: RunningDaemon, timer_id: str, action: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-async def state(d: RunningDaemon) -> dict[str, Any]:
-    response = await d.http.get("/api/v1/timers")
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def entries(d: RunningDaemon) -> list[dict[str, Any]]:
-    response = await d.http.get("/api/v1/entries")
-    assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()["entries"]
-    return found
 
 
 # --- manual timers -------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 from daemon.clock import FakeClock
 from tests.events import batch, beat, opened
 from tests.support import RunningDaemon, make_settings, start_daemon
+from tests.support import get_timers as timers
 
 CONFIG = """
 [timing]
@@ -90,13 +91,6 @@ async def closed_after_error(ws: aiohttp.ClientWebSocketResponse) -> dict[str, A
     assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), msg
     assert ws.closed
     return error
-
-
-async def timers(d: RunningDaemon) -> dict[str, Any]:
-    response = await d.http.get("/api/v1/timers")
-    assert response.status_code == 200
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def acked_rows(d: RunningDaemon) -> dict[str, int]:
