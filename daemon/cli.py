@@ -16,6 +16,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import platformdirs
@@ -23,6 +24,10 @@ import platformdirs
 from daemon import __version__
 from daemon.client import ApiClient, ApiClientError, DaemonNotRunning
 from daemon.settings import Config, ConfigError, Settings, parse_config
+
+if TYPE_CHECKING:
+    from daemon.sandbox.control import FaultSwitches
+    from daemon.sandbox.runner import RunningSandbox
 
 __all__ = ["main", "resolve_settings"]
 
@@ -474,22 +479,85 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_sandbox(args.port_base))
+    from daemon.sandbox import KINDS
+    from daemon.sandbox.control import FaultSwitches
+
+    switches: dict[str, str] = {}
+    for item in args.fault or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise CliError(f"--fault wants NAME=VALUE, got {item!r}")
+        switches[name.strip()] = value.strip()
+    try:
+        faults = msgspec.convert(switches, FaultSwitches, strict=False)
+    except msgspec.ValidationError as exc:
+        raise CliError(f"--fault: {exc}") from None
+    kinds = tuple(k for k in KINDS if k in args.kind) if args.kind else KINDS
+    return asyncio.run(_sandbox(args.port_base, kinds, faults, as_json=args.json))
 
 
-async def _sandbox(port_base: int) -> int:
+async def _sandbox(port_base: int, kinds: tuple[str, ...], faults: FaultSwitches, *, as_json: bool) -> int:
+    """Serve the sandboxes until stopped; print what a user (or, with --json, a program) needs to use them."""
     from daemon.clock import SystemClock
-    from daemon.sandbox.runner import start_sandboxes
+    from daemon.sandbox.runner import start_sandboxes, ticket_pages
 
-    running = await start_sandboxes(SystemClock(), port_base=port_base)
-    for sb in running:
-        print(f"{sb.kind:<12} {sb.base_url}", flush=True)
+    try:
+        running = await start_sandboxes(SystemClock(), port_base=port_base, kinds=kinds, faults=faults)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if as_json:
+        listing = [
+            {
+                "kind": sb.kind,
+                "base_url": sb.base_url,
+                "control_url": sb.control_url,
+                "instance": msgspec.to_builtins(sb.instance),
+                "credentials": sb.credentials,
+                "ticket_pages": ticket_pages(sb.kind, sb.base_url),
+            }
+            for sb in running
+        ]
+        print(msgspec.json.encode({"sandboxes": listing}).decode(), flush=True)
+    else:
+        for sb in running:
+            print(_sandbox_text(sb, ticket_pages(sb.kind, sb.base_url)), flush=True)
     stop = asyncio.Event()
     _install_stop_handlers(stop)
     await stop.wait()
     for sb in running:
         await sb.runner.cleanup()
     return 0
+
+
+def _sandbox_text(sb: RunningSandbox, pages: list[str]) -> str:
+    """One sandbox PSA as a user reads it: URL, credentials for `ticketclock connect`, config, ticket pages."""
+    inst = sb.instance
+    sets = " ".join(f"--set {k}={v}" for k, v in sb.credentials.items() if v)
+
+    def toml(value: object) -> str:
+        return msgspec.json.encode(value).decode()  # a JSON string or number is a TOML one too
+
+    config = [
+        "    [[instances]]",
+        f"    name = {toml(inst.name)}",
+        f"    kind = {toml(inst.kind)}",
+        f"    origins = {toml(inst.origins).replace(',', ', ')}",
+        f"    api_url = {toml(inst.api_url)}",
+    ]
+    if inst.options:
+        options = ", ".join(f"{k} = {toml(v)}" for k, v in inst.options.items())
+        config.append(f"    options = {{ {options} }}")
+    lines = [
+        f"{sb.kind}: {sb.base_url}",
+        f"  control:      {sb.control_url}/faults (GET, POST a JSON object of switches), {sb.control_url}/entries",
+        f"  connect:      ticketclock connect {inst.name} {sets}",
+        f"  ticket pages: {pages[0]}",
+        *(f"                {page}" for page in pages[1:]),
+        "  config:",
+        *config,
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -551,6 +619,21 @@ def _args_sandbox(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port-base", type=int, default=47700, help="ConnectWise on this port, Autotask +1, Halo +2")
 
 
+def _args_sandbox_command(p: argparse.ArgumentParser) -> None:
+    from daemon.sandbox import KINDS
+
+    _args_sandbox(p)
+    p.set_defaults(port_base=47700)
+    p.add_argument("--kind", action="append", choices=KINDS, help="run only this PSA (repeatable; default all)")
+    p.add_argument(
+        "--fault",
+        action="append",
+        metavar="NAME=VALUE",
+        help="switch a fault on in every sandbox, e.g. error_after_commit_next=1 (see daemon/sandbox/control.py)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON line describing the sandboxes")
+
+
 def _args_demo(p: argparse.ArgumentParser) -> None:
     _args_sandbox(p)
     p.add_argument("--scripted", action="store_true", help="replay a morning of ticket work through the daemon")
@@ -605,7 +688,7 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "watch": _args_watch,
     "connect": _args_connect,
     "psa": _args_psa,
-    "sandbox": _args_sandbox,
+    "sandbox": _args_sandbox_command,
     "demo": _args_demo,
 }
 

@@ -2,6 +2,10 @@
 
 Each module exposes the same names: `create_app(*, clock, faults=None)`, `demo_instance(base_url)`,
 `stored_entries(app)` and `SEED`.
+
+Every sandbox app also serves the control endpoint of `daemon.sandbox.control` (`/_sandbox/faults`,
+`/_sandbox/entries`, loopback only), so a sandbox running in another process (`ticketclock sandbox`) can be driven
+from outside: the fault switches of `daemon.sandbox.faults` set, the stored time records read.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""Fault switches shared by the sandbox PSAs: latency, 429 storms, 5xx, dropped connections.
+"""Fault switches shared by the sandbox PSAs: latency, 429 storms, 5xx, dropped connections, hangs, and a 5xx
+answered after the write was committed (a gateway's 502 after the PSA stored the entry).
 
-Each sandbox app gets a `Faults` object at `app[FAULTS]`; tests flip its fields while the app runs.
-Only API paths (those the `applies` predicate accepts) are affected, so ticket web pages stay fast.
+Each sandbox app gets a `Faults` object at `app[FAULTS]`; tests in the same process flip its fields while the app
+runs, and anything outside the process sets them through the control endpoint (`daemon.sandbox.control`).
+Only API paths (those the `applies` predicate accepts) are affected, so ticket web pages stay fast. "Writes" are
+POST/PUT/PATCH requests other than Autotask's `…/query` and `…/query/count` (reads sent as POST).
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ class Faults:
     """For the next N writes (POST/PUT/PATCH): apply them, then drop the connection without an answer."""
     hang_after_commit_next: int = 0
     """For the next N writes: apply them, then never answer (the client times out)."""
+    error_after_commit_next: int = 0
+    """For the next N writes: apply them, then answer `error_after_commit_status` as a gateway would."""
+    error_after_commit_status: int = 502
     max_concurrent: int = 0
     """Refuse (429) a request beyond this many in flight at once (0: unlimited)."""
     requests: int = 0
@@ -73,7 +79,7 @@ def fault_middleware(applies: Callable[[web.Request], bool]) -> Callable[..., Aw
             response = await handler(request)
         finally:
             faults.in_flight -= 1
-        is_write = request.method in ("POST", "PUT", "PATCH")
+        is_write = _is_write(request)
         if is_write and response.status < 300 and faults.drop_after_commit_next > 0:
             faults.drop_after_commit_next -= 1
             _log(request, faults, 0)
@@ -84,9 +90,26 @@ def fault_middleware(applies: Callable[[web.Request], bool]) -> Callable[..., Aw
             faults.hang_after_commit_next -= 1
             _log(request, faults, 0)
             await asyncio.sleep(3600)
+        if is_write and response.status < 300 and faults.error_after_commit_next > 0:
+            faults.error_after_commit_next -= 1
+            return _log(request, faults, _gateway_error(faults.error_after_commit_status))
         return _log(request, faults, response)
 
     return middleware
+
+
+def _is_write(request: web.Request) -> bool:
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return False
+    return not request.path.lower().rstrip("/").endswith(("/query", "/query/count"))
+
+
+def _gateway_error(status: int) -> web.Response:
+    """What a reverse proxy in front of the PSA answers when it gave up on the upstream: an HTML page."""
+    reason = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+    text = f"{status} {reason.get(status, 'Server Error')}"
+    body = f"<html><head><title>{text}</title></head><body><h1>{text}</h1></body></html>"
+    return web.Response(text=body, status=status, content_type="text/html")
 
 
 def _too_many(faults: Faults) -> web.Response:

@@ -38,6 +38,7 @@ from aiohttp import web
 from daemon.clock import Clock, from_ts, to_ts
 from daemon.connectors.halopsa.config import Credentials
 from daemon.sandbox.common import Seed, StoredEntry
+from daemon.sandbox.control import add_control_routes
 from daemon.sandbox.faults import FAULTS, Faults, fault_middleware
 from daemon.settings import InstanceConfig
 
@@ -202,6 +203,7 @@ def create_app(*, clock: Clock, faults: Faults | None = None) -> web.Application
     _seed(store)
     app[STORE] = store
     app[FAULTS] = faults if faults is not None else Faults()
+    add_control_routes(app, stored_entries)
     app.router.add_post("/auth/token", _token)
     app.router.add_get("/api/Agent/me", _agent_me)
     app.router.add_get("/api/Agent/{id}", _agent)

@@ -32,6 +32,7 @@ from aiohttp import web
 from daemon.clock import Clock
 from daemon.connectors.autotask.config import Credentials
 from daemon.sandbox.common import StoredEntry
+from daemon.sandbox.control import add_control_routes
 from daemon.sandbox.faults import FAULTS, Faults, fault_middleware
 from daemon.settings import InstanceConfig
 
@@ -49,6 +50,7 @@ def create_app(*, clock: Clock, faults: Faults | None = None) -> web.Application
     app = web.Application(middlewares=[vendor_middleware, fault_middleware(is_api)])
     app[STORE] = store
     app[FAULTS] = faults if faults is not None else Faults()
+    add_control_routes(app, stored_entries)
     app.router.add_route("*", "/{tail:.*}", pages)
     return app
 

@@ -36,6 +36,7 @@ from daemon.sandbox.connectwise.store import (
     Rejected,
     new_store,
 )
+from daemon.sandbox.control import add_control_routes
 from daemon.sandbox.faults import FAULTS, Faults, fault_middleware
 from daemon.settings import InstanceConfig
 
@@ -57,6 +58,7 @@ def create_app(*, clock: Clock, faults: Faults | None = None) -> web.Application
     app[CW_STORE] = new_store()
     app[CLOCK] = clock
     app[FAULTS] = faults if faults is not None else Faults()
+    add_control_routes(app, stored_entries)
     app.router.add_get("/login/companyinfo/{company}", _companyinfo)
     api = API_PREFIX
     app.router.add_get(f"{api}/system/info", _system_info)
