@@ -22,6 +22,7 @@ import math
 from datetime import UTC
 from typing import ClassVar, Literal, Protocol
 
+import httpx
 import msgspec
 
 from daemon.timers.model import TicketRef
@@ -38,8 +39,11 @@ __all__ = [
     "Posted",
     "TicketInfo",
     "TicketNotFound",
+    "is_transient",
     "marker",
+    "maybe_applied",
     "parse_retry_after",
+    "unavailable",
 ]
 
 MARKER_PREFIX = "ticketclock:"
@@ -62,6 +66,47 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
             when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - now
     return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+NOT_SENT: tuple[type[httpx.HTTPError], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+)
+"""Transport errors raised before any byte of the request reached the server."""
+
+
+def is_transient(status: int) -> bool:
+    """A status to try again later (429, 408, 5xx), as opposed to a refusal (other 4xx)."""
+    return status in (408, 429) or status >= 500
+
+
+def maybe_applied(failure: httpx.HTTPError | int) -> bool:
+    """THE rule: might the request that failed with this httpx error (or answered this status) have been applied?
+
+    Only failures that prove nothing was processed say no: the connection was never made (NOT_SENT), 429 (the
+    vendors refuse throttled requests before processing them), and 4xx refusals. A 5xx or 408 may come from a
+    gateway after the PSA committed the write; a timeout or dropped connection after sending tells nothing."""
+    if isinstance(failure, int):
+        return failure == 408 or failure >= 500
+    return not isinstance(failure, NOT_SENT)
+
+
+def unavailable(
+    message: str,
+    failure: httpx.HTTPError | int,
+    *,
+    write: bool,
+    retry_after: float | None = None,
+) -> ConnectorUnavailable:
+    """The ConnectorUnavailable for a failed request: ambiguous when it was a write that `maybe_applied`."""
+    status = failure if isinstance(failure, int) else None
+    return ConnectorUnavailable(
+        message, status=status, retry_after=retry_after, ambiguous=write and maybe_applied(failure)
+    )
 
 
 def marker(entry_id: str) -> str:

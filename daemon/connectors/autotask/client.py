@@ -9,9 +9,10 @@ thread limit, the hourly request budget, error mapping and redaction. Errors com
      ├── ConnectorRejected      other 4xx, a 500 carrying Autotask's own `{"errors": [...]}` validation text,
      │    │                     or an entry refused locally (≥ 24 h, no role, bad time zone)
      │    └── TicketNotFound    `{"item": null}` / 404 for a ticket, or a create whose ticketID does not exist
-     └── ConnectorUnavailable   429 (thread or hourly threshold), other 5xx, network errors and timeouts, or our own
-                                hourly budget exhausted (raised without sending); `retry_after` from Retry-After,
-                                `ambiguous` when a write may have been applied
+     └── ConnectorUnavailable   429 (thread or hourly threshold), 408, other 5xx, network errors and timeouts, or
+                                our own hourly budget exhausted (raised without sending); `retry_after` from
+                                Retry-After, `ambiguous` when a write may have been applied (`base.maybe_applied`:
+                                a 502 after the entry was stored is ambiguous, a 429 is not)
 
 Exactly-once: each record's `internalNotes` ends with `marker(entry_id)` (plus " part i/n" when the entry is split
 at local midnight); `find()` queries the ticket's time entries with `internalNotes contains <marker>`
@@ -44,8 +45,11 @@ from daemon.connectors.base import (
     PostEntry,
     TicketInfo,
     TicketNotFound,
+    is_transient,
     marker,
+    maybe_applied,
     parse_retry_after,
+    unavailable,
 )
 from daemon.settings import InstanceConfig
 from daemon.timers.model import TicketRef
@@ -494,13 +498,10 @@ class AutotaskConnector:
                 resp = await self._http.request(
                     method, url, params=params, content=content, headers=headers, timeout=self._timeout
                 )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                raise ConnectorUnavailable(f"{label}: {type(exc).__name__} (not sent)") from None
-            except httpx.TransportError as exc:
-                raise ConnectorUnavailable(
-                    f"{label}: {type(exc).__name__}" + (" after sending; it may have been applied" if write else ""),
-                    ambiguous=write,
-                ) from None
+            except httpx.HTTPError as exc:
+                sent = maybe_applied(exc)
+                note = (" after sending; it may have been applied" if write else "") if sent else " (not sent)"
+                raise unavailable(f"{label}: {type(exc).__name__}{note}", exc, write=write) from None
         status = resp.status_code
         log.debug("%s -> %s", label, status)
         if 200 <= status < 300:
@@ -510,22 +511,14 @@ class AutotaskConnector:
             raise ConnectorAuthError(f"Autotask refused the API user ({status}): {text}", status=status)
         if discovery and status == 500:
             raise ConnectorAuthError(f"Autotask found no zone for this API user: {text}", status=status)
-        if status == 429:
-            raise ConnectorUnavailable(
-                f"{label}: {text}",
-                status=status,
-                retry_after=self._retry_after(resp),
-            )
-        if 400 <= status < 500:
-            raise ConnectorRejected(text, status=status)
         if status == 500 and _vendor_errors(resp) and not any(h in text.lower() for h in TRANSIENT_HINTS):
             # Autotask answers refused input with 500 + {"errors": [...]}: that is permanent, not an outage.
             raise ConnectorRejected(text, status=status)
-        raise ConnectorUnavailable(
-            f"{label}: {text}",
-            status=status,
-            retry_after=self._retry_after(resp),
-        )
+        if not is_transient(status):
+            raise ConnectorRejected(text, status=status)
+        # 429 (thread or hourly threshold: refused unprocessed), 408 and 5xx: `unavailable` says which may have
+        # been applied.
+        raise unavailable(f"{label}: {text}", status, write=write, retry_after=self._retry_after(resp))
 
     def _spend(self, label: str) -> None:
         """Count one request against the rolling hour, or refuse to send it."""

@@ -4,13 +4,13 @@ Every vendor call goes through `ConnectWiseConnector._request`: it finds the bas
 once via `GET {site}/login/companyinfo/{company}` and cached), sets the Basic auth and `clientId` headers and the
 pinned `Accept` version, applies the timeout and maps failures onto the tree in `daemon.connectors.base`::
 
-    httpx error before the request went out ─────────────► ConnectorUnavailable
-    httpx error after a write (POST) may have been sent ──► ConnectorUnavailable(ambiguous=True)
+    httpx error ──────────────────────────────────────────► ConnectorUnavailable
     401 / 403 ────────────────────────────────────────────► ConnectorAuthError (API keys: nothing to refresh)
     404 on a ticket ──────────────────────────────────────► TicketNotFound
     other 4xx ────────────────────────────────────────────► ConnectorRejected(errors[].message or message)
     429 / 5xx / 408 ──────────────────────────────────────► ConnectorUnavailable(retry_after=Retry-After)
-                                                             (500/502/504 on a write: also ambiguous)
+
+A failed write is `ambiguous` exactly when `base.maybe_applied` says so (the one rule for all connectors).
 
 Nothing is retried here; the outbox retries. Secrets (keys, clientId, the Authorization value) never reach a log
 line or an exception message: messages are built from the method, the path and the PSA's error text, and that
@@ -44,8 +44,10 @@ from daemon.connectors.base import (
     PostEntry,
     TicketInfo,
     TicketNotFound,
+    is_transient,
     marker,
     parse_retry_after,
+    unavailable,
 )
 from daemon.connectors.connectwise.config import API_VERSION, parse_options
 from daemon.connectors.connectwise.config import Credentials as CwCredentials
@@ -73,17 +75,6 @@ PAGE_SIZE = 1000
 TICKET_FIELDS = "id,summary,recordType,company,board,status,owner"
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_NOT_SENT = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.UnsupportedProtocol,
-    httpx.LocalProtocolError,
-    httpx.ProxyError,
-)
-"""Transport errors raised before any byte of the request reached the server."""
-_MAYBE_APPLIED = frozenset({500, 502, 504})
-"""Statuses after which a write may still have been committed (the server or a gateway gave up mid-way)."""
 _TICKET_NUMBER = re.compile(r"#?\s*([0-9]{1,10})")
 
 _encoder = msgspec.json.Encoder()
@@ -302,9 +293,9 @@ class ConnectWiseConnector:
                 method, url, params=params, content=content, headers=headers, timeout=self._options.timeout_s
             )
         except httpx.HTTPError as exc:
-            ambiguous = write and not isinstance(exc, _NOT_SENT)
-            log.warning("connectwise %s failed: %s (ambiguous=%s)", what, type(exc).__name__, ambiguous)
-            raise ConnectorUnavailable(f"ConnectWise {what}: {type(exc).__name__}", ambiguous=ambiguous) from None
+            failure = unavailable(f"ConnectWise {what}: {type(exc).__name__}", exc, write=write)
+            log.warning("connectwise %s failed: %s (ambiguous=%s)", what, type(exc).__name__, failure.ambiguous)
+            raise failure from None
         status = response.status_code
         log.debug("connectwise %s -> %s", what, status)
         if status < 300:
@@ -314,12 +305,10 @@ class ConnectWiseConnector:
             raise ConnectorAuthError(message, status=status)
         if status == 404:
             raise not_found(message, status=status)
-        if status in (408, 429) or status >= 500:
+        if is_transient(status):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
             log.warning("connectwise %s -> %s (retry after %s)", what, status, retry_after)
-            raise ConnectorUnavailable(
-                message, status=status, retry_after=retry_after, ambiguous=write and status in _MAYBE_APPLIED
-            )
+            raise unavailable(message, status, write=write, retry_after=retry_after)
         raise ConnectorRejected(message, status=status)
 
     def _redact(self, text: str) -> str:

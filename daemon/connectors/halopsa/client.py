@@ -10,7 +10,8 @@ agentonly=true`) and matches the marker in `note` (or `private_note`). Action id
 posted record's id is `"<ticket_id>/<action_id>"`.
 
 Every vendor call goes through `_send` (timeout, transport errors), and every API call through `_request` (base URL,
-bearer token, one token refresh on 401, status mapping, the vendor's message, redaction).
+bearer token, one token refresh on 401, status mapping, the vendor's message, redaction). A failed write is
+`ambiguous` exactly when `base.maybe_applied` says so (a 502 after the action was stored included).
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ from daemon.connectors.base import (
     PostEntry,
     TicketInfo,
     TicketNotFound,
+    is_transient,
     marker,
+    maybe_applied,
     parse_retry_after,
+    unavailable,
 )
 from daemon.connectors.halopsa.config import Credentials as HaloCredentials
 from daemon.connectors.halopsa.config import parse_options
@@ -259,23 +263,16 @@ class HaloPsaConnector:
         headers: dict[str, str],
     ) -> httpx.Response:
         """The single place a request leaves: timeout, and transport errors as ConnectorUnavailable."""
-        write = method != "GET" and not url.endswith("/token")
         try:
             return await self._http.request(
                 method, url, params=params, content=content, data=data, headers=headers, timeout=self._timeout
             )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # Nothing reached the server.
-            raise ConnectorUnavailable(f"cannot reach HaloPSA ({type(exc).__name__})") from None
-        except httpx.TimeoutException as exc:
-            raise ConnectorUnavailable(
-                f"HaloPSA did not answer in time ({type(exc).__name__})", ambiguous=write
-            ) from None
-        except httpx.TransportError as exc:
-            # RemoteProtocolError, ReadError, WriteError: the request may have been received and applied.
-            raise ConnectorUnavailable(
-                f"connection to HaloPSA failed ({type(exc).__name__})", ambiguous=write
-            ) from None
+        except httpx.HTTPError as exc:
+            if maybe_applied(exc):
+                text = f"HaloPSA did not answer ({type(exc).__name__})"
+            else:
+                text = f"cannot reach HaloPSA ({type(exc).__name__})"
+            raise unavailable(text, exc, write=_is_write(method, url)) from None
 
     def _check(self, response: httpx.Response, *, not_found: type[ConnectorRejected]) -> None:
         status = response.status_code
@@ -286,9 +283,10 @@ class HaloPsaConnector:
             raise ConnectorAuthError(f"HaloPSA refused the request ({status}): {message}", status=status)
         if status == 404:
             raise not_found(message, status=status)
-        if status in (408, 429) or status >= 500:
+        if is_transient(status):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
-            raise ConnectorUnavailable(message, status=status, retry_after=retry_after)
+            write = _is_write(response.request.method, response.request.url.path)
+            raise unavailable(message, status, write=write, retry_after=retry_after)
         raise ConnectorRejected(message, status=status)
 
     def _message(self, response: httpx.Response) -> str:
@@ -306,6 +304,11 @@ class HaloPsaConnector:
             return decoder.decode(body)
         except msgspec.DecodeError as exc:
             raise ConnectorUnavailable(f"HaloPSA answered with an unexpected {what}: {exc}") from None
+
+
+def _is_write(method: str, url_or_path: str) -> bool:
+    """A request that changes the PSA (the token request changes nothing we could post twice)."""
+    return method != "GET" and not url_or_path.endswith("/token")
 
 
 def _identity(agent: Agent) -> Identity:

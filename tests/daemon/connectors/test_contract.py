@@ -248,19 +248,66 @@ async def test_429_is_unavailable_with_retry_after(env: Env) -> None:
     assert env.stored() == []
 
 
-async def test_503_is_unavailable_and_not_ambiguous(env: Env) -> None:
+async def test_503_on_a_read_is_not_ambiguous_on_a_write_it_is(env: Env) -> None:
     connector = env.connector()
     await connector.test()
+    await connector.ticket(TicketRef(instance=env.instance.name, kind=env.kind, id=env.seed.service_ticket))
     env.faults.fail_next = 1
     with pytest.raises(ConnectorUnavailable) as caught:
         await connector.ticket(TicketRef(instance=env.instance.name, kind=env.kind, id=env.seed.service_ticket))
     assert caught.value.status == 503 and not caught.value.ambiguous
-    env.faults.fail_next = 100  # whichever request post() makes first is refused, the time entry included
+    entry = env.entry("contract-503")
+    env.faults.fail_next = 1  # look-ups are cached: this 503 answers the time entry itself, before any commit
     with pytest.raises(ConnectorUnavailable) as posting:
-        await connector.post(env.entry("contract-503"))
-    assert posting.value.status == 503 and not posting.value.ambiguous
-    env.faults.fail_next = 0
+        await connector.post(entry)
+    assert posting.value.status == 503 and posting.value.ambiguous  # the client cannot tell it was not applied
     assert env.stored() == []
+    assert await connector.find(entry) is None  # the look-up the outbox makes, then it posts again
+    await connector.post(entry)
+    assert len(env.with_marker("contract-503")) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
+async def test_5xx_after_commit_is_ambiguous_and_find_recovers_it(env: Env, status: int) -> None:
+    """A gateway's 5xx (or 408) after the PSA stored the entry: the write may have been applied, on every PSA."""
+    connector = env.connector()
+    entry = env.entry(f"contract-{status}")
+    await connector.test()
+    await connector.ticket(TicketRef(instance=env.instance.name, kind=env.kind, id=env.seed.service_ticket))
+    env.faults.error_after_commit_status = status
+    env.faults.error_after_commit_next = 1
+    with pytest.raises(ConnectorUnavailable) as caught:
+        await connector.post(entry)
+    assert (caught.value.status, caught.value.ambiguous) == (status, True)
+    assert env.faults.error_after_commit_next == 0
+    (stored,) = env.with_marker(entry.entry_id)
+    found = await connector.find(entry)
+    assert found is not None and found.psa_ids == [stored.psa_id]
+    assert len(env.stored()) == 1
+
+
+async def test_which_failed_writes_may_have_been_applied(env: Env) -> None:
+    """The one policy (`base.maybe_applied`) as each connector applies it to a time-entry write."""
+    connector = env.connector()
+    await connector.test()
+    await connector.ticket(TicketRef(instance=env.instance.name, kind=env.kind, id=env.seed.service_ticket))
+    env.faults.retry_after_s = 0
+    cases: list[tuple[str, dict[str, int], bool]] = [
+        ("429 (refused unprocessed)", {"rate_limit_every": 1}, False),
+        ("503 before commit", {"fail_next": 1}, True),
+        ("502 after commit", {"error_after_commit_next": 1}, True),
+        ("dropped after commit", {"drop_after_commit_next": 1}, True),
+    ]
+    seen = {}
+    for n, (what, switches, _) in enumerate(cases):
+        for name, value in switches.items():
+            setattr(env.faults, name, value)
+        with pytest.raises(ConnectorUnavailable) as caught:
+            await connector.post(env.entry(f"contract-policy-{n}", ago_s=7200 + n * 3600))
+        for name in switches:
+            setattr(env.faults, name, 0)
+        seen[what] = caught.value.ambiguous
+    assert seen == {what: expected for what, _, expected in cases}
 
 
 async def test_wrong_credentials_are_an_auth_error(env: Env) -> None:
