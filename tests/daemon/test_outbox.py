@@ -10,6 +10,7 @@ or it is `failed` with the PSA's message — zero duplicates, zero lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
@@ -32,9 +33,11 @@ from daemon.sandbox.common import StoredEntry
 from daemon.sandbox.faults import FAULTS, Faults
 from tests.support import RunningDaemon, await_until, make_settings, start_daemon
 
-TIMEOUT_OPTION: dict[str, dict[str, str | int]] = {
-    # The connectors' per-request timeout knobs, set small so a hanging PSA times out quickly. The config's options
-    # table holds str, int or bool only, so a fraction of a second is written as a string.
+SHORT_TIMEOUT: dict[str, dict[str, str | int]] = {
+    # The connectors' per-request timeout knobs, set small so a hanging PSA times out quickly — only in the tests
+    # that make the sandbox hang (`hanging_world`); everywhere else the connectors keep their default timeouts, so a
+    # slow machine cannot turn a healthy request into a timeout. The config's options table holds str, int or bool
+    # only, so a fraction of a second is written as a string.
     "connectwise": {"timeout_s": "0.3"},
     "autotask": {"timeout_ms": 300},
     "halopsa": {"timeout_s": "0.3"},
@@ -70,7 +73,7 @@ class Sandbox:
         return stored
 
 
-async def start_sandbox(kind: str) -> Sandbox:
+async def start_sandbox(kind: str, *, short_timeout: bool = False) -> Sandbox:
     module = sandbox_module(kind)
     app = module.create_app(clock=SystemClock())
     # handler_cancellation: a request the sandbox is told to hang on ends when our client gives up on it.
@@ -82,7 +85,7 @@ async def start_sandbox(kind: str) -> Sandbox:
     base_url = f"http://{host}:{port}"
     instance, credentials = module.demo_instance(base_url)
     raw = msgspec.to_builtins(instance)
-    raw["options"] = {**raw.get("options", {}), **TIMEOUT_OPTION[kind]}
+    raw["options"] = {**raw.get("options", {}), **(SHORT_TIMEOUT[kind] if short_timeout else {})}
     return Sandbox(kind, module, app, runner, base_url, instance.name, raw, msgspec.to_builtins(credentials))
 
 
@@ -111,8 +114,9 @@ def config_text(sandboxes: Iterable[Sandbox]) -> str:
     for sb in sandboxes:
         lines += ["", "[[instances]]"]
         lines += [f"{key} = {_toml(value)}" for key, value in sb.instance.items() if key != "options" and value]
-        lines += ["", "[instances.options]"]
-        lines += [f"{key} = {_toml(value)}" for key, value in sb.instance["options"].items()]
+        if sb.instance["options"]:
+            lines += ["", "[instances.options]"]
+            lines += [f"{key} = {_toml(value)}" for key, value in sb.instance["options"].items()]
     return "\n".join(lines) + "\n"
 
 
@@ -221,7 +225,20 @@ def _marker_line(stored: StoredEntry, tag: str) -> str:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    sandboxes = {kind: await start_sandbox(kind) for kind in KINDS}
+    async with _world(tmp_path, short_timeout=False) as made:
+        yield made
+
+
+@pytest.fixture
+async def hanging_world(tmp_path: Path) -> AsyncIterator[World]:
+    """For tests that make a sandbox hang: the connectors time out after 0.3 s."""
+    async with _world(tmp_path, short_timeout=True) as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def _world(tmp_path: Path, *, short_timeout: bool) -> AsyncIterator[World]:
+    sandboxes = {kind: await start_sandbox(kind, short_timeout=short_timeout) for kind in KINDS}
     try:
         settings = make_settings(tmp_path, config_text=config_text(sandboxes.values()))
         daemon = await start_daemon(settings)
@@ -291,7 +308,8 @@ async def test_5xx_then_recovery_and_the_outbox_shows_it(world: World, kind: str
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_timeouts_after_commit_are_looked_up_not_reposted(world: World, kind: str) -> None:
+async def test_timeouts_after_commit_are_looked_up_not_reposted(hanging_world: World, kind: str) -> None:
+    world = hanging_world
     sb = await connected(world, kind)
     sb.faults.hang_after_commit_next = 2
     await world.create(kind, 4)
@@ -299,6 +317,20 @@ async def test_timeouts_after_commit_are_looked_up_not_reposted(world: World, ki
     assert all(entries[i]["status"] == "posted" for i in world.created[kind])
     assert sb.faults.hang_after_commit_next == 0
     assert len(sb.stored()) == 4
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_5xx_after_commit_is_looked_up_not_reposted(world: World, kind: str) -> None:
+    """The PSA stored the entry, a gateway answered 502: the outbox finds it by its marker instead of posting again."""
+    sb = await connected(world, kind)
+    sb.faults.error_after_commit_next = 3
+    await world.create(kind, 5)
+    entries = await world.check_exactly_once()
+    assert all(entries[i]["status"] == "posted" for i in world.created[kind])
+    assert sb.faults.error_after_commit_next == 0
+    assert len(sb.stored()) == 5
+    histories = [(await world.api.get(f"/api/v1/entries/{i}")).json()["history"] for i in world.created[kind]]
+    assert sum("found after an uncertain attempt" in h[-1]["comment"] for h in histories) == 3
 
 
 @pytest.mark.parametrize("kind", KINDS)
