@@ -2,7 +2,8 @@
 
 Every sandbox app serves, beside the vendor's paths (no vendor uses `/_sandbox/`):
 
-    GET  /_sandbox/faults     the fault switches and counters: {"latency_s": 0.0, …, "requests": 12, …}
+    GET  /_sandbox/faults     the fault switches and counters: {"latency_s": 0.0, …, "requests": 12, …,
+                              "answered": {"200": 9, "429": 2, "0": 1}} (API answers by status; 0: dropped or hung)
     POST /_sandbox/faults     set switches: a JSON object of switch → value, e.g. {"error_after_commit_next": 1};
                               {"reset": true, …} first puts every switch back to its default. Answers the new state.
     GET  /_sandbox/entries    {"entries": [StoredEntry, …]}: the time records the sandbox holds, normalised
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -69,9 +71,11 @@ def apply_switches(faults: Faults, update: FaultSwitches) -> None:
             setattr(faults, name, value)
 
 
-def faults_view(faults: Faults) -> dict[str, float | int]:
+def faults_view(faults: Faults) -> dict[str, object]:
     values = dataclasses.asdict(faults)
-    return {name: values[name] for name in (*_SWITCHES, *_COUNTERS)}
+    view: dict[str, object] = {name: values[name] for name in (*_SWITCHES, *_COUNTERS)}
+    view["answered"] = dict(sorted(Counter(str(status) for _, _, status in faults.log).items()))
+    return view
 
 
 def add_control_routes(app: web.Application, stored_entries: Callable[[web.Application], list[StoredEntry]]) -> None:

@@ -1,8 +1,14 @@
 """The daemon killed in the middle of a post: the PSA has stored the time entry, the daemon never heard back.
 
-The sandbox PSA runs in the test process on a loopback port with `hang_after_commit_next` set (it commits the entry,
-then never answers); the daemon is a real subprocess (`python -m daemon serve`). Once the sandbox holds the entry, the
-daemon is SIGKILLed and started again: it must look the entry up by its marker (find) and never post it a second time.
+First test: the sandbox PSA runs in the test process on a loopback port with `hang_after_commit_next` set (it commits
+the entry, then never answers); the daemon is a real subprocess (`python -m daemon serve`). Once the sandbox holds the
+entry, the daemon is SIGKILLed and started again: it must look the entry up by its marker (find) and never post it a
+second time.
+
+Second test, everything across processes: the three sandbox PSAs in their own process (`python -m daemon sandbox
+--port-base 0 --json`), driven through their control endpoint; the daemon a subprocess. 429s, 503s, connections
+dropped after commit, 502s after commit and hangs after commit on all three, the daemon SIGKILLed while a write
+hangs and started again: every entry ends up exactly once in each sandbox's store, read back over HTTP.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from daemon.clock import SystemClock
 from daemon.connectors.base import marker
 from daemon.sandbox import KINDS, sandbox_module
 from daemon.sandbox.faults import FAULTS
+from tests.daemon.sandbox.process import spawn_sandboxes
 from tests.support import await_until, daemon_output, free_port, spawn_daemon, stop_process
 
 pytestmark = [
@@ -47,12 +54,14 @@ def _toml(value: Any) -> str:
     return json.dumps(str(value))
 
 
-def write_config(home: Path, instance: dict[str, Any]) -> None:
+def write_config(home: Path, *instances: dict[str, Any]) -> None:
     lines = ['credentials = "file"', 'timezone = "UTC"', "", "[outbox]", "backoff_s = 0.02", "max_backoff_s = 0.2"]
-    lines += ["", "[[instances]]"]
-    lines += [f"{k} = {_toml(v)}" for k, v in instance.items() if k != "options" and v]
-    if instance.get("options"):
-        lines += ["", "[instances.options]", *(f"{k} = {_toml(v)}" for k, v in instance["options"].items())]
+    lines += ["max_attempts = 200"]
+    for instance in instances:
+        lines += ["", "[[instances]]"]
+        lines += [f"{k} = {_toml(v)}" for k, v in instance.items() if k != "options" and v]
+        if instance.get("options"):
+            lines += ["", "[instances.options]", *(f"{k} = {_toml(v)}" for k, v in instance["options"].items())]
     path = home / "config" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -154,3 +163,96 @@ async def test_killed_mid_post_then_restarted_posts_nothing_twice(
     assert len(stored) == ENTRIES
     comments = [h[-1]["comment"] for h in history]
     assert "found after an uncertain attempt" in comments, comments
+
+
+HANG_TIMEOUT: dict[str, dict[str, str | int]] = {
+    # Hangs are injected below: the connectors give up on a request after 2 s (their default is 30 s).
+    "connectwise": {"timeout_s": "2"},
+    "autotask": {"timeout_ms": 2000},
+    "halopsa": {"timeout_s": "2"},
+}
+PER_PSA = 8
+
+
+async def test_a_fault_storm_across_processes_posts_every_entry_exactly_once(tmp_path: Path) -> None:
+    sandbox_proc, sandboxes = await asyncio.to_thread(spawn_sandboxes, tmp_path / "sandboxes")
+    daemon: subprocess.Popen[bytes] | None = None
+    try:
+        home = tmp_path / "home"
+        instances = [
+            {**sb.instance, "options": {**sb.instance.get("options", {}), **HANG_TIMEOUT[kind]}}
+            for kind, sb in sandboxes.items()
+        ]
+        write_config(home, *instances)
+        for sb in sandboxes.values():
+            sb.faults(
+                retry_after_s=0.05,
+                rate_limit_every=7,  # 429s
+                error_every=11,  # 503s before anything is stored
+                drop_after_commit_next=1,
+                error_after_commit_next=2,  # a gateway's 502 after the entry was stored
+                hang_after_commit_next=1,
+            )
+        daemon, port = await start(home)
+        ids: dict[str, list[str]] = {}
+        async with api(home, port) as client:
+            for sb in sandboxes.values():
+                response = await client.put(
+                    f"/api/v1/psa/{sb.instance['name']}/credentials", json={"credentials": sb.credentials}
+                )
+                assert response.status_code == 200, response.text
+            base = (time.time() // DAY - 1) * DAY + 7 * 3600
+            for kind, sb in sandboxes.items():
+                for i in range(PER_PSA):
+                    body = {
+                        "instance": sb.instance["name"],
+                        "ticket": str(sandbox_module(kind).SEED.service_ticket),
+                        "started_at": base + i * 1800,
+                        "ended_at": base + i * 1800 + 1200,
+                        "notes": f"storm {kind} #{i}",
+                    }
+                    created = await client.post("/api/v1/entries", json=body)
+                    assert created.status_code == 201, created.text
+                    ids.setdefault(kind, []).append(created.json()["id"])
+
+        def hanging() -> bool:
+            # A write the sandbox stored and is now hanging on: the daemon is waiting for its answer.
+            return any(sb.faults()["hang_after_commit_next"] == 0 for sb in sandboxes.values())
+
+        await await_until(lambda: asyncio.to_thread(hanging), timeout=30, what="a write to hang after commit")
+        os.kill(daemon.pid, signal.SIGKILL)
+        assert daemon.wait(timeout=10) == -signal.SIGKILL
+        # The restarted daemon meets the faults not yet used up (the other PSAs' hangs, drops and 502s after commit),
+        # and the 429s and 503s go on.
+
+        daemon, port = await start(home)
+        async with api(home, port) as client:
+
+            async def all_posted() -> dict[str, Any] | None:
+                listed = (await client.get("/api/v1/entries", params={"limit": "500"})).json()["entries"]
+                mine = {e["id"]: e for e in listed if any(e["id"] in group for group in ids.values())}
+                done = len(mine) == PER_PSA * len(sandboxes) and all(e["status"] == "posted" for e in mine.values())
+                return mine if done else None
+
+            try:
+                entries = await await_until(all_posted, timeout=45, what="every entry to be posted after the restart")
+            except AssertionError:
+                raise AssertionError(f"not posted; daemon output: {daemon_output(home)}") from None
+    finally:
+        if daemon is not None:
+            stop_process(daemon)
+        stored = {kind: await asyncio.to_thread(sb.stored) for kind, sb in sandboxes.items()}
+        log = {kind: await asyncio.to_thread(sb.faults) for kind, sb in sandboxes.items()}
+        stop_process(sandbox_proc)
+
+    for kind, records in stored.items():
+        for entry_id in ids[kind]:
+            tag = marker(entry_id)
+            mine = [r for r in records if tag in r.notes or tag in r.internal_notes]
+            assert len(mine) == 1, f"{kind}: entry {entry_id} is stored {len(mine)} times"
+            assert [mine[0].psa_id] == entries[entry_id]["psa_ids"]
+        assert len(records) == PER_PSA, f"{kind}: {len(records)} records for {PER_PSA} entries"
+        faults = log[kind]
+        assert faults["error_after_commit_next"] == 0 and faults["drop_after_commit_next"] == 0, (kind, faults)
+        assert faults["hang_after_commit_next"] == 0, (kind, faults)
+        assert {"429", "503", "502", "0"} <= set(faults["answered"]), (kind, faults)
