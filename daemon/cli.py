@@ -616,14 +616,18 @@ def _args_psa(p: argparse.ArgumentParser) -> None:
 
 
 def _args_sandbox(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port-base", type=int, default=47700, help="ConnectWise on this port, Autotask +1, Halo +2")
+    p.add_argument(
+        "--port-base",
+        type=int,
+        default=47700,
+        help="ConnectWise on this port, Autotask +1, Halo +2 (0: free ports, printed)",
+    )
 
 
 def _args_sandbox_command(p: argparse.ArgumentParser) -> None:
     from daemon.sandbox import KINDS
 
     _args_sandbox(p)
-    p.set_defaults(port_base=47700)
     p.add_argument("--kind", action="append", choices=KINDS, help="run only this PSA (repeatable; default all)")
     p.add_argument(
         "--fault",

@@ -256,3 +256,54 @@ async def test_a_fault_storm_across_processes_posts_every_entry_exactly_once(tmp
         assert faults["error_after_commit_next"] == 0 and faults["drop_after_commit_next"] == 0, (kind, faults)
         assert faults["hang_after_commit_next"] == 0, (kind, faults)
         assert {"429", "503", "502", "0"} <= set(faults["answered"]), (kind, faults)
+
+
+async def test_a_502_after_commit_across_processes_is_found_not_posted_again(tmp_path: Path) -> None:
+    """Item 1 end to end: the sandbox process (started with `--fault error_after_commit_next=2`) stores each PSA's
+    first two entries and answers 502; the daemon process looks them up by marker and posts nothing twice."""
+    sandbox_proc, sandboxes = await asyncio.to_thread(
+        spawn_sandboxes, tmp_path / "sandboxes", "--fault", "error_after_commit_next=2"
+    )
+    daemon: subprocess.Popen[bytes] | None = None
+    try:
+        home = tmp_path / "home"
+        write_config(home, *(sb.instance for sb in sandboxes.values()))
+        daemon, port = await start(home)
+        ids: dict[str, list[str]] = {}
+        async with api(home, port) as client:
+            base = (time.time() // DAY - 1) * DAY + 8 * 3600
+            for kind, sb in sandboxes.items():
+                response = await client.put(
+                    f"/api/v1/psa/{sb.instance['name']}/credentials", json={"credentials": sb.credentials}
+                )
+                assert response.status_code == 200, response.text
+                for i in range(3):
+                    body = {
+                        "instance": sb.instance["name"],
+                        "ticket": str(sandbox_module(kind).SEED.service_ticket),
+                        "started_at": base + i * 1800,
+                        "ended_at": base + i * 1800 + 900,
+                    }
+                    created = await client.post("/api/v1/entries", json=body)
+                    assert created.status_code == 201, created.text
+                    ids.setdefault(kind, []).append(created.json()["id"])
+
+            async def all_posted() -> dict[str, Any] | None:
+                listed = (await client.get("/api/v1/entries")).json()["entries"]
+                mine = {e["id"]: e for e in listed if e["status"] == "posted"}
+                return mine if all(i in mine for group in ids.values() for i in group) else None
+
+            entries = await await_until(all_posted, timeout=30, what="every entry to be posted")
+    finally:
+        if daemon is not None:
+            stop_process(daemon)
+        stored = {kind: await asyncio.to_thread(sb.stored) for kind, sb in sandboxes.items()}
+        answered = {kind: (await asyncio.to_thread(sb.faults))["answered"] for kind, sb in sandboxes.items()}
+        stop_process(sandbox_proc)
+
+    for kind, records in stored.items():
+        assert answered[kind].get("502") == 2, (kind, answered[kind])
+        assert len(records) == 3, f"{kind}: {len(records)} records for 3 entries"
+        for entry_id in ids[kind]:
+            (record,) = [r for r in records if marker(entry_id) in r.notes or marker(entry_id) in r.internal_notes]
+            assert [record.psa_id] == entries[entry_id]["psa_ids"]
