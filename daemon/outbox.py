@@ -3,8 +3,10 @@
 One worker per PSA instance. For each due entry the worker, in order:
 
 1. marks it as sending and counts the attempt — durably, before any request leaves;
-2. if an earlier attempt may have reached the PSA (a timeout, a dropped connection after sending, or the daemon
-   died while sending), asks the connector to `find()` the entry by its marker; found → posted, done;
+2. if an earlier attempt may have been applied (the connector said `ambiguous`: a timeout, a dropped connection
+   after sending, a 5xx or 408 — the one rule is `connectors.base.maybe_applied` — or the daemon died or stopped
+   while the entry was claimed), asks the connector to `find()` the entry by its marker; found → posted, done.
+   The flag is durable and only ever set, until the entry is posted;
 3. posts it; success → `posted` with the PSA's ids;
 4. on 429/5xx/network errors schedules a retry with exponential backoff and full jitter, honouring
    `Retry-After`; on a permanent refusal marks it `failed` with the PSA's own message (edit and retry);

@@ -166,10 +166,10 @@ async def test_killed_mid_post_then_restarted_posts_nothing_twice(
 
 
 HANG_TIMEOUT: dict[str, dict[str, str | int]] = {
-    # Hangs are injected below: the connectors give up on a request after 2 s (their default is 30 s).
-    "connectwise": {"timeout_s": "2"},
-    "autotask": {"timeout_ms": 2000},
-    "halopsa": {"timeout_s": "2"},
+    # Hangs are injected below: the connectors give up on a request after 3 s (their default is 30 s).
+    "connectwise": {"timeout_s": "3"},
+    "autotask": {"timeout_ms": 3000},
+    "halopsa": {"timeout_s": "3"},
 }
 PER_PSA = 8
 
