@@ -182,6 +182,8 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
     pairing = request.path in UNPAIRED_PATHS
     origin = request.headers.get("Origin")
     if origin is not None and not guard.origin_allowed(origin, pairing=pairing):
+        if is_extension_origin(origin):  # never paired, or its pairing was revoked: the extension shows "unpaired"
+            raise ApiError(401, "unpaired", "this browser extension is not paired: pair it from its options page")
         raise ApiError(403, "origin_forbidden", "requests from this origin are not allowed; pair the extension first")
     if request.method in ("POST", "PUT", "PATCH") and request.can_read_body:
         if request.content_type != "application/json":

@@ -245,7 +245,8 @@ async def test_no_response_ever_allows_cors(daemon: RunningDaemon) -> None:
 
 async def test_the_paired_extensions_origin_is_accepted_and_no_other(daemon: RunningDaemon) -> None:
     before = await anonymous(daemon, "GET", "/api/v1/health", headers={"Origin": EXTENSION})
-    assert before.status_code == 403  # not allowed until paired
+    assert before.status_code == 401  # not allowed until paired
+    assert error_code(before) == "unpaired"
 
     code = await new_code(daemon)
     paired = await anonymous(
@@ -265,8 +266,8 @@ async def test_the_paired_extensions_origin_is_accepted_and_no_other(daemon: Run
     other = await anonymous(
         daemon, "GET", "/api/v1/timers", headers={"Origin": OTHER_EXTENSION, "Authorization": f"Bearer {token}"}
     )
-    assert other.status_code == 403
-    assert error_code(other) == "origin_forbidden"
+    assert other.status_code == 401  # another extension: not paired
+    assert error_code(other) == "unpaired"
     # the paired origin does not open authed routes without a token
     tokenless = await anonymous(daemon, "GET", "/api/v1/timers", headers={"Origin": EXTENSION})
     assert tokenless.status_code == 401
@@ -284,7 +285,7 @@ async def test_a_paired_origin_is_still_accepted_after_a_restart(daemon: Running
         headers = {"Origin": EXTENSION, "Authorization": f"Bearer {token}"}
         assert (await anonymous(again, "GET", "/api/v1/timers", headers=headers)).status_code == 200
         headers["Origin"] = OTHER_EXTENSION
-        assert (await anonymous(again, "GET", "/api/v1/timers", headers=headers)).status_code == 403
+        assert (await anonymous(again, "GET", "/api/v1/timers", headers=headers)).status_code == 401
     finally:
         await again.stop()
 
@@ -296,7 +297,7 @@ async def test_extension_origins_from_the_config_are_accepted(tmp_path: Path) ->
     d = await start_daemon(settings)
     try:
         assert (await d.http.get("/api/v1/clients", headers={"Origin": OTHER_EXTENSION})).status_code == 200
-        assert (await d.http.get("/api/v1/clients", headers={"Origin": EXTENSION})).status_code == 403
+        assert (await d.http.get("/api/v1/clients", headers={"Origin": EXTENSION})).status_code == 401
     finally:
         await d.stop()
 
