@@ -96,8 +96,11 @@ class Squatter:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 self.seen.append(msg.data)
-                if json.loads(msg.data).get("type") == "prove":
+                kind = json.loads(msg.data).get("type")
+                if kind == "prove":
                     await ws.send_json({"type": "proof", "proof": "0" * 64})
+                else:  # got what it wanted
+                    await ws.close()
         return ws
 
     def got(self, secret: str) -> bool:
@@ -227,10 +230,11 @@ async def test_ticket_text_never_reaches_the_terminal_as_escapes(home: Path, rea
     assert "hi" in listed.stdout  # the text stays, only the control characters go
 
 
-async def test_error_messages_from_the_port_are_printed_without_escapes(home: Path, real: RunningDaemon) -> None:
-    result = await cli(home, "stop", "\x1b[2Jnope", "--port", str(real.port))
-    assert result.returncode == 1
-    assert "\x1b" not in result.stderr
+async def test_a_label_echoed_back_is_printed_without_escapes(home: Path, real: RunningDaemon) -> None:
+    result = await cli(home, "start", "--task", "\x1b]0;owned\x07Admin", "--port", str(real.port))
+    assert result.returncode == 0, result
+    assert "Admin" in result.stdout
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
 
 
 async def test_csv_export_escapes_formulas_and_control_characters(home: Path, real: RunningDaemon) -> None:
