@@ -233,7 +233,11 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         report(mode & 0o077 == 0, f"token file {token} is private (mode {mode:o})", f"run: chmod 600 {token}")
     try:
         health = ApiClient(settings.port, None, timeout=3).get("/api/v1/health")
-        report(True, f"daemon answers on port {settings.port} (version {health['version']})")
+        version = health.get("version", "unknown") if isinstance(health, dict) else "unknown"
+        report(True, f"daemon answers on port {settings.port} (version {version})")
+        if (token_text := read_token(settings)) is not None:
+            ApiClient(settings.port, token_text, timeout=3).prove()
+            report(True, "it proves it holds your token (your token is safe to send to it)")
     except DaemonNotRunning:
         free = _port_free(settings.port)
         report(

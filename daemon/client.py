@@ -35,7 +35,7 @@ class ApiClient:
         self._proven = False
         self._http = httpx.Client(base_url=self.base, timeout=timeout)
 
-    def _prove(self) -> None:
+    def prove(self) -> None:
         """Make the listener prove it holds our token's digest; raise before anything secret is sent."""
         assert self._token is not None
         challenge = new_challenge()
@@ -63,7 +63,7 @@ class ApiClient:
         headers: dict[str, str] = {}
         if self._token:
             if not self._proven:
-                self._prove()
+                self.prove()
             headers["Authorization"] = f"Bearer {self._token}"
         return self._send(method, path, json, params, headers)
 

@@ -144,6 +144,19 @@ async def test_a_program_holding_the_port_gets_no_token(home: Path, squatter: Sq
     assert not squatter.got(token)
 
 
+async def test_doctor_flags_a_program_on_the_port_that_cannot_prove_itself(home: Path, squatter: Squatter) -> None:
+    token = ensure_token_file(home / "data" / "token")
+    result = await cli(home, "doctor", "--port", str(squatter.port))
+    assert result.returncode == 1, result
+    assert "[FAIL] something else answers" in result.stdout and "did not prove" in result.stdout
+    assert not squatter.got(token)
+
+
+async def test_doctor_with_the_real_daemon_says_it_proves_itself(home: Path, real: RunningDaemon) -> None:
+    result = await cli(home, "doctor", "--port", str(real.port))
+    assert "[ok] it proves it holds your token" in result.stdout, result
+
+
 async def test_watch_sends_no_token_to_a_program_holding_the_port(home: Path, squatter: Squatter) -> None:
     token = ensure_token_file(home / "data" / "token")
     result = await cli(home, "watch", "--count", "1", "--port", str(squatter.port))
