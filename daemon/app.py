@@ -13,7 +13,7 @@ from aiohttp import web
 from daemon.api import browser, entries, psa_routes, system, timers
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
-from daemon.api.security import AUTH, Guard, guard_middleware
+from daemon.api.security import AUTH, CLIENT_TAGS, Guard, guard_middleware
 from daemon.auth import Pairing, ensure_token_file, hash_token
 from daemon.clock import Clock
 from daemon.connectors.credentials import CredentialStore
@@ -74,6 +74,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 clients=clients,
                 extension_origins=set(settings.config.extension_origins),
                 public={(r.method, r.path) for r in ROUTES if not r.auth},
+                client_routes={(r.method, r.path) for r in ROUTES if r.tag in CLIENT_TAGS},
                 paired_origins={c.origin for c in await clients.all() if c.origin},
             )
             entry_service = EntryService(db, settings.config, clock)

@@ -1,4 +1,10 @@
-"""Tokens and pairing.
+"""Tokens, pairing, and the daemon's proof of identity.
+
+Before a client sends a token it makes the daemon prove it holds the same secret (docs/security.md): the client
+sends a random challenge and the key id of its token; the daemon answers
+`HMAC-SHA256(key, "ticketclock-proof:" + challenge + ":" + port)`, keyed by the raw SHA-256 of the token (the
+daemon keeps only that digest for paired clients, and both sides can compute it). A program that merely holds the
+port cannot answer; a real daemon on another port cannot be used as a relay, since the port is signed too.
 
 The CLI and scripts use the token in the token file (readable by the user only). A browser extension pairs:
 `ticketclock pair` asks the running daemon for a short-lived, single-use code; the extension's options page
@@ -27,12 +33,18 @@ from daemon.clock import Clock
 from daemon.store.clients import Client, ClientStore
 
 __all__ = [
+    "CHALLENGE_PATTERN",
+    "KID_PATTERN",
     "PAIRING_CODE_TTL_S",
     "Pairing",
     "PairingError",
     "ensure_token_file",
     "hash_token",
+    "key_id",
+    "new_challenge",
     "new_token",
+    "proof",
+    "proof_matches",
     "restrict_to_user",
 ]
 
@@ -47,6 +59,33 @@ def new_token() -> str:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+CHALLENGE_PATTERN = r"^[A-Za-z0-9_-]{22,128}$"
+"""At least 128 bits of base64url: a recorded proof is never asked for again."""
+KID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+def key_id(token_sha256: str) -> str:
+    """The public name of a token's proof key: lets the daemon pick the key without the client revealing it."""
+    return hashlib.sha256(("ticketclock-kid:" + token_sha256).encode()).hexdigest()[:32]
+
+
+def proof(token_sha256: str, challenge: str, port: int) -> str:
+    """What the daemon answers to a challenge: HMAC-SHA256 keyed by the token's raw SHA-256 digest."""
+    message = f"ticketclock-proof:{challenge}:{port}".encode()
+    return hmac.new(bytes.fromhex(token_sha256), message, hashlib.sha256).hexdigest()
+
+
+def new_challenge() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def proof_matches(token: str, challenge: str, port: int, answer: object) -> bool:
+    """The client's check, in constant time: did whoever answered hold this token's digest?"""
+    if not isinstance(answer, str) or not answer.isascii():
+        return False
+    return hmac.compare_digest(proof(hash_token(token), challenge, port), answer)
 
 
 class PairingError(Exception):

@@ -1,7 +1,9 @@
 """The command line: the only module that reads argv, the environment and the config file.
 
 ticketclock serve                 run the daemon in the foreground
-ticketclock status | pair | token | doctor
+ticketclock status | pair | clients | token | doctor
+
+Everything printed goes through `daemon.textsafe` (no terminal escapes from ticket text); exports escape formulas.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import platformdirs
 from daemon import __version__
 from daemon.client import ApiClient, ApiClientError, DaemonNotRunning
 from daemon.settings import Config, ConfigError, Settings, parse_config
+from daemon.textsafe import SafeStream, csv_cell
 
 if TYPE_CHECKING:
     from daemon.sandbox.control import FaultSwitches
@@ -184,6 +187,24 @@ def cmd_pair(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clients(settings: Settings, args: argparse.Namespace) -> int:
+    client = api(settings)
+    if args.revoke:
+        client.delete(f"/api/v1/clients/{args.revoke}")
+        print(f"revoked {args.revoke}: that browser is unpaired now")
+        return 0
+    clients = client.get("/api/v1/clients")["clients"]
+    if not clients:
+        print("no paired clients (pair a browser with `ticketclock pair`)")
+    for c in clients:
+        print(f"{c['id']}  {c['name']:<20} {c['origin'] or '-'}")
+    return 0
+
+
+def _args_clients(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--revoke", metavar="ID", help="revoke this pairing (the browser shows 'unpaired' at once)")
+
+
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     token = read_token(settings)
     if token is None:
@@ -217,7 +238,11 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         report(mode & 0o077 == 0, f"token file {token} is private (mode {mode:o})", f"run: chmod 600 {token}")
     try:
         health = ApiClient(settings.port, None, timeout=3).get("/api/v1/health")
-        report(True, f"daemon answers on port {settings.port} (version {health['version']})")
+        version = health.get("version", "unknown") if isinstance(health, dict) else "unknown"
+        report(True, f"daemon answers on port {settings.port} (version {version})")
+        if (token_text := read_token(settings)) is not None:
+            ApiClient(settings.port, token_text, timeout=3).prove()
+            report(True, "it proves it holds your token (your token is safe to send to it)")
     except DaemonNotRunning:
         free = _port_free(settings.port)
         report(
@@ -345,11 +370,12 @@ def cmd_entries(settings: Settings, args: argparse.Namespace) -> int:
     if args.csv:
         import csv
 
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["id", "instance", "ticket", "task", "start", "end", "actual_s", "billed_s", "status", "notes"])
         for e in entries:
             writer.writerow(
-                [
+                csv_cell(cell)
+                for cell in [
                     e["id"],
                     e["instance"],
                     e["ticket_id"] or e["ticket_number"] or "",
@@ -384,11 +410,27 @@ async def _watch(settings: Settings, count: int | None) -> int:
 
     import websockets
 
+    from daemon.auth import hash_token, key_id, new_challenge, proof_matches
+
     token = read_token(settings)
     url = f"ws://127.0.0.1:{settings.port}/api/v1/ws"
     try:
-        async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
-            hello = {"type": "hello", "install": "cli-watch", "instance": secrets.token_hex(4), "token": token or ""}
+        async with websockets.connect(url) as ws:
+            if token is None:
+                raise CliError(f"no token at {settings.token_file}: was the daemon started with another data folder?")
+            # The token goes only to a listener that proves it holds its digest (daemon/auth.py).
+            challenge = new_challenge()
+            await ws.send(json.dumps({"type": "prove", "challenge": challenge, "kid": key_id(hash_token(token))}))
+            try:
+                answer = json.loads(await ws.recv())
+            except (websockets.ConnectionClosed, ValueError):
+                answer = None
+            if not isinstance(answer, dict) or not proof_matches(token, challenge, settings.port, answer.get("proof")):
+                raise CliError(
+                    f"the program on port {settings.port} did not prove it is your TicketClock daemon, "
+                    "so your token was not sent"
+                )
+            hello = {"type": "hello", "install": "cli-watch", "instance": secrets.token_hex(4), "token": token}
             await ws.send(json.dumps(hello))
             seen = 0
             async for raw in ws:
@@ -432,29 +474,66 @@ def _args_watch(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_connect(settings: Settings, args: argparse.Namespace) -> int:
-    """Ask for the instance's credentials (or take --set key=value), have the daemon test them, then store them."""
-    import getpass
-
+    """Ask for the instance's credentials (a prompt, or FIELD=VALUE lines on standard input), have the daemon test
+    them, then store them. Never from argv: every user of the machine can read a command line in `ps`."""
     from daemon.connectors import CONNECTORS
 
+    if args.set:
+        raise CliError(
+            "credentials are never taken from the command line (other users can read it in `ps`): "
+            "type them at the prompts, or pipe FIELD=VALUE lines on standard input"
+        )
     instance = next((i for i in settings.config.instances if i.name == args.instance), None)
     if instance is None:
         names = ", ".join(i.name for i in settings.config.instances) or "none configured"
         raise CliError(f"no PSA instance {args.instance!r} in {settings.config_file} ({names})")
-    given = dict(item.split("=", 1) for item in args.set or [] if "=" in item)
-    creds: dict[str, object] = {}
-    for f in msgspec.structs.fields(CONNECTORS[instance.kind].Credentials):
-        if f.name in given:
-            creds[f.name] = given.pop(f.name)
-        elif f.required:
-            secret = any(word in f.name for word in ("secret", "private", "key", "password"))
-            prompt = f"{instance.name} {f.name}: "
-            creds[f.name] = getpass.getpass(prompt) if secret else input(prompt)
-    if given:
-        raise CliError(f"unknown credential field(s) for {instance.kind}: {', '.join(sorted(given))}")
+    fields = msgspec.structs.fields(CONNECTORS[instance.kind].Credentials)
+    if sys.stdin is not None and sys.stdin.isatty():
+        creds = _prompt_credentials(instance.name, fields)
+    else:
+        creds = _read_credentials(fields, instance.kind)
     result = api(settings).request("PUT", f"/api/v1/psa/{instance.name}/credentials", json={"credentials": creds})
     print(f"{instance.name}: connected as {result['identity']}; credentials stored")
     return 0
+
+
+def _prompt_credentials(name: str, fields: Sequence[msgspec.structs.FieldInfo]) -> dict[str, object]:
+    import getpass
+
+    creds: dict[str, object] = {}
+    for f in fields:
+        if not f.required:
+            continue
+        secret = any(word in f.name for word in ("secret", "private", "key", "password"))
+        prompt = f"{name} {f.name}: "
+        try:
+            creds[f.name] = getpass.getpass(prompt) if secret else input(prompt)
+        except EOFError:
+            raise CliError(f"no value for {f.name}: the input ended; nothing was stored") from None
+    return creds
+
+
+def _read_credentials(fields: Sequence[msgspec.structs.FieldInfo], kind: str) -> dict[str, object]:
+    """FIELD=VALUE lines from standard input (a pipe or a file), for scripts."""
+    known = {f.name for f in fields}
+    creds: dict[str, object] = {}
+    for number, line in enumerate(sys.stdin.read().splitlines() if sys.stdin is not None else [], start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or key not in known:
+            raise CliError(
+                f"standard input line {number}: expected FIELD=VALUE with FIELD one of {', '.join(sorted(known))}"
+            )
+        creds[key] = value
+    missing = [f.name for f in fields if f.required and f.name not in creds]
+    if missing:
+        raise CliError(
+            f"standard input ended without {', '.join(missing)} for {kind}: give one FIELD=VALUE line each "
+            "(or run the command in a terminal to be asked); nothing was stored"
+        )
+    return creds
 
 
 def cmd_psa(settings: Settings, args: argparse.Namespace) -> int:
@@ -532,7 +611,9 @@ async def _sandbox(port_base: int, kinds: tuple[str, ...], faults: FaultSwitches
 def _sandbox_text(sb: RunningSandbox, pages: list[str]) -> str:
     """One sandbox PSA as a user reads it: URL, credentials for `ticketclock connect`, config, ticket pages."""
     inst = sb.instance
-    sets = " ".join(f"--set {k}={v}" for k, v in sb.credentials.items() if v)
+    import shlex
+
+    pairs = " ".join(shlex.quote(f"{k}={v}") for k, v in sb.credentials.items() if v)
 
     def toml(value: object) -> str:
         return msgspec.json.encode(value).decode()  # a JSON string or number is a TOML one too
@@ -550,7 +631,7 @@ def _sandbox_text(sb: RunningSandbox, pages: list[str]) -> str:
     lines = [
         f"{sb.kind}: {sb.base_url}",
         f"  control:      {sb.control_url}/faults (GET, POST a JSON object of switches), {sb.control_url}/entries",
-        f"  connect:      ticketclock connect {inst.name} {sets}",
+        f"  connect:      printf '%s\\n' {pairs} | ticketclock connect {inst.name}",
         f"  ticket pages: {pages[0]}",
         *(f"                {page}" for page in pages[1:]),
         "  config:",
@@ -608,7 +689,7 @@ async def _demo(settings: Settings, port_base: int, scripted: bool) -> int:
 
 def _args_connect(p: argparse.ArgumentParser) -> None:
     p.add_argument("instance", help="PSA instance name from the config file")
-    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="a credential field (else you are asked)")
+    p.add_argument("--set", action="append", help=argparse.SUPPRESS)  # refused with a clear message
 
 
 def _args_psa(p: argparse.ArgumentParser) -> None:
@@ -649,6 +730,7 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] =
     "serve": (cmd_serve, "run the daemon in the foreground"),
     "status": (cmd_status, "is the daemon running?"),
     "pair": (cmd_pair, "show a pairing code for the browser extension"),
+    "clients": (cmd_clients, "list paired browsers, or revoke one with --revoke ID"),
     "token": (cmd_token, "print the API token for scripts"),
     "doctor": (cmd_doctor, "check folders, database, port and config, and say what is wrong"),
     "start": (cmd_start, "start a timer by hand for a ticket or a task"),
@@ -684,6 +766,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "clients": _args_clients,
     "start": _args_start,
     "stop": _args_timer,
     "pause": _args_timer,
@@ -697,8 +780,23 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 }
 
 
+DAEMON_COMMANDS = ("serve", "sandbox", "demo")
+"""Long-running servers: their output is the daemon's log, not a report of untrusted text."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in DAEMON_COMMANDS:
+        return _run(args)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         settings = resolve_settings(args, dict(os.environ))
         handler = COMMANDS[args.command][0]

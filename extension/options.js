@@ -12,6 +12,7 @@ const STATUS_TEXT = {
   disconnected: "not connected (is the daemon running?)",
   unpaired: "not paired",
   unauthorized: "the daemon refused the token: pair again",
+  unproven: "the program on this port did not prove it is your TicketClock daemon; the token was not sent",
 };
 
 function show(node, text, ok) {

@@ -19,6 +19,7 @@ const STATUS_TEXT = {
   disconnected: "daemon not running",
   unpaired: "not paired",
   unauthorized: "pair again",
+  unproven: "not your daemon on this port",
 };
 
 function el(tag, props = {}, ...children) {

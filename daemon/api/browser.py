@@ -12,7 +12,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from daemon.api.errors import ApiError
 from daemon.api.routing import Route, json_response, read_json
-from daemon.api.security import AUTH, bearer
+from daemon.api.security import AUTH, WS_UNPAIRED, ProofMessage, bearer, decode_prove
 from daemon.services import SERVICES
 from daemon.timers.events import MAX_BODY_BYTES, Batch, Hello, decode_client_message
 from daemon.timers.model import TicketRef
@@ -160,6 +160,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             send(Ack(install=message.install, seq=acked))
     finally:
         request.app[SOCKETS].open.discard(ws)
+        request.app[AUTH].detach(ws)
         if unsubscribe is not None:
             unsubscribe()
         outbox.put_nowait(None)
@@ -178,6 +179,21 @@ async def _hello(ws: web.WebSocketResponse, request: web.Request) -> Hello | Non
     if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
         await ws.close()
         return None
+    prove = decode_prove(msg.data)
+    if prove is not None:  # the client wants proof before it sends its token (daemon/auth.py)
+        answer = await guard.prove(prove.challenge, prove.kid)
+        if answer is None:
+            await _refuse(ws, "unpaired", "this daemon knows no such token: pair again")
+            return None
+        await ws.send_str(_encoder.encode(ProofMessage(proof=answer)).decode())
+        try:
+            msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
+        except TimeoutError:
+            await _refuse(ws, "hello_timeout", "send hello first")
+            return None
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            await ws.close()
+            return None
     try:
         hello = decode_client_message(msg.data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -190,12 +206,13 @@ async def _hello(ws: web.WebSocketResponse, request: web.Request) -> Hello | Non
     if principal is None:
         await _refuse(ws, "unauthorized", "the token is not valid; pair the extension again")
         return None
+    guard.attach(ws, principal)
     return hello
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str) -> None:
     await ws.send_str(_encoder.encode(WsError(code=code, message=message)).decode())
-    await ws.close(code=4401 if code == "unauthorized" else 4400, message=code.encode())
+    await ws.close(code=WS_UNPAIRED if code in ("unauthorized", "unpaired") else 4400, message=code.encode())
 
 
 routes = [

@@ -1,21 +1,73 @@
-"""Loopback-only guards: Host (DNS rebinding), Origin (cross-site requests), body type, and the bearer token.
+"""Loopback-only guards: Host (DNS rebinding), Origin (cross-site requests), body type, the bearer token, and
+what a paired client may do. Also the daemon's side of the proof of identity (daemon/auth.py, docs/security.md).
 
-Order matters: Host first (a rebinding page must learn nothing), then Origin, then the token.
+Order matters: Host first (a rebinding page must learn nothing), then Origin, then the token, then its scope.
+
+Scopes: the CLI token may do everything. A paired client (the browser extension) may call only the routes tagged
+`CLIENT_TAGS` (browser events, timers, entries, notices); pairing codes, the client list and revocation, PSA
+credentials and tests stay with the CLI token.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Annotated
 
+import msgspec
 from aiohttp import web
 
 from daemon.api.errors import ApiError
-from daemon.auth import hash_token
+from daemon.auth import CHALLENGE_PATTERN, KID_PATTERN, hash_token, key_id, proof
 from daemon.store.clients import Client, ClientStore
 
-__all__ = ["AUTH", "Guard", "Principal", "guard_middleware", "is_extension_origin"]
+__all__ = [
+    "AUTH",
+    "CLIENT_TAGS",
+    "WS_UNPAIRED",
+    "Guard",
+    "Principal",
+    "ProofMessage",
+    "ProveMessage",
+    "decode_prove",
+    "guard_middleware",
+    "is_extension_origin",
+]
+
+CLIENT_TAGS = frozenset({"browser", "timers", "entries", "notices"})
+"""Route tags a paired client may use; everything else needs the CLI token."""
+UNPAIRED_PATHS = ("/api/v1/pair", "/api/v1/hello")
+"""Any browser extension may call these before it is paired (or after its pairing was revoked)."""
+WS_UNPAIRED = 4401
+"""WebSocket close code (reason "unpaired") for a client whose pairing is unknown or was revoked."""
+
+Challenge = Annotated[str, msgspec.Meta(pattern=CHALLENGE_PATTERN)]
+Kid = Annotated[str, msgspec.Meta(pattern=KID_PATTERN)]
+
+
+class ProveMessage(msgspec.Struct, tag="prove", tag_field="type", forbid_unknown_fields=True, kw_only=True):
+    """A client's first WebSocket message: prove you are my daemon before I send my hello with the token."""
+
+    challenge: Challenge
+    kid: Kid
+
+
+class ProofMessage(msgspec.Struct, tag="proof", tag_field="type", kw_only=True):
+    proof: str
+
+
+_prove_decoder = msgspec.json.Decoder(ProveMessage)
+
+
+def decode_prove(data: bytes | str) -> ProveMessage | None:
+    """The prove message, or None when the frame is something else (then it is read as the hello)."""
+    try:
+        return _prove_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+
 
 EXTENSION_SCHEMES = ("chrome-extension://", "moz-extension://", "extension://")
 
@@ -37,8 +89,11 @@ class Guard:
     public: set[tuple[str, str]] = field(default_factory=set)
     """(method, path) pairs that need no token."""
     paired_origins: set[str] = field(default_factory=set)
+    client_routes: set[tuple[str, str]] = field(default_factory=set)
+    """(method, path template) pairs a paired client may call (the routes tagged CLIENT_TAGS)."""
     _known: dict[str, Principal] = field(default_factory=dict)
     """Paired clients' token digests already checked against the database (clients are never edited)."""
+    _sockets: dict[web.WebSocketResponse, Principal] = field(default_factory=dict)
 
     def allowed_hosts(self) -> set[str]:
         return {f"127.0.0.1:{self.port}", f"localhost:{self.port}", f"[::1]:{self.port}"}
@@ -66,6 +121,41 @@ class Guard:
         principal = self._known[digest] = Principal("client", client)
         return principal
 
+    async def prove(self, challenge: str, kid: str) -> str | None:
+        """The proof for the token named by `kid`, or None when no such token is known (unpaired or revoked)."""
+        digest = self.cli_token_sha256
+        if not hmac.compare_digest(key_id(digest), kid):
+            digests = await self.clients.token_digests()
+            digest = next((d for d in digests if hmac.compare_digest(key_id(d), kid)), "")
+            if not digest:
+                return None
+        return proof(digest, challenge, self.port)
+
+    def may_call(self, principal: Principal, method: str, template: str) -> bool:
+        return principal.kind == "cli" or (method, template) in self.client_routes
+
+    def attach(self, ws: web.WebSocketResponse, principal: Principal) -> None:
+        """Remember who holds an authenticated WebSocket, so that revoking them closes it."""
+        self._sockets[ws] = principal
+
+    def detach(self, ws: web.WebSocketResponse) -> None:
+        self._sockets.pop(ws, None)
+
+    async def revoke(self, client_id: str) -> bool:
+        """Forget a paired client: its token stops working now and its open WebSockets close as unpaired."""
+        removed = await self.clients.remove(client_id)
+        for digest, known in list(self._known.items()):
+            if known.client is not None and known.client.id == client_id:
+                del self._known[digest]
+        self.paired_origins = {c.origin for c in await self.clients.all() if c.origin}
+        for ws, held in list(self._sockets.items()):
+            if held.client is not None and held.client.id == client_id:
+                self.detach(ws)
+                with contextlib.suppress(Exception):
+                    await ws.send_str('{"type":"error","code":"unpaired","message":"this pairing was revoked"}')
+                    await ws.close(code=WS_UNPAIRED, message=b"unpaired")
+        return removed
+
 
 AUTH = web.AppKey("auth_guard", Guard)
 PRINCIPAL = web.RequestKey("ticketclock.principal", Principal)
@@ -89,9 +179,11 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
     host = request.headers.get("Host", "").lower()
     if host not in guard.allowed_hosts():
         raise ApiError(421, "host_forbidden", "this daemon answers only to 127.0.0.1 or localhost on its own port")
-    pairing = request.path == "/api/v1/pair"
+    pairing = request.path in UNPAIRED_PATHS
     origin = request.headers.get("Origin")
     if origin is not None and not guard.origin_allowed(origin, pairing=pairing):
+        if is_extension_origin(origin):  # never paired, or its pairing was revoked: the extension shows "unpaired"
+            raise ApiError(401, "unpaired", "this browser extension is not paired: pair it from its options page")
         raise ApiError(403, "origin_forbidden", "requests from this origin are not allowed; pair the extension first")
     if request.method in ("POST", "PUT", "PATCH") and request.can_read_body:
         if request.content_type != "application/json":
@@ -105,6 +197,12 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
             "unauthorized",
             "a valid token is required (Authorization: Bearer …)",
             headers={"WWW-Authenticate": 'Bearer realm="ticketclock"'},
+        )
+    resource = request.match_info.route.resource
+    template = resource.canonical if resource is not None else request.path
+    if resource is not None and not guard.may_call(principal, request.method, template):
+        raise ApiError(
+            403, "cli_only", "only the TicketClock command line may do this; a paired browser extension may not"
         )
     request[PRINCIPAL] = principal
     return await handler(request)

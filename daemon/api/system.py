@@ -1,7 +1,8 @@
-"""Health, pairing, the OpenAPI document."""
+"""Health, the daemon's proof of identity, pairing and paired clients, the OpenAPI document."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import msgspec
@@ -10,8 +11,8 @@ from aiohttp import web
 from daemon import __version__
 from daemon.api.errors import ApiError
 from daemon.api.routing import Route, json_response, read_json
-from daemon.api.security import is_extension_origin
-from daemon.auth import PairingError
+from daemon.api.security import AUTH, is_extension_origin
+from daemon.auth import CHALLENGE_PATTERN, KID_PATTERN, PairingError
 from daemon.services import SERVICES
 
 __all__ = ["routes"]
@@ -20,6 +21,11 @@ __all__ = ["routes"]
 class Health(msgspec.Struct, kw_only=True):
     status: str
     version: str
+
+
+class Proof(msgspec.Struct, kw_only=True):
+    proof: str
+    """HMAC-SHA256(sha256(token), "ticketclock-proof:" + challenge + ":" + port), hex (docs/security.md)."""
 
 
 class PairRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -50,6 +56,20 @@ class ClientList(msgspec.Struct, kw_only=True):
 
 async def health(request: web.Request) -> web.Response:
     return json_response(Health(status="ok", version=__version__))
+
+
+async def hello(request: web.Request) -> web.Response:
+    """Prove this is the daemon that holds the caller's token, before the caller sends it (no token needed)."""
+    challenge = request.query.get("challenge", "")
+    kid = request.query.get("kid", "")
+    if not re.fullmatch(CHALLENGE_PATTERN, challenge) or not re.fullmatch(KID_PATTERN, kid):
+        raise ApiError(
+            422, "invalid_input", "give challenge (22-128 base64url characters) and kid (32 hex digits) in the query"
+        )
+    answer = await request.app[AUTH].prove(challenge, kid)
+    if answer is None:
+        raise ApiError(401, "unpaired", "this daemon knows no such token: pair again")
+    return json_response(Proof(proof=answer))
 
 
 async def pair(request: web.Request) -> web.Response:
@@ -83,12 +103,28 @@ async def list_clients(request: web.Request) -> web.Response:
     )
 
 
+async def revoke_client(request: web.Request) -> web.Response:
+    if not await request.app[AUTH].revoke(request.match_info["id"]):
+        raise ApiError(404, "not_found", "no paired client with that id")
+    return web.Response(status=204)
+
+
 async def openapi(request: web.Request) -> web.Response:
     return json_response(request.app[SERVICES].openapi)
 
 
 routes = [
     Route("GET", "/api/v1/health", health, "Daemon status and version", "system", response=Health, auth=False),
+    Route(
+        "GET",
+        "/api/v1/hello",
+        hello,
+        "Prove to a client that this daemon holds its token before it sends it",
+        "system",
+        response=Proof,
+        auth=False,
+        params={"challenge": "22-128 random base64url characters", "kid": "key id of the caller's token"},
+    ),
     Route(
         "POST",
         "/api/v1/pair",
@@ -109,5 +145,13 @@ routes = [
         status=201,
     ),
     Route("GET", "/api/v1/clients", list_clients, "Paired clients", "system", response=ClientList),
+    Route(
+        "DELETE",
+        "/api/v1/clients/{id}",
+        revoke_client,
+        "Revoke a pairing: its token stops working and its WebSocket closes as unpaired",
+        "system",
+        status=204,
+    ),
     Route("GET", "/api/v1/openapi.json", openapi, "This document", "system"),
 ]

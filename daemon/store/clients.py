@@ -34,6 +34,10 @@ class ClientStore:
         )
         return None if row is None else Client(**dict(row))
 
+    async def token_digests(self) -> list[str]:
+        rows = await self._db.fetchall("SELECT token_sha256 FROM clients ORDER BY id")
+        return [str(r["token_sha256"]) for r in rows]
+
     async def all(self) -> list[Client]:
         rows = await self._db.fetchall("SELECT id, name, origin, created_at, last_used_at FROM clients ORDER BY id")
         return [Client(**dict(r)) for r in rows]

@@ -2,6 +2,7 @@
 // table that turns the daemon's error codes into text for the user.
 
 import * as settings from "./settings.js";
+import { keyId, newChallenge, proofMatches } from "./proof.js";
 
 /** Error code -> what the user reads. Codes come from the daemon ({"error": {"code", ...}}) or from here. */
 export const ERROR_TEXT = {
@@ -10,6 +11,9 @@ export const ERROR_TEXT = {
   unpaired: "This browser is not paired yet. Open the options and enter the code from `ticketclock pair`.",
   unauthorized: "This browser is no longer paired with the daemon. Open the options and pair again.",
   origin_forbidden: "The daemon refused this browser. Pair again from the options page.",
+  daemon_unproven:
+    "The program on the daemon's port did not prove it is your TicketClock daemon, so this browser's token was not sent. Another user's program may hold the port: check `ticketclock doctor`, or set the right port.",
+  cli_only: "Only the TicketClock command line may do that, not the browser extension.",
   forbidden: "The daemon refused this request.",
   pairing_code_invalid: "That pairing code is not right. Run `ticketclock pair` and type the code it shows.",
   pairing_code_expired: "That pairing code has expired. Run `ticketclock pair` again for a new one.",
@@ -45,18 +49,56 @@ export async function baseUrl() {
   return `http://127.0.0.1:${await settings.getPort()}`;
 }
 
-/** One request; returns the decoded JSON body (null for 204) or throws ApiError. */
+/** A 401 that means the daemon does not know our token (revoked, or never paired): forget it, show "unpaired". */
+const UNPAIRED_CODES = new Set(["unauthorized", "unpaired"]);
+
+/** One request; returns the decoded JSON body (null for 204) or throws ApiError. With `auth`, the token is sent
+ * only after the listener on the port proved it is our daemon (proveDaemon). */
 export async function request(method, path, body, { auth = true, timeoutMs = 5000 } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  const port = await settings.getPort(); // one port for the proof and the request
   if (auth) {
     const token = await settings.getToken();
     if (!token) throw new ApiError("unpaired", ERROR_TEXT.unpaired);
+    await proveDaemon(port, token, { timeoutMs });
     headers.Authorization = `Bearer ${token}`;
   }
+  try {
+    return await send(method, path, body, headers, timeoutMs, port);
+  } catch (err) {
+    if (auth && err.status === 401 && UNPAIRED_CODES.has(err.code)) throw await unpaired();
+    throw err;
+  }
+}
+
+/** The daemon does not know our token: forget it (the worker and every page then show "unpaired"). */
+export async function unpaired() {
+  await settings.setToken("");
+  return new ApiError("unpaired", ERROR_TEXT.unpaired, { status: 401 });
+}
+
+/** Make the listener on `port` prove it holds our token's digest; throws ApiError when it does not. */
+export async function proveDaemon(port, token, { timeoutMs = 5000 } = {}) {
+  const challenge = newChallenge();
+  const query = new URLSearchParams({ challenge, kid: await keyId(token) });
+  let answer;
+  try {
+    answer = await send("GET", `/api/v1/hello?${query}`, undefined, { Accept: "application/json" }, timeoutMs, port);
+  } catch (err) {
+    if (err.status === 401 && UNPAIRED_CODES.has(err.code)) throw await unpaired();
+    if (!err.status) throw err; // unreachable or timeout: nobody to prove anything
+    throw new ApiError("daemon_unproven", ERROR_TEXT.daemon_unproven, { status: err.status });
+  }
+  if (!(await proofMatches(token, challenge, port, answer?.proof))) {
+    throw new ApiError("daemon_unproven", ERROR_TEXT.daemon_unproven);
+  }
+}
+
+async function send(method, path, body, headers, timeoutMs, port) {
   let res;
   try {
-    res = await fetch(`${await baseUrl()}${path}`, {
+    res = await fetch(`http://127.0.0.1:${port}${path}`, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),

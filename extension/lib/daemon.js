@@ -1,20 +1,26 @@
 // The one WebSocket to the local daemon (ws://127.0.0.1:PORT/api/v1/ws). All daemon I/O of the service worker
 // goes through here.
 //
+//   before any token leaves: GET /api/v1/hello proves the listener is our daemon (an unpaired answer forgets the
+//   token), then on the socket: prove {challenge, kid} -> proof (checked) -> hello with the token (docs/security.md)
 //   connect -> hello -> welcome {acked}: drop acked events, replay the rest of the queue in order
 //           -> config: remember origins/idle/heartbeat, then the owner sends a fresh snapshot
 //           -> state (now and on every change), ack {seq} after each applied batch
 //   while connected: a heartbeat event every heartbeat_s (WebSocket traffic also keeps the worker alive)
 //   on close: reconnect with exponential backoff and jitter; the 30 s "tick" alarm retries too
-//   error "unauthorized": stop reconnecting until the token or the port changes (pair again)
+//   error "unauthorized"/"unpaired" or close 4401 (pairing revoked): forget the token, show "unpaired"
+//   a listener that fails the proof: status "unproven", nothing secret sent, retry with backoff
 //   error "invalid_events": drop those seqs from the queue for good
 
 import * as settings from "./settings.js";
+import { proveDaemon, unpaired } from "./api.js";
+import { keyId, newChallenge, proofMatches } from "./proof.js";
 import { heartbeat } from "./events.js";
 import { unsent, batches } from "./queue.js";
 
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
+const WS_UNPAIRED = 4401; // the daemon's close code for an unknown or revoked pairing
 const VERSION = globalThis.chrome?.runtime?.getManifest?.().version ?? "0.0.0";
 
 /** A random id per service-worker start: the daemon (and tests) can tell restarts apart. */
@@ -23,7 +29,8 @@ export const instanceId = globalThis.crypto.randomUUID();
 let ws = null; // the current socket (connecting or open); stale sockets are ignored by identity
 let attempt = null; // promise of the connect attempt in flight
 let welcomed = false;
-let halted = false; // unauthorized: wait for a new token or port
+let halted = false; // unpaired: wait for a new token or port
+let unprovenSince = false; // the current socket failed the proof: keep the "unproven" status when it closes
 let install = null;
 let sentUpTo = 0; // highest seq sent on the current connection
 let backoffStep = 0;
@@ -78,6 +85,14 @@ async function openSocket() {
     return;
   }
   await status("connecting");
+  try {
+    await proveDaemon(port, token);
+  } catch (err) {
+    if (err.code === "unpaired") return forget(); // the daemon does not know the token (revoked)
+    await status(err.code === "daemon_unproven" ? "unproven" : "disconnected", err.message);
+    scheduleRetry();
+    return;
+  }
   let sock;
   try {
     sock = new WebSocket(`ws://127.0.0.1:${port}/api/v1/ws`);
@@ -87,14 +102,19 @@ async function openSocket() {
     return;
   }
   ws = sock;
+  // The hello (with the token) waits for this socket's own proof: the listener may have changed since the GET.
+  sock.proof = { challenge: newChallenge(), token, port };
+  const kid = await keyId(token);
   await new Promise((resolve) => {
     sock.onopen = () => {
-      sock.send(JSON.stringify({ type: "hello", install, instance: instanceId, token, version: VERSION }));
+      sock.send(JSON.stringify({ type: "prove", challenge: sock.proof.challenge, kid }));
       resolve();
     };
-    sock.onclose = () => {
+    sock.onclose = (ev) => {
       resolve();
-      if (sock === ws) onClosed();
+      if (sock !== ws) return;
+      if (ev.code === WS_UNPAIRED) forget().catch(() => {});
+      else onClosed();
     };
     sock.onerror = () => {}; // a close event always follows
     sock.onmessage = (msg) => {
@@ -109,8 +129,19 @@ function onClosed() {
   welcomed = false;
   stopHeartbeat();
   if (halted) return;
-  status("disconnected").catch(() => {});
+  if (!unprovenSince) status("disconnected").catch(() => {});
+  unprovenSince = false;
   scheduleRetry();
+}
+
+/** The pairing is gone (revoked or unknown): stop, forget the token; the storage change shows "unpaired". */
+async function forget() {
+  halted = true;
+  ws = null;
+  welcomed = false;
+  stopHeartbeat();
+  await unpaired(); // clears the token: onStorageChanged restarts, finds no token, sets status "unpaired"
+  await status("unpaired");
 }
 
 function scheduleRetry() {
@@ -148,7 +179,24 @@ async function onMessage(sock, data) {
   } catch {
     return;
   }
+  // Until this socket's proof is checked, only the proof (or a refusal) counts: nothing is sent to, or taken
+  // from, a listener that has not proved it is our daemon.
+  if (sock.proof && msg.type !== "proof" && msg.type !== "error") return;
   switch (msg.type) {
+    case "proof": {
+      const expected = sock.proof;
+      sock.proof = null; // one proof per socket
+      if (expected && (await proofMatches(expected.token, expected.challenge, expected.port, msg.proof))) {
+        sock.send(
+          JSON.stringify({ type: "hello", install, instance: instanceId, token: expected.token, version: VERSION }),
+        );
+      } else {
+        unprovenSince = true;
+        await status("unproven", "the listener on the daemon's port did not prove it is your TicketClock daemon");
+        sock.close(1000, "unproven");
+      }
+      break;
+    }
     case "welcome": {
       const acked = Number.isInteger(msg.acked) ? msg.acked : 0;
       await settings.ackUpTo(acked);
@@ -180,10 +228,10 @@ async function onMessage(sock, data) {
       await hooks.onEntry(msg);
       break;
     case "error":
-      if (msg.code === "unauthorized") {
-        halted = true;
-        await status("unauthorized", msg.message ?? null);
-        sock.close(1000, "unauthorized");
+      if (msg.code === "unauthorized" || msg.code === "unpaired") {
+        if (sock.proof !== null) break; // not from a proven daemon: the proof check decides
+        await forget();
+        sock.close(1000, "unpaired");
       } else if (msg.code === "invalid_events") {
         const seqs = msg.details?.seqs;
         if (Array.isArray(seqs) && seqs.length) await settings.dropEvents(seqs);

@@ -160,9 +160,12 @@ def test_the_data_survives_a_restart(running: Spawned) -> None:
     try:
         assert running.token == cli_token  # the token file is reused, not replaced
         response = httpx.get(
-            f"http://127.0.0.1:{port}/api/v1/clients", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            f"http://127.0.0.1:{port}/api/v1/timers", headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
-        assert response.status_code == 200
+        assert response.status_code == 200  # the paired client's token still works
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/clients", headers={"Authorization": f"Bearer {cli_token}"}, timeout=10
+        )
         assert len(response.json()["clients"]) == 1
     finally:
         stop_process(proc)

@@ -1,5 +1,7 @@
 """A recording stand-in for the daemon, for testing the extension's side of the protocol in isolation.
 
+It proves itself like the daemon (GET /api/v1/hello and the socket's prove -> proof, with daemon/auth.py's proof)
+unless `honest` is False (then it is another user's program on the port: it answers with a made-up proof).
 It speaks daemon/timers/events.py over `/api/v1/ws` (hello -> welcome + config + state; batch -> ack) and the REST
 routes the popup and options page use, and records every frame the extension sends. Each frame is checked against
 the real protocol structs, so a field the daemon would refuse fails the test. Its state (recorded frames, the acked
@@ -19,6 +21,8 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from daemon.api.security import decode_prove
+from daemon.auth import hash_token, key_id, proof
 from daemon.timers.events import Hello, decode_client_message
 
 T = TypeVar("T")
@@ -69,6 +73,8 @@ class Recorder:
         self.closes = 0
         self.requests: list[tuple[str, str, Any]] = []  # REST calls: (method, path, body)
         self.token = "test-token"
+        self.honest = True
+        self.authorizations: list[str] = []  # every Authorization header received (REST)
         self.issued_tokens: list[str] = []
         self.timers: list[dict[str, Any]] = []
         self.idle_pending: dict[str, Any] | None = None
@@ -89,6 +95,14 @@ class Recorder:
                 return got
 
         return await asyncio.wait_for(_wait(), timeout)
+
+    def proof(self, challenge: str, kid: str, port: int) -> dict[str, Any] | None:
+        """The proof answer (a made-up one when not honest), or None for a token it does not know."""
+        if not self.honest:
+            return {"proof": "0" * 64}
+        if kid != key_id(hash_token(self.token)):
+            return None
+        return {"proof": proof(hash_token(self.token), challenge, port)}
 
     def hellos(self) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["type"] == "hello"]
@@ -124,6 +138,16 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
             data["_origin"] = request.headers.get("Origin")
             data["_conn"] = conn
             rec.messages.append(data)
+            prove = decode_prove(msg.data)
+            if prove is not None:
+                answer = rec.proof(prove.challenge, prove.kid, _own_port(request))
+                if answer is None:
+                    await ws.send_json({"type": "error", "code": "unpaired", "message": "unknown token"})
+                    await ws.close(code=4401, message=b"unpaired")
+                    break
+                await ws.send_json({"type": "proof", **answer})
+                await rec._notify()
+                continue
             try:
                 decoded = decode_client_message(msg.data)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -156,6 +180,11 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+def _own_port(request: web.Request) -> int:
+    port: int = request.transport.get_extra_info("sockname")[1]  # type: ignore[union-attr]
+    return port
+
+
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message, "details": None}}, status=status)
 
@@ -165,11 +194,20 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
     rec = _recorder(request)
     body = await request.json() if request.can_read_body else None
     rec.requests.append((request.method, request.path, body))
+    if "Authorization" in request.headers:
+        rec.authorizations.append(request.headers["Authorization"])
     await rec._notify()
-    public = request.path in ("/api/v1/health", "/api/v1/pair", "/api/v1/ws")
+    public = request.path in ("/api/v1/health", "/api/v1/pair", "/api/v1/ws", "/api/v1/hello")
     if not public and request.headers.get("Authorization") != f"Bearer {rec.token}":
         return _error(401, "unauthorized", "missing or bad token")
     return await handler(request)
+
+
+async def hello(request: web.Request) -> web.Response:
+    answer = _recorder(request).proof(
+        request.query.get("challenge", ""), request.query.get("kid", ""), _own_port(request)
+    )
+    return web.json_response(answer) if answer is not None else _error(401, "unpaired", "unknown token")
 
 
 async def health(request: web.Request) -> web.Response:
@@ -261,6 +299,7 @@ def make_recorder_app(rec: Recorder) -> web.Application:
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/api/v1/ws", ws_handler)
     app.router.add_get("/api/v1/health", health)
+    app.router.add_get("/api/v1/hello", hello)
     app.router.add_post("/api/v1/pair", pair)
     app.router.add_get("/api/v1/timers", list_timers)
     app.router.add_post("/api/v1/timers", start_timer)

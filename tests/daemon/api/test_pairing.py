@@ -135,9 +135,9 @@ async def test_the_returned_token_authenticates(d: RunningDaemon, fake_clock: Fa
     token = paired.json()["token"]
     assert token != d.token
     async with httpx.AsyncClient(base_url=d.base_url, headers={"Authorization": f"Bearer {token}"}) as client:
-        response = await client.get("/api/v1/clients")
+        response = await client.get("/api/v1/timers")
     assert response.status_code == 200
-    [info] = response.json()["clients"]
+    [info] = (await d.http.get("/api/v1/clients")).json()["clients"]
     assert info == {"id": paired.json()["client_id"], "name": "Firefox", "origin": None, "created_at": fake_clock.now()}
 
 

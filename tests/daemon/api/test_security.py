@@ -228,8 +228,8 @@ async def test_no_response_ever_allows_cors(daemon: RunningDaemon) -> None:
         paired,
         await anonymous(daemon, "GET", "/api/v1/health"),
         await anonymous(daemon, "GET", "/api/v1/health", headers={"Origin": EXTENSION}),
-        await anonymous(daemon, "GET", "/api/v1/clients", headers=ext),
-        await anonymous(daemon, "OPTIONS", "/api/v1/clients", headers={**ext, "Access-Control-Request-Method": "GET"}),
+        await anonymous(daemon, "GET", "/api/v1/timers", headers=ext),
+        await anonymous(daemon, "OPTIONS", "/api/v1/timers", headers={**ext, "Access-Control-Request-Method": "GET"}),
         await anonymous(daemon, "GET", "/api/v1/clients", headers={"Origin": EVIL}),
         await daemon.http.get("/api/v1/openapi.json", headers={"Origin": f"http://127.0.0.1:{daemon.port}"}),
         await daemon.http.get("/nope"),
@@ -245,7 +245,8 @@ async def test_no_response_ever_allows_cors(daemon: RunningDaemon) -> None:
 
 async def test_the_paired_extensions_origin_is_accepted_and_no_other(daemon: RunningDaemon) -> None:
     before = await anonymous(daemon, "GET", "/api/v1/health", headers={"Origin": EXTENSION})
-    assert before.status_code == 403  # not allowed until paired
+    assert before.status_code == 401  # not allowed until paired
+    assert error_code(before) == "unpaired"
 
     code = await new_code(daemon)
     paired = await anonymous(
@@ -255,20 +256,20 @@ async def test_the_paired_extensions_origin_is_accepted_and_no_other(daemon: Run
     token = paired.json()["token"]
 
     response = await anonymous(
-        daemon, "GET", "/api/v1/clients", headers={"Origin": EXTENSION, "Authorization": f"Bearer {token}"}
+        daemon, "GET", "/api/v1/timers", headers={"Origin": EXTENSION, "Authorization": f"Bearer {token}"}
     )
     assert response.status_code == 200
-    [client] = response.json()["clients"]
+    [client] = (await daemon.http.get("/api/v1/clients")).json()["clients"]
     assert client["origin"] == EXTENSION and client["name"] == "Chrome"
     assert client["id"] == paired.json()["client_id"]
 
     other = await anonymous(
-        daemon, "GET", "/api/v1/clients", headers={"Origin": OTHER_EXTENSION, "Authorization": f"Bearer {token}"}
+        daemon, "GET", "/api/v1/timers", headers={"Origin": OTHER_EXTENSION, "Authorization": f"Bearer {token}"}
     )
-    assert other.status_code == 403
-    assert error_code(other) == "origin_forbidden"
+    assert other.status_code == 401  # another extension: not paired
+    assert error_code(other) == "unpaired"
     # the paired origin does not open authed routes without a token
-    tokenless = await anonymous(daemon, "GET", "/api/v1/clients", headers={"Origin": EXTENSION})
+    tokenless = await anonymous(daemon, "GET", "/api/v1/timers", headers={"Origin": EXTENSION})
     assert tokenless.status_code == 401
 
 
@@ -282,9 +283,9 @@ async def test_a_paired_origin_is_still_accepted_after_a_restart(daemon: Running
     again = await start_daemon(msgspec.structs.replace(daemon.settings, port=free_port()))
     try:
         headers = {"Origin": EXTENSION, "Authorization": f"Bearer {token}"}
-        assert (await anonymous(again, "GET", "/api/v1/clients", headers=headers)).status_code == 200
+        assert (await anonymous(again, "GET", "/api/v1/timers", headers=headers)).status_code == 200
         headers["Origin"] = OTHER_EXTENSION
-        assert (await anonymous(again, "GET", "/api/v1/clients", headers=headers)).status_code == 403
+        assert (await anonymous(again, "GET", "/api/v1/timers", headers=headers)).status_code == 401
     finally:
         await again.stop()
 
@@ -296,7 +297,7 @@ async def test_extension_origins_from_the_config_are_accepted(tmp_path: Path) ->
     d = await start_daemon(settings)
     try:
         assert (await d.http.get("/api/v1/clients", headers={"Origin": OTHER_EXTENSION})).status_code == 200
-        assert (await d.http.get("/api/v1/clients", headers={"Origin": EXTENSION})).status_code == 403
+        assert (await d.http.get("/api/v1/clients", headers={"Origin": EXTENSION})).status_code == 401
     finally:
         await d.stop()
 
