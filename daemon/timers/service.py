@@ -41,6 +41,9 @@ MAX_FUTURE_S = 86_400
 STARTUP_GRACE_S = 120.0
 """After a start, let the extension reconnect and replay before treating the browser as gone."""
 TICK_S = 5.0
+"""At most this long between ticks (deadlines); checkpoints may wake the loop sooner."""
+MIN_TICK_S = 0.5
+"""At least this long between ticks, so a database that keeps failing is not retried in a tight loop."""
 
 _state_decoder = msgspec.json.Decoder(E.EngineState)
 _encoder = msgspec.json.Encoder()
@@ -96,15 +99,25 @@ class TimerService:
         self._acked = await self._store.acked()
         async with self._db.transaction() as conn:
             await self._persist(conn, effects, now)
+        self._last_checkpoint = now
 
     async def run(self) -> None:
         """Tick forever: deadlines (grace, merge window, long-run cap, browser silence) and the checkpoint."""
         while True:
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(self._next_tick_in())
             try:
                 await self.tick()
             except Exception:
                 log.exception("timer tick failed")
+
+    def _checkpoint_every(self) -> float:
+        """Crash loss is bounded by `heartbeat_s` (DESIGN §4): checkpoint at half of it, whatever last wrote one,
+        so a slow commit or a late wake-up still lands inside the bound."""
+        return self._cfg.heartbeat_s / 2
+
+    def _next_tick_in(self) -> float:
+        due = self._last_checkpoint + self._checkpoint_every() - self._clock.now()
+        return max(MIN_TICK_S, min(TICK_S, due))
 
     async def tick(self) -> None:
         async with self._lock:
@@ -112,7 +125,7 @@ class TimerService:
             before = _encoder.encode(self._state)
             effects = E.tick(self._state, now, self._cfg, allow_offline=now - self._started >= STARTUP_GRACE_S)
             changed = bool(effects) or _encoder.encode(self._state) != before
-            if changed or now - self._last_checkpoint >= self._cfg.heartbeat_s:
+            if changed or now - self._last_checkpoint >= self._checkpoint_every():
                 await self._commit(effects, now, changed=changed)
 
     async def shutdown(self) -> None:
