@@ -54,8 +54,9 @@ Choices where the rules are silent (a technician's expectations)
       User resume of an unattended auto timer in focus mode runs until attention next changes.
     - Pause/resume apply to running/paused timers only; stop, discard and edit work on any timer in the state.
     - Stop or discard of a ticket timer whose ticket is still shown suppresses auto timing of it until no tab
-      shows it. An evicted ticket is suppressed until it is attended again or no tab shows it (open mode would
-      otherwise recreate it at once).
+      shows it; so does the long-run cap (its entry is held for review; the night after the cap is not timed).
+      An evicted ticket is suppressed until it is attended again or no tab shows it (open mode would otherwise
+      recreate it at once).
     - start_manual for a ticket that already has a timer converts that timer to manual and runs it (one timer per
       ticket); if it is a running manual timer, InvalidTransition.
     - A new idle span while an earlier away decision is unanswered drops the earlier one (Notice idle_dropped).
@@ -86,6 +87,7 @@ from daemon.timers.engine_state import (
     OfflineStop,
     PendingIdle,
     Recognize,
+    Suppression,
     Timer,
     TooManyTimers,
     attended_key,
@@ -235,14 +237,18 @@ def _drop(state: EngineState, tm: Timer, reason: FinalReason, effects: list[Effe
 
 
 def _long_run(state: EngineState, tm: Timer, moment: float, effects: list[Effect]) -> None:
+    """Finalize at the cap. A ticket still shown stays untimed until the user starts it or closes and reopens it:
+    timing it again at once would bill the rest of the night unreviewed."""
     seg.truncate(tm.segments, moment)
     if "long_run" not in tm.flags:
         tm.flags.append("long_run")
     tm.stopped_at = moment
+    _suppress_ifshown_tickets(state, tm, "long_run")
+    untimed = " and stays untimed until you start it or close and reopen it" if tm.ticket is not None else ""
     effects.append(
         Notice(
             code="long_run",
-            message=f"{_label(tm)} reached the long-run cap and was stopped for review",
+            message=f"{_label(tm)} reached the long-run cap and was stopped for review{untimed}",
             timer_id=tm.id,
         )
     )
@@ -296,7 +302,7 @@ def _enforce_caps(
         _check_cap(state, tm, limit, cfg.long_run_s, effects)
 
 
-def _suppress_ifshown_tickets(state: EngineState, tm: Timer, why: Literal["user", "evicted"]) -> None:
+def _suppress_ifshown_tickets(state: EngineState, tm: Timer, why: Suppression) -> None:
     if tm.ticket is not None and tm.ticket.key in shown_tickets(state.browser):
         state.suppressed[tm.ticket.key] = why
 

@@ -43,6 +43,7 @@ __all__ = [
     "PausedBy",
     "PendingIdle",
     "Recognize",
+    "Suppression",
     "Tab",
     "Timer",
     "TimerStateName",
@@ -57,6 +58,8 @@ TimerStateName = Literal["running", "paused", "closing", "stopped"]
 PausedBy = Literal["user", "attention", "idle", "offline", "restart"]
 Billable = Literal["agreement", "yes", "no"]
 FinalReason = Literal["closed", "stopped", "discarded", "evicted", "long_run", "offline"]
+Suppression = Literal["user", "evicted", "long_run"]
+"""Why a shown ticket gets no auto timer: stopped or discarded by the user, evicted, or past the long-run cap."""
 Recognize = Callable[[str, str, str | None], TicketRef | None]
 
 
@@ -154,7 +157,7 @@ class EngineState(msgspec.Struct, kw_only=True):
     browser: Browser = msgspec.field(default_factory=Browser)
     browser_seen: float | None = None
     idle_pending: PendingIdle | None = None
-    suppressed: dict[str, Literal["user", "evicted"]] = {}
+    suppressed: dict[str, Suppression] = {}
     """Ticket keys that get no auto timer for now, and why."""
     refused: list[str] = []
     """Ticket keys already told that the limit refused them (one notice each)."""

@@ -513,6 +513,43 @@ def test_long_run_cap_stops_at_the_exact_moment() -> None:
     assert sim.notices("long_run")
 
 
+@pytest.mark.parametrize("cfg", [TimingConfig(long_run_s=3600), TimingConfig(long_run_s=3600, mode="open")])
+def test_after_the_long_run_cap_the_open_ticket_stays_untimed_until_the_user_acts(cfg: TimingConfig) -> None:
+    """11 h on an open tab with a 1 h cap: one 1 h entry held for review, nothing timed for the rest of the night."""
+    sim = Sim(cfg)
+    sim.open(0, 1, 1)
+    sim.hb(11 * 3600)
+    sim.tick(11 * 3600)
+    [done] = sim.finalized()
+    assert done.reason == "long_run" and total(done.timer) == 3600
+    assert not sim.has_timer(1), "no new timer starts on the same open tab"
+    [notice] = sim.notices("long_run")
+    assert "untimed until you start it or close and reopen it" in notice.message
+    # Closing and reopening the ticket times it again, from the reopening.
+    sim.close(11 * 3600 + 10, 1)
+    sim.open(11 * 3600 + 20, 2, 1)
+    sim.hb(11 * 3600 + 80)
+    assert sim.secs(1) == 60
+    # Or the user starts it by hand while it stays open.
+    sim2 = Sim(cfg)
+    sim2.open(0, 1, 1)
+    sim2.hb(2 * 3600)
+    assert not sim2.has_timer(1)
+    start_manual(sim2.state, T0 + 2 * 3600, sim2.cfg, ticket=ref(1))
+    assert sim2.timer(1).kind == "manual" and sim2.secs(1, 2 * 3600 + 30) == 30
+
+
+def test_a_manual_timer_capped_on_an_open_ticket_does_not_hand_over_to_an_auto_timer() -> None:
+    cfg = TimingConfig(long_run_s=3600, mode="open")
+    sim = Sim(cfg)
+    sim.open(0, 1, 1)
+    start_manual(sim.state, T0 + 5, cfg, ticket=ref(1))
+    sim.hb(5000)
+    sim.tick(5000)
+    [done] = sim.finalized("long_run")
+    assert total(done.timer) == 3600 and not sim.has_timer(1)
+
+
 def test_long_run_cap_for_manual_timer_is_computed_not_tick_time() -> None:
     cfg = TimingConfig(long_run_s=3600)
     state = EngineState()
