@@ -5,7 +5,8 @@ transaction before it is acknowledged or answered. The engine itself (`engine.py
 time (the injected clock), the database and the subscribers that get the state pushed.
 
 Errors raised to the API: `engine.EngineError` subclasses (no such timer, too many timers, invalid transition,
-invalid input) and `EventsRejected` (a batch that cannot be applied; nothing of it was).
+invalid input), `EventsRejected` (a batch that cannot be applied; nothing of it was) and `events.SeqGap` (a batch
+that does not follow the install's ack; nothing of it was applied, the client resends).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from daemon.settings import Config
 from daemon.store.db import Database
 from daemon.store.engine import EngineStore
 from daemon.timers import engine as E
-from daemon.timers.events import Batch, BrowserEvent
+from daemon.timers.events import Batch, BrowserEvent, SeqGap, fresh_events
 from daemon.timers.model import StatePush, TicketRef, TimerView
 from daemon.timers.recognize import recognize
 
@@ -142,6 +143,8 @@ class TimerService:
     async def ingest(self, batch: Batch, *, instance: str = "") -> int:
         """Apply a batch once, durably; returns the highest seq applied for the install (the ack).
 
+        Raises SeqGap for a batch that does not follow the ack (the contract is in `events.py`).
+
         Batches that arrive while a commit is in flight are applied together and committed in one transaction
         (group commit), so several browsers share one fsync; each still gets its own acknowledgement.
         """
@@ -168,7 +171,11 @@ class TimerService:
                 try:
                     for batch, instance, future in group:
                         acked = acks[batch.install][0] if batch.install in acks else self._acked.get(batch.install, 0)
-                        fresh = sorted((e for e in batch.events if e.seq > acked), key=lambda e: e.seq)
+                        try:
+                            fresh = fresh_events(batch, acked)
+                        except SeqGap as gap:
+                            future.set_exception(gap)  # never acknowledge past a gap; this batch changes nothing
+                            continue
                         for event in fresh:
                             effects += E.apply_event(
                                 self._state, _clamp(event, now), cfg=self._cfg, recognize=self._recognize
