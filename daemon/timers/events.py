@@ -1,6 +1,8 @@
 """Browser events: the messages the extension sends and the daemon's replies.
 
 The same tagged-union structs travel over `POST /api/v1/browser/events` and the WebSocket `/api/v1/ws`.
+`install` names one browser install (Chrome and Edge, or two profiles, are different installs): seqs, tab ids
+and window ids belong to it, and its snapshot replaces only its own tabs.
 The tag field is `type`. Every event carries `seq` (a per-install counter that only grows) and `at`
 (the event's own time, epoch seconds as a float, taken in the browser when it happened).
 

@@ -178,7 +178,11 @@ class TimerService:
                             continue
                         for event in fresh:
                             effects += E.apply_event(
-                                self._state, _clamp(event, now), cfg=self._cfg, recognize=self._recognize
+                                self._state,
+                                _clamp(event, now),
+                                cfg=self._cfg,
+                                recognize=self._recognize,
+                                install=batch.install,
                             )
                         if fresh:
                             acks[batch.install] = (fresh[-1].seq, instance)

@@ -436,3 +436,15 @@ async def test_the_websocket_refuses_a_gap_the_same_way(tc: RunningDaemon, fake_
         await ws.close()
     [timer] = (await timers(tc))["timers"]
     assert timer["elapsed_s"] == 40
+
+
+async def test_two_browsers_keep_their_own_tabs(tc: RunningDaemon, fake_clock: FakeClock) -> None:
+    """Chrome and Edge report tabs with the same ids; Edge's snapshot does not close Chrome's ticket."""
+    t0 = fake_clock.now()
+    fake_clock.advance(600)
+    assert await send(tc, batch([opened(1, t0, 1, 101), beat(2, t0 + 20)], "chrome")) == 2
+    edge_tabs = [{"tab": 1, "window": 1, "url": "https://acme.halopsa.com/tickets", "active": True}]
+    assert await send(tc, batch([{"type": "snapshot", "seq": 1, "at": t0 + 30, "tabs": edge_tabs}], "edge")) == 1
+    assert await send(tc, batch([beat(1 + i, t0 + 20 * i) for i in range(2, 31)], "chrome")) == 31
+    [timer] = (await timers(tc))["timers"]
+    assert timer["ticket"]["id"] == 101 and timer["state"] == "running" and timer["elapsed_s"] == 600
