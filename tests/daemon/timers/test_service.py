@@ -122,7 +122,7 @@ async def test_recover_pauses_a_running_manual_timer_at_the_checkpoint(db: Datab
     await svc.tick()  # a checkpoint (heartbeat_s has passed)
     assert await db.scalar("SELECT daemon_seen FROM engine") == t0 + 25
     fake_clock.advance(4)
-    await svc.tick()  # no checkpoint: less than a heartbeat since the last
+    await svc.tick()  # no checkpoint: less than half a heartbeat since the last
     assert await db.scalar("SELECT daemon_seen FROM engine") == t0 + 25
     # The daemon dies here (no shutdown) and starts again an hour later.
     fake_clock.advance(3600)
@@ -131,6 +131,21 @@ async def test_recover_pauses_a_running_manual_timer_at_the_checkpoint(db: Datab
     assert (view.id, view.state, view.paused_by) == (timer_id, "paused", "restart")
     assert view.elapsed_s == 25
     assert [n.code for n in again.notices] == ["restart"]
+
+
+async def test_a_tick_half_a_heartbeat_after_any_commit_checkpoints(db: Database, fake_clock: FakeClock) -> None:
+    """The crash-loss bound is one heartbeat: a command between ticks must not push the next checkpoint further."""
+    svc = await service(db, fake_clock)
+    half = CONFIG.timing.heartbeat_s / 2
+    fake_clock.advance(3)
+    await svc.command("start", task="Admin")  # a commit between ticks
+    started = fake_clock.now()
+    fake_clock.advance(half - 0.001)
+    await svc.tick()
+    assert await db.scalar("SELECT daemon_seen FROM engine") == started
+    fake_clock.advance(0.001)
+    await svc.tick()
+    assert await db.scalar("SELECT daemon_seen FROM engine") == started + half
 
 
 async def test_shutdown_checkpoints(db: Database, fake_clock: FakeClock) -> None:
