@@ -742,8 +742,10 @@ def _silent(state: EngineState, now: float, longer_than: float) -> set[str]:
 
 
 def _finalize_long_silent(state: EngineState, now: float, cfg: TimingConfig, effects: list[Effect]) -> None:
-    """After OFFLINE_FINALIZE_S of silence an install's offline-stopped timers are finalized; once every browser
-    has been silent that long, so are the stopped timers waiting out a merge window."""
+    """After OFFLINE_FINALIZE_S of silence an install's offline-stopped timers are finalized and, while another
+    install still speaks, its view is forgotten (closed or uninstalled: its stale tabs must not keep tickets
+    shown; it sends a snapshot when it connects again). Once every browser has been silent that long, the stopped
+    timers waiting out a merge window are finalized too and the views are kept (the machine was asleep)."""
     bs = state.browser_seen
     everyone = bs is not None and now - bs > OFFLINE_FINALIZE_S
     gone = _silent(state, now, OFFLINE_FINALIZE_S)
@@ -759,6 +761,9 @@ def _finalize_long_silent(state: EngineState, now: float, cfg: TimingConfig, eff
         _offline_to_ordinary(state, tm, cfg, effects)
         if _present(state, tm):
             _drop(state, tm, reason, effects)
+    if not everyone:
+        for name in gone:
+            del state.installs[name]
 
 
 def recover(state: EngineState, daemon_seen: float, now: float) -> list[Effect]:

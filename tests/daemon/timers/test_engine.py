@@ -1081,6 +1081,35 @@ def test_a_silent_browser_stops_only_its_own_tickets(cfg: TimingConfig) -> None:
     assert sim.secs(2) == 1200
 
 
+def test_a_browser_gone_for_hours_is_forgotten_while_another_speaks() -> None:
+    """Chrome is closed for good while Edge works on: after OFFLINE_FINALIZE_S Chrome's stopped ticket becomes its
+    entry and its stale tabs no longer keep a user-stopped ticket suppressed."""
+    sim = Sim(OPEN)
+    sim.open(0, 1, 1, hb=False, install="chrome")
+    sim.open(0, 2, 3, hb=False, install="chrome")
+    sim.open(0, 1, 2, hb=False, install="edge")
+    sim.open(0, 2, 3, hb=False, install="edge")
+    beat_both(sim, 0, 100)
+    stop(sim.state, sim.timer(3).id, T0 + 100, sim.cfg)  # stopped while both browsers show it
+    beat_both(sim, 100, 200, ("edge",))
+    sim.ev(TabClosed, 210, hb=False, install="edge", tab=2)
+    beat_both(sim, 200, 300, ("edge",))
+    sim.tick(300)
+    assert sim.timer(1).paused_by == "offline" and sim.state.installs["chrome"].offline
+    assert list(sim.state.suppressed) == [ref(3).key], "Chrome's tab still shows the stopped ticket"
+    end = 100 + 2 * 3600 + 20
+    beat_both(sim, 300, end, ("edge",))
+    sim.tick(end)
+    [done] = sim.finalized("offline")
+    assert done.timer.ticket == ref(1) and total(done.timer) == 100
+    assert set(sim.state.installs) == {"edge"}
+    sim.hb(end + 20, hb=False, install="edge")
+    assert sim.state.suppressed == {}
+    # Chrome connects again: its snapshot brings its tabs back, and ticket 1 gets a new timer.
+    sim.ev(Snapshot, end + 30, hb=False, install="chrome", tabs=[TabInfo(tab=1, window=1, url=url(1), active=True)])
+    assert sim.timer(1).state == "running"
+
+
 def test_a_ticket_shown_in_two_browsers_keeps_running_while_one_is_silent() -> None:
     sim = Sim(OPEN)
     sim.open(0, 1, 1, hb=False, install="chrome")
