@@ -124,7 +124,8 @@ class InstallView(msgspec.Struct, kw_only=True):
     focused_window: int = -1
     """The last focused window; losing focus (-1) does not change it."""
     focused_at: float | None = None
-    """Browser time this install last reported a focused window: the latest across installs has attention."""
+    """When (the event's own time) this install last reported a focused window: the latest across installs has
+    attention, so a focus change queued in one browser and delivered late does not outrank a newer one."""
     seen: float | None = None
     """Browser time of its last event."""
     offline: bool = False
@@ -305,7 +306,7 @@ def update_browser(state: EngineState, install: str, event: BrowserEvent, recogn
         case WindowFocused():
             if event.window >= 0:
                 b.focused_window = event.window
-                b.focused_at = t
+                b.focused_at = event.at
         case Snapshot():
             b.tabs = {}
             b.active = {}
@@ -322,7 +323,7 @@ def update_browser(state: EngineState, install: str, event: BrowserEvent, recogn
             windows = {tab.window for tab in b.tabs.values()} | set(b.active)
             if event.focused_window >= 0:
                 b.focused_window = event.focused_window
-                b.focused_at = t
+                b.focused_at = event.at
             elif b.focused_window not in windows:
                 b.focused_window = -1
                 if b.active:

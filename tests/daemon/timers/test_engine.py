@@ -1052,6 +1052,18 @@ def test_attention_is_the_most_recently_focused_window_across_browsers() -> None
     assert sim.timer(2).paused_by == "attention"
 
 
+def test_a_focus_change_delivered_late_does_not_outrank_a_newer_one() -> None:
+    sim = Sim()
+    sim.open(0, 1, 1, hb=False, install="chrome")
+    sim.open(0, 1, 2, hb=False, install="edge")
+    beat_both(sim, 0, 180)
+    sim.focus(200, 1, install="chrome")
+    sim.apply(WindowFocused(seq=999, at=T0 + 150, window=1), install="edge")  # queued in Edge, sent late
+    beat_both(sim, 200, 300)
+    assert sim.timer(1).state == "running" and sim.secs(1) == 300
+    assert not sim.has_timer(2)
+
+
 @pytest.mark.parametrize("cfg", [FOCUS, OPEN], ids=["focus", "open"])
 def test_a_silent_browser_stops_only_its_own_tickets(cfg: TimingConfig) -> None:
     sim = Sim(cfg)
