@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -14,7 +14,7 @@ from daemon.api.errors import ApiError
 from daemon.api.routing import Route, json_response, read_json
 from daemon.api.security import AUTH, WS_UNPAIRED, ProofMessage, bearer, decode_prove
 from daemon.services import SERVICES
-from daemon.timers.events import MAX_BODY_BYTES, Batch, Hello, decode_client_message
+from daemon.timers.events import MAX_BODY_BYTES, Batch, Hello, SeqGap, decode_client_message
 from daemon.timers.model import TicketRef
 from daemon.timers.recognize import recognize
 from daemon.timers.service import EventsRejected
@@ -69,7 +69,7 @@ class ConfigPush(msgspec.Struct, tag="config", tag_field="type", kw_only=True):
 class WsError(msgspec.Struct, tag="error", tag_field="type", kw_only=True):
     code: str
     message: str
-    details: dict[str, list[int]] | None = None
+    details: dict[str, Any] | None = None
 
 
 class RecognizeRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -87,13 +87,20 @@ class AckBody(msgspec.Struct, kw_only=True):
     acked: int
 
 
+def _refusal(exc: EventsRejected | SeqGap) -> ApiError:
+    """How a refused batch is told, the same over HTTP and the WebSocket (contract: daemon/timers/events.py)."""
+    if isinstance(exc, SeqGap):
+        return ApiError(409, "seq_gap", exc.message, details={"expected": exc.expected})
+    return ApiError(422, "invalid_events", exc.message, details={"seqs": exc.seqs})
+
+
 async def post_events(request: web.Request) -> web.Response:
     batch = await read_json(request, Batch)
     timers = request.app[SERVICES].timers
     try:
         acked = await timers.ingest(batch)
-    except EventsRejected as exc:
-        raise ApiError(422, "invalid_events", exc.message, details={"seqs": exc.seqs}) from None
+    except (EventsRejected, SeqGap) as exc:
+        raise _refusal(exc) from None
     return json_response(AckBody(install=batch.install, acked=acked))
 
 
@@ -154,8 +161,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 continue
             try:
                 acked = await services.timers.ingest(message, instance=hello.instance)
-            except EventsRejected as exc:
-                send(WsError(code="invalid_events", message=exc.message, details={"seqs": exc.seqs}))
+            except (EventsRejected, SeqGap) as exc:
+                refused = _refusal(exc)
+                send(WsError(code=refused.code, message=refused.message, details=refused.details))
                 continue
             send(Ack(install=message.install, seq=acked))
     finally:
@@ -220,7 +228,9 @@ routes = [
         "POST",
         "/api/v1/browser/events",
         post_events,
-        "Apply a batch of browser events (the same batches the WebSocket carries); answers the acknowledged seq",
+        "Apply a batch of browser events (the same batches the WebSocket carries); answers the acknowledged seq. "
+        "Never acknowledges past a gap: a batch that does not continue at acked + 1 (and has no `after` <= acked) "
+        "is refused whole with 409 seq_gap naming details.expected; resend from there",
         "browser",
         body=Batch,
         response=AckBody,

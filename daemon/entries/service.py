@@ -146,7 +146,9 @@ class EntryService:
         elif shaped.void_reason is not None:
             self._move(entry, audit, "voided", "system", shaped.void_reason, now)
         elif new.reason == "long_run" or "long_run" in entry.flags:
-            entry.status_reason = "held for review: ran past the long-run cap"
+            entry.status_reason = (
+                "held for review: ran past the long-run cap; the ticket stays untimed until started or reopened"
+            )
             if "review" not in entry.flags:
                 entry.flags.append("review")
         elif self._config.approval == "none":

@@ -7,7 +7,7 @@ The persisted shapes, effects and errors live in `engine_state.py` (re-exported 
 `segments.py`.
 
 Entry points
-    apply_event(state, event, *, cfg, recognize) -> list[Effect]       one browser event, at browser time
+    apply_event(state, event, *, cfg, recognize, install="") -> list[Effect]   one event of one install
     tick(state, now, cfg, *, allow_offline) -> list[Effect]             time-driven transitions
     recover(state, daemon_seen, now) -> list[Effect]                    once at start after a crash
     start_manual(state, now, cfg, *, ticket=None, task=None, notes="", billable=None, work_type="")
@@ -40,7 +40,17 @@ Time
     Auto-timer grace and merge windows are judged on browser time: an event at t expires them, and `tick` only
     re-checks them at `browser_seen`, so events queued by a disconnected extension replay exactly as if they had
     arrived live. While the browser is silent the daemon decides nothing for it except the offline stop (rule 12)
-    and, after 12 h of silence, finalizing its stopped timers.
+    and, after 2 h of silence (OFFLINE_FINALIZE_S), finalizing its stopped timers.
+
+Several browsers (installs)
+    Chrome and Edge, or two profiles, are separate installs with their own tab and window ids. Each has its own
+    view (`EngineState.installs`): its events, snapshots included, change only that view. A ticket is shown if
+    any install that is not offline shows it; attention is the active tab of the most recently focused window
+    across installs (a window that counts as focused without a focus event takes attention only if no other
+    install has one). Idleness is the machine's. Browser time is one clock for all installs (it never goes
+    back); gaps and silence are judged per install: an install back after a gap ends only what no other install
+    shows where it was last seen, and an install silent past the offline threshold stops only the timers whose
+    tickets it alone (with other silent installs) shows; a ticket no tab shows waits for every install.
 
 Choices where the rules are silent (a technician's expectations)
     - Activating a tab the daemon never saw (a non-PSA tab) is recorded as the window's active tab, so attention
@@ -54,8 +64,9 @@ Choices where the rules are silent (a technician's expectations)
       User resume of an unattended auto timer in focus mode runs until attention next changes.
     - Pause/resume apply to running/paused timers only; stop, discard and edit work on any timer in the state.
     - Stop or discard of a ticket timer whose ticket is still shown suppresses auto timing of it until no tab
-      shows it. An evicted ticket is suppressed until it is attended again or no tab shows it (open mode would
-      otherwise recreate it at once).
+      shows it; so does the long-run cap (its entry is held for review; the night after the cap is not timed).
+      An evicted ticket is suppressed until it is attended again or no tab shows it (open mode would otherwise
+      recreate it at once).
     - start_manual for a ticket that already has a timer converts that timer to manual and runs it (one timer per
       ticket); if it is a running manual timer, InvalidTransition.
     - A new idle span while an earlier away decision is unanswered drops the earlier one (Notice idle_dropped).
@@ -86,9 +97,12 @@ from daemon.timers.engine_state import (
     OfflineStop,
     PendingIdle,
     Recognize,
+    Suppression,
     Timer,
     TooManyTimers,
+    adopt_legacy_view,
     attended_key,
+    owners,
     shown_tickets,
     update_browser,
 )
@@ -235,14 +249,18 @@ def _drop(state: EngineState, tm: Timer, reason: FinalReason, effects: list[Effe
 
 
 def _long_run(state: EngineState, tm: Timer, moment: float, effects: list[Effect]) -> None:
+    """Finalize at the cap. A ticket still shown stays untimed until the user starts it or closes and reopens it:
+    timing it again at once would bill the rest of the night unreviewed."""
     seg.truncate(tm.segments, moment)
     if "long_run" not in tm.flags:
         tm.flags.append("long_run")
     tm.stopped_at = moment
+    _suppress_ifshown_tickets(state, tm, "long_run")
+    untimed = " and stays untimed until you start it or close and reopen it" if tm.ticket is not None else ""
     effects.append(
         Notice(
             code="long_run",
-            message=f"{_label(tm)} reached the long-run cap and was stopped for review",
+            message=f"{_label(tm)} reached the long-run cap and was stopped for review{untimed}",
             timer_id=tm.id,
         )
     )
@@ -296,8 +314,8 @@ def _enforce_caps(
         _check_cap(state, tm, limit, cfg.long_run_s, effects)
 
 
-def _suppress_ifshown_tickets(state: EngineState, tm: Timer, why: Literal["user", "evicted"]) -> None:
-    if tm.ticket is not None and tm.ticket.key in shown_tickets(state.browser):
+def _suppress_ifshown_tickets(state: EngineState, tm: Timer, why: Suppression) -> None:
+    if tm.ticket is not None and tm.ticket.key in shown_tickets(state, everywhere=True):
         state.suppressed[tm.ticket.key] = why
 
 
@@ -401,16 +419,29 @@ def _expire_auto(state: EngineState, at: float, cfg: TimingConfig, effects: list
             _drop(state, tm, "closed", effects)
 
 
-def _go_offline(state: EngineState, bs: float, cfg: TimingConfig, effects: list[Effect]) -> None:
+def _silent_owners(state: EngineState, tm: Timer, silent: set[str]) -> list[str] | None:
+    """The installs whose silence stops `tm`: those showing its ticket (every install if none does, as for a
+    closing ticket), if all of them are silent; None if one that shows it still speaks."""
+    shown_by = owners(state, tm.ticket.key) if tm.ticket is not None else []
+    by = shown_by or sorted(state.installs)
+    return by if by and set(by) <= silent else None
+
+
+def _go_offline(state: EngineState, silent: set[str], cfg: TimingConfig, effects: list[Effect]) -> None:
+    """Rule 12 per install: auto timers whose tickets only silent installs show stop where they were last seen."""
     stopped: list[str] = []
     for tm in list(state.timers):
         if tm.kind != "auto" or not _is_live(tm) or not _present(state, tm):
             continue
+        by = _silent_owners(state, tm, silent)
+        if by is None:
+            continue
+        bs = max(state.installs[name].seen or 0.0 for name in by)
         open_seg = seg.open_segment(tm.segments)
         prev_state: Literal["running", "paused", "closing"] = (
             "closing" if tm.state == "closing" else "running" if tm.state == "running" else "paused"
         )
-        prev = OfflineStop(state=prev_state, paused_by=tm.paused_by, closing_since=tm.closing_since)
+        prev = OfflineStop(state=prev_state, paused_by=tm.paused_by, closing_since=tm.closing_since, installs=by)
         if open_seg is not None:
             prev.reopen_from = max(bs, open_seg.start)
             if not _end_open(state, tm, bs, cfg.long_run_s, effects):
@@ -425,6 +456,8 @@ def _go_offline(state: EngineState, bs: float, cfg: TimingConfig, effects: list[
         if "offline" not in tm.flags:
             tm.flags.append("offline")
         stopped.append(tm.id)
+    for name in silent:
+        state.installs[name].offline = True
     if stopped:
         effects.append(
             Notice(code="browser_offline", message="the browser went silent; its timers are stopped for now")
@@ -438,9 +471,20 @@ def _offline_to_ordinary(state: EngineState, tm: Timer, cfg: TimingConfig, effec
         _truncate(state, tm, tm.stopped_at, cfg.long_run_s, effects)
 
 
-def _settle_offline(state: EngineState, t: float, gap: bool, cfg: TimingConfig, effects: list[Effect]) -> None:
-    """Rule 12 at the first event after an offline stop: undo it (events were only delayed) or confirm it."""
-    held = sorted((tm for tm in state.timers if tm.stopped_by_offline), key=lambda tm: tm.slot)
+def _settle_offline(
+    state: EngineState, install: str, t: float, gap: bool, cfg: TimingConfig, effects: list[Effect]
+) -> None:
+    """Rule 12 at the first event of an install after an offline stop of its tickets: undo it (events were only
+    delayed) or confirm it."""
+    held = sorted(
+        (
+            tm
+            for tm in state.timers
+            if tm.stopped_by_offline
+            and (tm.offline_prev is None or not tm.offline_prev.installs or install in tm.offline_prev.installs)
+        ),
+        key=lambda tm: tm.slot,
+    )
     for tm in held:
         if not _present(state, tm):
             continue
@@ -534,12 +578,13 @@ def _new_timer(
 
 def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Effect]) -> None:
     b = state.browser
-    shown = shown_tickets(b)
-    attended = attended_key(b)
+    shown = shown_tickets(state)
+    anywhere = shown_tickets(state, everywhere=True)  # a silent install's tabs still hold their suppressions
+    attended = attended_key(state)
     changed = attended != b.attended
     b.attended = attended
     for key in list(state.suppressed):
-        if key not in shown or (state.suppressed[key] == "evicted" and key == attended):
+        if key not in anywhere or (state.suppressed[key] == "evicted" and key == attended):
             del state.suppressed[key]
     state.refused = [k for k in state.refused if k in shown]
     idle = b.idle != "active"
@@ -620,24 +665,30 @@ def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Ef
 # --- entry points ---------------------------------------------------------------------------------------------
 
 
-def apply_event(state: EngineState, event: BrowserEvent, *, cfg: TimingConfig, recognize: Recognize) -> list[Effect]:
-    """Apply one browser event (already validated, `at` clamped for skew) at browser time."""
+def apply_event(
+    state: EngineState, event: BrowserEvent, *, cfg: TimingConfig, recognize: Recognize, install: str = ""
+) -> list[Effect]:
+    """Apply one browser event of `install` (already validated, `at` clamped for skew) at browser time."""
     effects: list[Effect] = []
-    prev = state.browser_seen
-    t = event.at if prev is None else max(event.at, prev)
+    adopt_legacy_view(state, install)
+    t = event.at if state.browser_seen is None else max(event.at, state.browser_seen)
+    view = state.installs.get(install)
+    prev = view.seen if view is not None else None
     gap = prev is not None and t - prev > _gap_limit(cfg)
     if gap and prev is not None:
-        # The browser was away: what ran ends where the browser was last seen; reconcile restarts it at t.
+        # This browser was away: what only it showed ends where it was last seen; reconcile restarts it at t.
+        elsewhere = _shown_elsewhere(state, install)
         for tm in list(state.timers):
             if tm.kind == "auto" and _present(state, tm) and seg.open_segment(tm.segments) is not None:
-                _end_open(state, tm, prev, cfg.long_run_s, effects)
+                if tm.ticket is None or tm.ticket.key not in elsewhere:
+                    _end_open(state, tm, prev, cfg.long_run_s, effects)
     state.browser_seen = t
-    _settle_offline(state, t, gap, cfg, effects)
+    _settle_offline(state, install, t, gap, cfg, effects)
     _enforce_caps(state, t, t, cfg, effects)
     _touchattended_key(state, t)
     _expire_idle_decision(state, t, effects)
     _expire_auto(state, t, cfg, effects)
-    update_browser(state, event, recognize)
+    update_browser(state, install, event, recognize, t)
     if isinstance(event, IdleChanged):
         if event.state == "active":
             _go_active(state, t, cfg, effects)
@@ -656,27 +707,63 @@ def tick(state: EngineState, now: float, cfg: TimingConfig, *, allow_offline: bo
     With `allow_offline=False` (start-up grace) browser silence is not acted on.
     """
     effects: list[Effect] = []
+    adopt_legacy_view(state, None)
     bs = state.browser_seen
     _enforce_caps(state, now if bs is None else min(now, bs), now, cfg, effects)
     _expire_idle_decision(state, now, effects)
     if bs is None:
         return effects
     if allow_offline:
-        silence = now - bs
-        if silence > max(_gap_limit(cfg), 60):
-            # Tickets already closed before the silence finish their grace and merge windows on daemon time:
-            # a closed browser must not hold their entries back. (A late replay would at worst split an entry.)
+        limit = max(_gap_limit(cfg), 60)
+        if now - bs > limit:
+            # Every browser is silent. Tickets already closed before the silence finish their grace and merge
+            # windows on daemon time: a closed browser must not hold their entries back. (A late replay would at
+            # worst split an entry.)
             _expire_auto(state, now, cfg, effects)
-            _go_offline(state, bs, cfg, effects)
-        if silence > OFFLINE_FINALIZE_S:
-            for tm in list(state.timers):
-                if tm.kind == "auto" and tm.state == "stopped":
-                    reason: FinalReason = "offline" if tm.stopped_by_offline else "closed"
-                    _offline_to_ordinary(state, tm, cfg, effects)
-                    if _present(state, tm):
-                        _drop(state, tm, reason, effects)
+        _go_offline(state, _silent(state, now, limit), cfg, effects)
+        _finalize_long_silent(state, now, cfg, effects)
     _expire_auto(state, bs, cfg, effects)
     return effects
+
+
+def _shown_elsewhere(state: EngineState, install: str) -> set[str]:
+    """Ticket keys shown in a tab of another install that is not offline."""
+    return {
+        tab.ticket.key
+        for name, view in state.installs.items()
+        if name != install and not view.offline
+        for tab in view.tabs.values()
+        if tab.ticket is not None
+    }
+
+
+def _silent(state: EngineState, now: float, longer_than: float) -> set[str]:
+    return {name for name, view in state.installs.items() if view.seen is not None and now - view.seen > longer_than}
+
+
+def _finalize_long_silent(state: EngineState, now: float, cfg: TimingConfig, effects: list[Effect]) -> None:
+    """After OFFLINE_FINALIZE_S of silence an install's offline-stopped timers are finalized and, while another
+    install still speaks, its view is forgotten (closed or uninstalled: its stale tabs must not keep tickets
+    shown; it sends a snapshot when it connects again). Once every browser has been silent that long, the stopped
+    timers waiting out a merge window are finalized too and the views are kept (the machine was asleep)."""
+    bs = state.browser_seen
+    everyone = bs is not None and now - bs > OFFLINE_FINALIZE_S
+    gone = _silent(state, now, OFFLINE_FINALIZE_S)
+    for tm in list(state.timers):
+        if tm.kind != "auto" or tm.state != "stopped":
+            continue
+        prev = tm.offline_prev
+        if not everyone and not (
+            tm.stopped_by_offline and prev is not None and prev.installs and set(prev.installs) <= gone
+        ):
+            continue
+        reason: FinalReason = "offline" if tm.stopped_by_offline else "closed"
+        _offline_to_ordinary(state, tm, cfg, effects)
+        if _present(state, tm):
+            _drop(state, tm, reason, effects)
+    if not everyone:
+        for name in gone:
+            del state.installs[name]
 
 
 def recover(state: EngineState, daemon_seen: float, now: float) -> list[Effect]:

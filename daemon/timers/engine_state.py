@@ -34,6 +34,7 @@ __all__ = [
     "EngineState",
     "FinalReason",
     "Finalized",
+    "InstallView",
     "InvalidInput",
     "InvalidTransition",
     "Kind",
@@ -43,11 +44,14 @@ __all__ = [
     "PausedBy",
     "PendingIdle",
     "Recognize",
+    "Suppression",
     "Tab",
     "Timer",
     "TimerStateName",
     "TooManyTimers",
+    "adopt_legacy_view",
     "attended_key",
+    "owners",
     "shown_tickets",
     "update_browser",
 ]
@@ -57,6 +61,8 @@ TimerStateName = Literal["running", "paused", "closing", "stopped"]
 PausedBy = Literal["user", "attention", "idle", "offline", "restart"]
 Billable = Literal["agreement", "yes", "no"]
 FinalReason = Literal["closed", "stopped", "discarded", "evicted", "long_run", "offline"]
+Suppression = Literal["user", "evicted", "long_run"]
+"""Why a shown ticket gets no auto timer: stopped or discarded by the user, evicted, or past the long-run cap."""
 Recognize = Callable[[str, str, str | None], TicketRef | None]
 
 
@@ -95,15 +101,35 @@ class Tab(msgspec.Struct, kw_only=True):
 
 
 class Browser(msgspec.Struct, kw_only=True):
+    """What holds for the whole machine: idleness and the attended ticket.
+
+    `tabs`, `active` and `focused_window` are the layout from before browsers were kept per install; a state
+    that still has them moves them into `EngineState.installs` on first use (`adopt_legacy_view`)."""
+
+    tabs: dict[int, Tab] = {}
+    active: dict[int, int] = {}
+    focused_window: int = -1
+    idle: Literal["active", "idle", "locked"] = "active"
+    idle_since: float | None = None
+    attended: str | None = None
+    """Ticket key attended as of the last event."""
+
+
+class InstallView(msgspec.Struct, kw_only=True):
+    """One browser install's view (Chrome and Edge, or two profiles, each have one): tab ids are its own."""
+
     tabs: dict[int, Tab] = {}
     active: dict[int, int] = {}
     """Window id -> its active tab id (possibly a tab the daemon was never told about)."""
     focused_window: int = -1
     """The last focused window; losing focus (-1) does not change it."""
-    idle: Literal["active", "idle", "locked"] = "active"
-    idle_since: float | None = None
-    attended: str | None = None
-    """Ticket key attended as of the last event."""
+    focused_at: float | None = None
+    """When (the event's own time) this install last reported a focused window: the latest across installs has
+    attention, so a focus change queued in one browser and delivered late does not outrank a newer one."""
+    seen: float | None = None
+    """Browser time of its last event."""
+    offline: bool = False
+    """Silent too long (set by `tick`): its tabs show nothing until it speaks again."""
 
 
 class OfflineStop(msgspec.Struct, kw_only=True):
@@ -113,6 +139,8 @@ class OfflineStop(msgspec.Struct, kw_only=True):
     paused_by: PausedBy | None = None
     closing_since: float | None = None
     reopen_from: float | None = None
+    installs: list[str] = []
+    """The silent installs that showed the ticket; an event from one of them settles the stop (empty: any)."""
 
 
 class Timer(msgspec.Struct, kw_only=True):
@@ -153,8 +181,10 @@ class EngineState(msgspec.Struct, kw_only=True):
     timers: list[Timer] = []
     browser: Browser = msgspec.field(default_factory=Browser)
     browser_seen: float | None = None
+    """Browser time of the latest event from any install (browser time never goes back)."""
+    installs: dict[str, InstallView] = {}
     idle_pending: PendingIdle | None = None
-    suppressed: dict[str, Literal["user", "evicted"]] = {}
+    suppressed: dict[str, Suppression] = {}
     """Ticket keys that get no auto timer for now, and why."""
     refused: list[str] = []
     """Ticket keys already told that the limit refused them (one notice each)."""
@@ -181,29 +211,72 @@ Effect = Finalized | Notice
 # --- browser model ------------------------------------------------------------------------------------------
 
 
-def shown_tickets(b: Browser) -> dict[str, TicketRef]:
+def shown_tickets(state: EngineState, *, everywhere: bool = False) -> dict[str, TicketRef]:
+    """Tickets shown in a tab of any install that is not offline (of any install at all with `everywhere`)."""
     out: dict[str, TicketRef] = {}
-    for tab_id in sorted(b.tabs):
-        ticket = b.tabs[tab_id].ticket
-        if ticket is not None and ticket.key not in out:
-            out[ticket.key] = ticket
+    for name in sorted(state.installs):
+        view = state.installs[name]
+        if view.offline and not everywhere:
+            continue
+        for tab_id in sorted(view.tabs):
+            ticket = view.tabs[tab_id].ticket
+            if ticket is not None and ticket.key not in out:
+                out[ticket.key] = ticket
     return out
 
 
-def attended_key(b: Browser) -> str | None:
-    if b.idle != "active":
+def owners(state: EngineState, key: str) -> list[str]:
+    """The installs with a tab showing ticket `key` (offline ones included)."""
+    return [
+        name
+        for name in sorted(state.installs)
+        if any(tab.ticket is not None and tab.ticket.key == key for tab in state.installs[name].tabs.values())
+    ]
+
+
+def attended_key(state: EngineState) -> str | None:
+    """The ticket in the active tab of the most recently focused window across installs (None while idle)."""
+    if state.browser.idle != "active":
         return None
-    tab_id = b.active.get(b.focused_window)
+    focused = [
+        (v.focused_at or 0.0, name) for name, v in state.installs.items() if not v.offline and v.focused_window >= 0
+    ]
+    if not focused:
+        return None
+    view = state.installs[max(focused)[1]]
+    tab_id = view.active.get(view.focused_window)
     if tab_id is None:
         return None
-    tab = b.tabs.get(tab_id)
+    tab = view.tabs.get(tab_id)
     if tab is None or tab.ticket is None:
         return None
     return tab.ticket.key
 
 
-def update_browser(state: EngineState, event: BrowserEvent, recognize: Recognize) -> None:
+def adopt_legacy_view(state: EngineState, install: str | None) -> None:
+    """Move a pre-install browser view into `installs` (as `install`, or "" until one speaks); rename "" then."""
     b = state.browser
+    if b.tabs or b.active or b.focused_window >= 0:
+        state.installs[""] = InstallView(
+            tabs=b.tabs,
+            active=b.active,
+            focused_window=b.focused_window,
+            focused_at=state.browser_seen,
+            seen=state.browser_seen,
+        )
+        b.tabs, b.active, b.focused_window = {}, {}, -1
+    if install is not None and install != "" and "" in state.installs and install not in state.installs:
+        state.installs[install] = state.installs.pop("")
+        for tm in state.timers:
+            if tm.offline_prev is not None:
+                tm.offline_prev.installs = [install if i == "" else i for i in tm.offline_prev.installs]
+
+
+def update_browser(state: EngineState, install: str, event: BrowserEvent, recognize: Recognize, t: float) -> None:
+    """Apply one event of `install` to its own view at browser time `t`; other installs' views are untouched."""
+    b = state.installs.setdefault(install, InstallView())
+    b.seen = t
+    b.offline = False
     match event:
         case TabOpened() | TabUpdated():
             old = b.tabs.get(event.tab)
@@ -218,7 +291,7 @@ def update_browser(state: EngineState, event: BrowserEvent, recognize: Recognize
             if isinstance(event, TabOpened) and event.active:
                 b.active[window] = event.tab
                 if b.focused_window < 0:
-                    b.focused_window = window
+                    _focus_implicitly(state, b, window, t)
         case TabActivated():
             known = b.tabs.get(event.tab)
             if known is not None and event.window >= 0:
@@ -226,13 +299,14 @@ def update_browser(state: EngineState, event: BrowserEvent, recognize: Recognize
             window = event.window if event.window >= 0 or known is None else known.window
             b.active[window] = event.tab
             if b.focused_window < 0:
-                b.focused_window = window
+                _focus_implicitly(state, b, window, t)
         case TabClosed():
             b.tabs.pop(event.tab, None)
-            b.active = {w: t for w, t in b.active.items() if t != event.tab}
+            b.active = {w: tab for w, tab in b.active.items() if tab != event.tab}
         case WindowFocused():
             if event.window >= 0:
                 b.focused_window = event.window
+                b.focused_at = event.at
         case Snapshot():
             b.tabs = {}
             b.active = {}
@@ -249,7 +323,19 @@ def update_browser(state: EngineState, event: BrowserEvent, recognize: Recognize
             windows = {tab.window for tab in b.tabs.values()} | set(b.active)
             if event.focused_window >= 0:
                 b.focused_window = event.focused_window
+                b.focused_at = event.at
             elif b.focused_window not in windows:
-                b.focused_window = min(b.active) if b.active else -1
+                b.focused_window = -1
+                if b.active:
+                    _focus_implicitly(state, b, min(b.active), t)
         case IdleChanged() | Heartbeat():
             pass
+
+
+def _focus_implicitly(state: EngineState, b: InstallView, window: int, t: float) -> None:
+    """A window counts as focused without a focus event (none was ever reported for this install). It takes
+    attention only if no other install has a focused window: a browser starting in the background must not."""
+    b.focused_window = window
+    others = any(v is not b and not v.offline and v.focused_window >= 0 for v in state.installs.values())
+    if not others:
+        b.focused_at = t

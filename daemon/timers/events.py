@@ -1,21 +1,36 @@
 """Browser events: the messages the extension sends and the daemon's replies.
 
 The same tagged-union structs travel over `POST /api/v1/browser/events` and the WebSocket `/api/v1/ws`.
+`install` names one browser install (Chrome and Edge, or two profiles, are different installs): seqs, tab ids
+and window ids belong to it, and its snapshot replaces only its own tabs.
 The tag field is `type`. Every event carries `seq` (a per-install counter that only grows) and `at`
 (the event's own time, epoch seconds as a float, taken in the browser when it happened).
 
 Client -> daemon (WebSocket text frames, JSON):
     {"type": "hello", "install": "...", "instance": "...", "token": "...", "version": "0.1.0"}
-    {"type": "batch", "install": "...", "events": [<event>, ...]}
+    {"type": "batch", "install": "...", "events": [<event>, ...], "after": <seq> (optional)}
 
 POST /api/v1/browser/events takes the same `batch` object (without the need for a hello).
+
+Acknowledgement contract (one rule for both transports, `fresh_events` below):
+    The daemon applies each install's events in seq order and acknowledges the highest seq applied; an ack of n
+    means every event up to n the client still holds was applied, so the client may forget them. It never
+    acknowledges past a gap: a batch whose first new event is not `acked + 1` is refused whole with
+    `seq_gap` (HTTP 409, WebSocket error) naming `details.expected` (acked + 1), and nothing of it is applied.
+    The client resends from `expected`. Seqs a client gave up on for good (refused as invalid, dropped when its
+    queue was full) are skipped by sending `after`: the highest seq the client sent, or gave up on, before this
+    batch. A batch with `after <= acked` has nothing missing in front of it and is applied even if its seqs
+    jump. Events at or below the ack are repeats and are ignored; a batch of nothing but repeats is answered
+    with the current ack.
 
 Daemon -> client:
     {"type": "welcome", "instance": "...", "acked": <last seq applied for this install>}
     {"type": "ack", "install": "...", "seq": <highest seq applied>}
     {"type": "config", "instances": [{"name", "kind", "origins"}], "heartbeat_s": 20, "idle_s": 300}
     {"type": "state", "timers": [...], "idle_pending": {...} | null, "at": <daemon time>}
-    {"type": "error", "code": "...", "message": "..."}
+    {"type": "error", "code": "...", "message": "...", "details": {...}}
+        invalid_events {"seqs": [...]}: those events can never be applied (drop them); nothing of the batch was
+        seq_gap {"expected": n}: the batch does not follow the ack; resend from seq n (see above)
 """
 
 from __future__ import annotations
@@ -33,6 +48,7 @@ __all__ = [
     "Heartbeat",
     "Hello",
     "IdleChanged",
+    "SeqGap",
     "Snapshot",
     "TabActivated",
     "TabClosed",
@@ -42,6 +58,7 @@ __all__ = [
     "WindowFocused",
     "decode_batch",
     "decode_client_message",
+    "fresh_events",
 ]
 
 MAX_BATCH = 1000
@@ -130,8 +147,34 @@ BrowserEvent = Snapshot | TabOpened | TabUpdated | TabActivated | TabClosed | Wi
 
 
 class Batch(msgspec.Struct, tag="batch", tag_field="type", forbid_unknown_fields=True, frozen=True):
+    """Events of one install in seq order. Applied only if its first new event follows the install's ack
+    (seq = acked + 1) or `after` <= acked; otherwise refused whole (409 seq_gap, details.expected = acked + 1):
+    resend from there. Events at or below the ack are repeats and ignored. The answer is the new ack."""
+
     install: Short
     events: Annotated[list[BrowserEvent], msgspec.Meta(max_length=MAX_BATCH)]
+    after: Seq | None = None
+    """The highest seq this client sent or gave up on before this batch: seqs up to it are not coming."""
+
+
+class SeqGap(Exception):
+    """A batch does not follow what was applied for its install; nothing of it is. Resend from `expected`."""
+
+    def __init__(self, install: str, expected: int, first: int) -> None:
+        super().__init__(
+            f"events of {install} must continue at seq {expected}; this batch starts at {first}: "
+            f"resend from {expected} (or say which seqs are not coming with 'after')"
+        )
+        self.message = str(self)
+        self.expected = expected
+
+
+def fresh_events(batch: Batch, acked: int) -> list[BrowserEvent]:
+    """The events of `batch` to apply after `acked`, in seq order; SeqGap if they do not follow it."""
+    fresh = sorted((e for e in batch.events if e.seq > acked), key=lambda e: e.seq)
+    if fresh and fresh[0].seq != acked + 1 and (batch.after is None or batch.after > acked):
+        raise SeqGap(batch.install, acked + 1, fresh[0].seq)
+    return fresh
 
 
 class Hello(msgspec.Struct, tag="hello", tag_field="type", forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -5,7 +5,8 @@ transaction before it is acknowledged or answered. The engine itself (`engine.py
 time (the injected clock), the database and the subscribers that get the state pushed.
 
 Errors raised to the API: `engine.EngineError` subclasses (no such timer, too many timers, invalid transition,
-invalid input) and `EventsRejected` (a batch that cannot be applied; nothing of it was).
+invalid input), `EventsRejected` (a batch that cannot be applied; nothing of it was) and `events.SeqGap` (a batch
+that does not follow the install's ack; nothing of it was applied, the client resends).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from daemon.settings import Config
 from daemon.store.db import Database
 from daemon.store.engine import EngineStore
 from daemon.timers import engine as E
-from daemon.timers.events import Batch, BrowserEvent
+from daemon.timers.events import Batch, BrowserEvent, SeqGap, fresh_events
 from daemon.timers.model import StatePush, TicketRef, TimerView
 from daemon.timers.recognize import recognize
 
@@ -41,6 +42,9 @@ MAX_FUTURE_S = 86_400
 STARTUP_GRACE_S = 120.0
 """After a start, let the extension reconnect and replay before treating the browser as gone."""
 TICK_S = 5.0
+"""At most this long between ticks (deadlines); checkpoints may wake the loop sooner."""
+MIN_TICK_S = 0.5
+"""At least this long between ticks, so a database that keeps failing is not retried in a tight loop."""
 
 _state_decoder = msgspec.json.Decoder(E.EngineState)
 _encoder = msgspec.json.Encoder()
@@ -96,15 +100,25 @@ class TimerService:
         self._acked = await self._store.acked()
         async with self._db.transaction() as conn:
             await self._persist(conn, effects, now)
+        self._last_checkpoint = now
 
     async def run(self) -> None:
         """Tick forever: deadlines (grace, merge window, long-run cap, browser silence) and the checkpoint."""
         while True:
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(self._next_tick_in())
             try:
                 await self.tick()
             except Exception:
                 log.exception("timer tick failed")
+
+    def _checkpoint_every(self) -> float:
+        """Crash loss is bounded by `heartbeat_s` (DESIGN §4): checkpoint at half of it, whatever last wrote one,
+        so a slow commit or a late wake-up still lands inside the bound."""
+        return self._cfg.heartbeat_s / 2
+
+    def _next_tick_in(self) -> float:
+        due = self._last_checkpoint + self._checkpoint_every() - self._clock.now()
+        return max(MIN_TICK_S, min(TICK_S, due))
 
     async def tick(self) -> None:
         async with self._lock:
@@ -112,7 +126,7 @@ class TimerService:
             before = _encoder.encode(self._state)
             effects = E.tick(self._state, now, self._cfg, allow_offline=now - self._started >= STARTUP_GRACE_S)
             changed = bool(effects) or _encoder.encode(self._state) != before
-            if changed or now - self._last_checkpoint >= self._cfg.heartbeat_s:
+            if changed or now - self._last_checkpoint >= self._checkpoint_every():
                 await self._commit(effects, now, changed=changed)
 
     async def shutdown(self) -> None:
@@ -128,6 +142,8 @@ class TimerService:
 
     async def ingest(self, batch: Batch, *, instance: str = "") -> int:
         """Apply a batch once, durably; returns the highest seq applied for the install (the ack).
+
+        Raises SeqGap for a batch that does not follow the ack (the contract is in `events.py`).
 
         Batches that arrive while a commit is in flight are applied together and committed in one transaction
         (group commit), so several browsers share one fsync; each still gets its own acknowledgement.
@@ -155,10 +171,18 @@ class TimerService:
                 try:
                     for batch, instance, future in group:
                         acked = acks[batch.install][0] if batch.install in acks else self._acked.get(batch.install, 0)
-                        fresh = sorted((e for e in batch.events if e.seq > acked), key=lambda e: e.seq)
+                        try:
+                            fresh = fresh_events(batch, acked)
+                        except SeqGap as gap:
+                            future.set_exception(gap)  # never acknowledge past a gap; this batch changes nothing
+                            continue
                         for event in fresh:
                             effects += E.apply_event(
-                                self._state, _clamp(event, now), cfg=self._cfg, recognize=self._recognize
+                                self._state,
+                                _clamp(event, now),
+                                cfg=self._cfg,
+                                recognize=self._recognize,
+                                install=batch.install,
                             )
                         if fresh:
                             acks[batch.install] = (fresh[-1].seq, instance)

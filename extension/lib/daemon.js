@@ -11,12 +11,13 @@
 //   error "unauthorized"/"unpaired" or close 4401 (pairing revoked): forget the token, show "unpaired"
 //   a listener that fails the proof: status "unproven", nothing secret sent, retry with backoff
 //   error "invalid_events": drop those seqs from the queue for good
+//   error "seq_gap": the daemon never acks past a gap; resend the queue from details.expected
 
 import * as settings from "./settings.js";
 import { proveDaemon, unpaired } from "./api.js";
 import { keyId, newChallenge, proofMatches } from "./proof.js";
 import { heartbeat } from "./events.js";
-import { unsent, batches } from "./queue.js";
+import { unsent, batchMessages, resendPoint } from "./queue.js";
 
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
@@ -236,6 +237,9 @@ async function onMessage(sock, data) {
         const seqs = msg.details?.seqs;
         if (Array.isArray(seqs) && seqs.length) await settings.dropEvents(seqs);
         console.warn("daemon refused events", seqs, msg.message);
+      } else if (msg.code === "seq_gap") {
+        sentUpTo = resendPoint(sentUpTo, msg.details?.expected); // nothing of it was applied: send it again
+        await flush();
       } else {
         console.warn("daemon error", msg.code, msg.message);
       }
@@ -251,10 +255,10 @@ export function flush() {
     .then(async () => {
       if (!isConnected()) return;
       const pending = unsent(await settings.getQueue(), sentUpTo);
-      for (const events of batches(pending)) {
+      for (const message of batchMessages(install, pending, sentUpTo)) {
         if (!isConnected()) return;
-        ws.send(JSON.stringify({ type: "batch", install, events }));
-        sentUpTo = events[events.length - 1].seq;
+        ws.send(JSON.stringify(message));
+        sentUpTo = message.events[message.events.length - 1].seq;
       }
     })
     .catch((err) => console.warn("flush", err));

@@ -131,6 +131,15 @@ export function diffTab(prev, tab, origins, at, pageTicket = prev?.page_ticket) 
 }
 
 /**
+ * The window a snapshot reports as focused: the browser's last focused window only while it really has the
+ * focus. With Chrome and Edge both running, the daemon gives attention to the most recently focused window across
+ * browsers; a snapshot from a browser in the background (sent on reconnect) must not take it.
+ */
+export function focusedWindowId(win) {
+  return win?.focused === true && Number.isInteger(win.id) ? win.id : -1;
+}
+
+/**
  * A snapshot of every reportable tab. `known` maps tab id -> remembered facts (to keep page tickets).
  * Returns { event, reported } where reported is the new tab id -> facts map.
  */

@@ -85,3 +85,24 @@ export function batches(events, { maxCount = MAX_BATCH, maxBytes = MAX_BATCH_BYT
   if (current.length) out.push(current);
   return out;
 }
+
+/**
+ * The batch messages that send `events` (queued, in seq order) after `sentUpTo`, the highest seq already sent on
+ * this connection (or acknowledged). Each carries `after`: seqs up to it are not coming, so the daemon applies
+ * the batch even where seqs jump (events refused or dropped for good), yet refuses it with `seq_gap` if anything
+ * sent before it was not applied. The contract is in daemon/timers/events.py.
+ */
+export function batchMessages(install, events, sentUpTo, limits = {}) {
+  const out = [];
+  let after = sentUpTo;
+  for (const chunk of batches(events, limits)) {
+    out.push({ type: "batch", install, events: chunk, after });
+    after = chunk[chunk.length - 1].seq;
+  }
+  return out;
+}
+
+/** After a `seq_gap` refusal naming `expected`: the new "sent up to", so everything from `expected` is resent. */
+export function resendPoint(sentUpTo, expected) {
+  return Number.isInteger(expected) && expected >= 1 ? Math.min(sentUpTo, expected - 1) : sentUpTo;
+}

@@ -8,6 +8,7 @@ import * as settings from "./settings.js";
 import * as daemon from "./daemon.js";
 import {
   diffTab,
+  focusedWindowId,
   idleChanged,
   snapshot,
   tabActivated,
@@ -125,7 +126,7 @@ export function sendSnapshot() {
       settings.getReported(),
     ]);
     if (!origins.size) return; // never configured: nothing could be reported
-    const { event, reported } = snapshot(tabs, focused?.id ?? -1, origins, known, at);
+    const { event, reported } = snapshot(tabs, focusedWindowId(focused), origins, known, at);
     await settings.setReported(reported);
     await daemon.report([event]);
   });

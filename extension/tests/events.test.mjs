@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   diffTab,
+  focusedWindowId,
   heartbeat,
   idleChanged,
   isReportable,
@@ -132,4 +133,11 @@ test("idle since: threshold before now for idle, now for locked and active", () 
   assert.deepEqual(idleChanged("locked", 1000, 300), { type: "idle", at: 1000, state: "locked", since: 1000 });
   assert.deepEqual(idleChanged("active", 1000, 300), { type: "idle", at: 1000, state: "active", since: 1000 });
   assert.equal(idleChanged("idle", 100, 300).since, 0);
+});
+
+test("a snapshot names a focused window only while the browser really has the focus", () => {
+  assert.equal(focusedWindowId({ id: 7, focused: true }), 7);
+  assert.equal(focusedWindowId({ id: 7, focused: false }), -1, "a browser in the background takes no attention");
+  assert.equal(focusedWindowId(null), -1);
+  assert.equal(focusedWindowId({ focused: true }), -1);
 });

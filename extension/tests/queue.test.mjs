@@ -1,6 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { batches, dropSeqs, emptyQueue, normalise, push, trimAcked, unsent } from "../lib/queue.js";
+import {
+  batchMessages,
+  batches,
+  dropSeqs,
+  emptyQueue,
+  normalise,
+  push,
+  resendPoint,
+  trimAcked,
+  unsent,
+} from "../lib/queue.js";
 
 const ev = (seq, type = "tab_updated") => ({ type, seq, at: 1000 + seq });
 
@@ -103,4 +113,62 @@ test("normalise repairs whatever storage held", () => {
   assert.deepEqual(normalise(undefined), emptyQueue());
   assert.deepEqual(normalise({ events: "x" }), emptyQueue());
   assert.deepEqual(normalise({ events: [ev(1)], overflow: 2, overflowSince: 5 }).overflow, 2);
+});
+
+// The daemon's acknowledgement contract (daemon/timers/events.py, fresh_events), as the extension relies on it.
+function daemonApplies(state, message) {
+  const fresh = message.events.filter((e) => e.seq > state.acked).sort((a, b) => a.seq - b.seq);
+  if (fresh.length && fresh[0].seq !== state.acked + 1 && !(message.after <= state.acked)) {
+    return { type: "error", code: "seq_gap", details: { expected: state.acked + 1 } };
+  }
+  for (const e of fresh) state.applied.push(e.seq);
+  if (fresh.length) state.acked = fresh[fresh.length - 1].seq;
+  return { type: "ack", seq: state.acked };
+}
+
+test("batch messages say which seqs are not coming, so dropped seqs do not stall the daemon", () => {
+  const events = [1, 2, 3, 6, 7, 9].map((s) => ev(s));
+  const messages = batchMessages("inst", events, 0, { maxCount: 2 });
+  assert.deepEqual(
+    messages.map((m) => [m.after, m.events.map((e) => e.seq)]),
+    [
+      [0, [1, 2]],
+      [2, [3, 6]],
+      [6, [7, 9]],
+    ],
+  );
+  assert.ok(messages.every((m) => m.type === "batch" && m.install === "inst"));
+  const daemon = { acked: 0, applied: [] };
+  for (const m of messages) assert.equal(daemonApplies(daemon, m).type, "ack");
+  assert.deepEqual(daemon.applied, [1, 2, 3, 6, 7, 9]);
+});
+
+test("a seq_gap refusal leads to a resend from the expected seq: nothing is lost or applied twice", () => {
+  const queue = push(
+    emptyQueue(),
+    [1, 2, 3, 4, 5, 6].map((s) => ev(s)),
+  ).queue;
+  const daemon = { acked: 0, applied: [] };
+  let sentUpTo = 0;
+  const messages = batchMessages("inst", unsent(queue, sentUpTo), sentUpTo, { maxCount: 2 });
+  sentUpTo = 6;
+  // The first batch is lost on the way (or overtaken): the next one must not be acknowledged.
+  const reply = daemonApplies(daemon, messages[1]);
+  assert.deepEqual(reply, { type: "error", code: "seq_gap", details: { expected: 1 } });
+  assert.equal(daemon.acked, 0);
+  sentUpTo = resendPoint(sentUpTo, reply.details.expected);
+  assert.equal(sentUpTo, 0);
+  for (const m of batchMessages("inst", unsent(queue, sentUpTo), sentUpTo, { maxCount: 2 })) {
+    assert.equal(daemonApplies(daemon, m).type, "ack");
+  }
+  // The stale third batch arrives late: only repeats, acknowledged without applying anything again.
+  assert.deepEqual(daemonApplies(daemon, messages[2]), { type: "ack", seq: 6 });
+  assert.deepEqual(daemon.applied, [1, 2, 3, 4, 5, 6]);
+});
+
+test("resendPoint never moves forward and ignores a malformed refusal", () => {
+  assert.equal(resendPoint(10, 4), 3);
+  assert.equal(resendPoint(2, 9), 2);
+  assert.equal(resendPoint(5, undefined), 5);
+  assert.equal(resendPoint(5, "3"), 5);
 });

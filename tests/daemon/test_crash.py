@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -379,3 +380,73 @@ def test_the_daemon_restarts_on_its_own_port_after_a_kill_with_a_connection_open
     daemon.start()
     with daemon.client() as client:
         assert client.get("/api/v1/health").status_code == 200
+
+
+# --- crash loss of a manual timer is bounded by one heartbeat interval (issue 8, item 6) --------------------------
+
+LOSS_HEARTBEAT_S = 5  # the smallest heartbeat the config allows: the bound is tightest here
+LOSS_SLACK_S = 1.0
+"""Measurement slack: the request that resumed the timer, process scheduling on a busy machine."""
+
+
+def daemon_seen_on_disk(db: Path) -> float | None:
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        row = conn.execute("SELECT daemon_seen FROM engine WHERE id = 1").fetchone()
+    finally:
+        conn.close()
+    return None if row is None else float(row[0])
+
+
+def test_killed_at_random_moments_a_manual_timer_loses_at_most_one_heartbeat(tmp_path: Path) -> None:
+    """Five SIGKILLs at seeded random offsets after the timer (re)starts: each restart credits the run up to the
+    last checkpoint, which is never more than `heartbeat_s` (plus slack) before the kill and never after it.
+    While waiting, the checkpoint on disk is watched: it never lags the wall clock by more than the bound."""
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "config.toml").write_text(f"[timing]\nheartbeat_s = {LOSS_HEARTBEAT_S}\n", encoding="utf-8")
+    daemon = Daemon(home=home, port=free_port())
+    rng = random.Random(8_6)
+    bound = LOSS_HEARTBEAT_S + LOSS_SLACK_S
+    daemon.start()
+    try:
+        with daemon.client() as client:
+            sent = time.time()
+            response = client.post("/api/v1/timers", json={"task": "Night shift"})
+            answered = time.time()
+            assert response.status_code == 201, response.text
+            timer_id = response.json()["id"]
+        credited = 0.0
+        for _ in range(5):
+            offset = rng.uniform(0.2, 2 * LOSS_HEARTBEAT_S + 1)
+            worst_lag = 0.0
+            while (now := time.time()) < answered + offset:
+                seen = daemon_seen_on_disk(daemon.db)
+                assert seen is not None
+                worst_lag = max(worst_lag, now - seen)
+                time.sleep(0.05)  # pacing the watch, not waiting for a condition
+            daemon.kill()
+            killed = daemon.kill_times[-1]
+            assert worst_lag <= bound, f"the checkpoint lagged {worst_lag:.2f} s behind the wall clock"
+            daemon.start()
+            with daemon.client() as client:
+                [after] = client.get("/api/v1/timers").json()["timers"]
+                assert after["id"] == timer_id and after["state"] == "paused" and after["paused_by"] == "restart"
+                run = after["elapsed_s"] - credited
+                assert run <= killed - sent, "time after the kill was invented"
+                assert run >= killed - answered - bound, (
+                    f"lost {killed - answered - run:.2f} s of a {killed - answered:.2f} s run (offset {offset:.2f})"
+                )
+                credited = after["elapsed_s"]
+                sent = time.time()
+                resumed = client.post(f"/api/v1/timers/{timer_id}/resume")
+                answered = time.time()
+                assert resumed.status_code == 200, resumed.text
+        daemon.stop()
+        integrity(daemon.db)
+    except BaseException:
+        out, err = daemon_output(home)
+        print(f"daemon stdout:\n{out}\ndaemon stderr:\n{err}")
+        raise
+    finally:
+        daemon.stop()

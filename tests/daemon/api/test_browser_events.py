@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
@@ -363,3 +364,87 @@ async def test_recognize_refuses_bad_bodies(tc: RunningDaemon) -> None:
     assert_api_error(
         await tc.http.post("/api/v1/tickets/recognize", json={"url": url(1), "extra": 1}), 422, "invalid_input"
     )
+
+
+# --- never acknowledge past a gap (issue 8, item 3) -----------------------------------------------------------
+
+
+async def test_a_later_batch_first_is_refused_naming_the_expected_seq_and_nothing_vanishes(
+    tc: RunningDaemon, fake_clock: FakeClock
+) -> None:
+    """Two batches overtake each other (a retry, concurrent posts): the later one is refused, not acknowledged past
+    the missing seqs, so the earlier one still counts when it arrives; then the later one is resent."""
+    t0 = fake_clock.now()
+    fake_clock.advance(2400)
+    first = batch([opened(1, t0, 7, 101), *[beat(1 + i, t0 + 20 * i) for i in range(1, 61)]])  # 0..1200 s
+    later = batch([beat(61 + i, t0 + 20 * (60 + i)) for i in range(1, 61)])  # 1220..2400 s
+    before = await observe(tc)
+
+    error = assert_api_error(await tc.http.post(EVENTS, json=later), 409, "seq_gap")
+
+    assert error["details"] == {"expected": 1}
+    assert "seq 1" in error["message"]
+    assert await observe(tc) == before
+    assert await send(tc, first) == 61
+    assert await send(tc, later) == 121
+    [timer] = (await timers(tc))["timers"]
+    assert timer["elapsed_s"] == 2400
+
+
+async def test_after_says_which_seqs_are_not_coming(tc: RunningDaemon, fake_clock: FakeClock) -> None:
+    t0 = fake_clock.now()
+    fake_clock.advance(100)
+    assert await send(tc, batch([opened(1, t0, 7, 101), beat(2, t0 + 20)])) == 2
+    # Seqs 3 and 4 were dropped by the client for good: it says so with `after`.
+    skip = {**batch([beat(5, t0 + 40), beat(6, t0 + 60)]), "after": 4}
+    error = assert_api_error(await tc.http.post(EVENTS, json=skip), 409, "seq_gap")
+    assert error["details"] == {"expected": 3}  # "after 4" claims 3 and 4 were sent: they were not applied
+    assert await send(tc, {**skip, "after": 2}) == 6
+    assert await send(tc, {**batch([beat(7, t0 + 80)]), "after": 6}) == 7
+    # Without `after`, a jump is a gap.
+    assert_api_error(await tc.http.post(EVENTS, json=batch([beat(9, t0 + 100)])), 409, "seq_gap")
+    # Repeats alone are answered with the ack, whatever `after` says.
+    assert await send(tc, {**batch([beat(6, t0 + 60)]), "after": 99}) == 7
+    [timer] = (await timers(tc))["timers"]
+    assert timer["elapsed_s"] == 80
+
+
+async def test_the_websocket_refuses_a_gap_the_same_way(tc: RunningDaemon, fake_clock: FakeClock) -> None:
+    t0 = fake_clock.now()
+    fake_clock.advance(40)
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(f"{tc.base_url}/api/v1/ws", headers={"Origin": tc.base_url})
+        await ws.send_json({"type": "hello", "install": "ext-a", "instance": "i-1", "token": tc.token})
+        frames: list[dict[str, Any]] = []
+
+        async def next_frame(kind: str) -> dict[str, Any]:
+            while True:
+                frame = json.loads(await ws.receive_str(timeout=10))
+                frames.append(frame)
+                if frame["type"] == kind:
+                    return frame
+                assert frame["type"] in ("config", "state"), f"expected {kind}, got {frame}"
+
+        assert (await next_frame("welcome"))["acked"] == 0
+        await ws.send_json(batch([beat(3, t0 + 40)]))
+        error = await next_frame("error")
+        assert error["code"] == "seq_gap" and error["details"] == {"expected": 1}
+        await ws.send_json(batch([opened(1, t0, 7, 101), beat(2, t0 + 20)]))
+        assert (await next_frame("ack"))["seq"] == 2
+        await ws.send_json(batch([beat(3, t0 + 40)]))
+        assert (await next_frame("ack"))["seq"] == 3
+        await ws.close()
+    [timer] = (await timers(tc))["timers"]
+    assert timer["elapsed_s"] == 40
+
+
+async def test_two_browsers_keep_their_own_tabs(tc: RunningDaemon, fake_clock: FakeClock) -> None:
+    """Chrome and Edge report tabs with the same ids; Edge's snapshot does not close Chrome's ticket."""
+    t0 = fake_clock.now()
+    fake_clock.advance(600)
+    assert await send(tc, batch([opened(1, t0, 1, 101), beat(2, t0 + 20)], "chrome")) == 2
+    edge_tabs = [{"tab": 1, "window": 1, "url": "https://acme.halopsa.com/tickets", "active": True}]
+    assert await send(tc, batch([{"type": "snapshot", "seq": 1, "at": t0 + 30, "tabs": edge_tabs}], "edge")) == 1
+    assert await send(tc, batch([beat(1 + i, t0 + 20 * i) for i in range(2, 31)], "chrome")) == 31
+    [timer] = (await timers(tc))["timers"]
+    assert timer["ticket"]["id"] == 101 and timer["state"] == "running" and timer["elapsed_s"] == 600

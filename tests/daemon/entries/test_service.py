@@ -81,7 +81,11 @@ async def test_approval_none_queues_a_ticket_entry_at_once(db: Database, fake_cl
         ({"segments": [Segment(0, 59)]}, "voided", "too_short"),
         ({"segments": [Segment(0, 30), Segment(100, 129)]}, "voided", "too_short"),
         ({"reason": "discarded"}, "voided", "discarded by the user"),
-        ({"reason": "long_run", "flags": ["long_run"]}, "pending", "held for review: ran past the long-run cap"),
+        (
+            {"reason": "long_run", "flags": ["long_run"]},
+            "pending",
+            "held for review: ran past the long-run cap; the ticket stays untimed until started or reopened",
+        ),
         ({"ticket": None, "task": "Admin"}, "pending", ""),
         ({"ticket": TicketRef(instance="halo", kind="halopsa", number="T1")}, "queued", ""),
     ],

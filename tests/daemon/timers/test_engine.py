@@ -126,16 +126,18 @@ class Sim:
         self.log: list[BrowserEvent] = []
 
     # browser -------------------------------------------------------------------------------------------------
-    def ev(self, event_type: type[Any], at: float, *, hb: bool = True, **fields: Any) -> list[Effect]:
+    def ev(
+        self, event_type: type[Any], at: float, *, hb: bool = True, install: str = "", **fields: Any
+    ) -> list[Effect]:
         if hb:
             self.heartbeats_until(at)
         self.seq += 1
         event = event_type(seq=self.seq, at=T0 + at, **fields)
-        return self.apply(event)
+        return self.apply(event, install=install)
 
-    def apply(self, event: BrowserEvent) -> list[Effect]:
+    def apply(self, event: BrowserEvent, *, install: str = "") -> list[Effect]:
         self.log.append(event)
-        out = apply_event(self.state, event, cfg=self.cfg, recognize=recognize)
+        out = apply_event(self.state, event, cfg=self.cfg, recognize=recognize, install=install)
         self._after(out, event.at)
         return out
 
@@ -150,9 +152,17 @@ class Sim:
             t += 20
 
     def open(
-        self, at: float, tab: int, n: int | None, *, window: int = 1, active: bool = True, hb: bool = True
+        self,
+        at: float,
+        tab: int,
+        n: int | None,
+        *,
+        window: int = 1,
+        active: bool = True,
+        hb: bool = True,
+        install: str = "",
     ) -> None:
-        self.ev(TabOpened, at, hb=hb, tab=tab, window=window, url=url(n), active=active)
+        self.ev(TabOpened, at, hb=hb, install=install, tab=tab, window=window, url=url(n), active=active)
 
     def nav(self, at: float, tab: int, n: int | None, *, window: int = 1) -> None:
         self.ev(TabUpdated, at, tab=tab, window=window, url=url(n))
@@ -163,11 +173,11 @@ class Sim:
     def close(self, at: float, tab: int) -> None:
         self.ev(TabClosed, at, tab=tab)
 
-    def focus(self, at: float, window: int) -> None:
-        self.ev(WindowFocused, at, window=window)
+    def focus(self, at: float, window: int, *, install: str = "") -> None:
+        self.ev(WindowFocused, at, hb=not install, install=install, window=window)
 
-    def hb(self, at: float, *, hb: bool = True) -> list[Effect]:
-        return self.ev(Heartbeat, at, hb=hb)
+    def hb(self, at: float, *, hb: bool = True, install: str = "") -> list[Effect]:
+        return self.ev(Heartbeat, at, hb=hb, install=install)
 
     def idle(self, at: float, *, since: float | None = None, state: str = "idle") -> None:
         self.ev(IdleChanged, at, state=state, since=None if since is None else T0 + since)
@@ -511,6 +521,43 @@ def test_long_run_cap_stops_at_the_exact_moment() -> None:
     assert total(done.timer) == 3600 and done.timer.stopped_at == T0 + 3600
     assert "long_run" in done.timer.flags
     assert sim.notices("long_run")
+
+
+@pytest.mark.parametrize("cfg", [TimingConfig(long_run_s=3600), TimingConfig(long_run_s=3600, mode="open")])
+def test_after_the_long_run_cap_the_open_ticket_stays_untimed_until_the_user_acts(cfg: TimingConfig) -> None:
+    """11 h on an open tab with a 1 h cap: one 1 h entry held for review, nothing timed for the rest of the night."""
+    sim = Sim(cfg)
+    sim.open(0, 1, 1)
+    sim.hb(11 * 3600)
+    sim.tick(11 * 3600)
+    [done] = sim.finalized()
+    assert done.reason == "long_run" and total(done.timer) == 3600
+    assert not sim.has_timer(1), "no new timer starts on the same open tab"
+    [notice] = sim.notices("long_run")
+    assert "untimed until you start it or close and reopen it" in notice.message
+    # Closing and reopening the ticket times it again, from the reopening.
+    sim.close(11 * 3600 + 10, 1)
+    sim.open(11 * 3600 + 20, 2, 1)
+    sim.hb(11 * 3600 + 80)
+    assert sim.secs(1) == 60
+    # Or the user starts it by hand while it stays open.
+    sim2 = Sim(cfg)
+    sim2.open(0, 1, 1)
+    sim2.hb(2 * 3600)
+    assert not sim2.has_timer(1)
+    start_manual(sim2.state, T0 + 2 * 3600, sim2.cfg, ticket=ref(1))
+    assert sim2.timer(1).kind == "manual" and sim2.secs(1, 2 * 3600 + 30) == 30
+
+
+def test_a_manual_timer_capped_on_an_open_ticket_does_not_hand_over_to_an_auto_timer() -> None:
+    cfg = TimingConfig(long_run_s=3600, mode="open")
+    sim = Sim(cfg)
+    sim.open(0, 1, 1)
+    start_manual(sim.state, T0 + 5, cfg, ticket=ref(1))
+    sim.hb(5000)
+    sim.tick(5000)
+    [done] = sim.finalized("long_run")
+    assert total(done.timer) == 3600 and not sim.has_timer(1)
 
 
 def test_long_run_cap_for_manual_timer_is_computed_not_tick_time() -> None:
@@ -886,9 +933,22 @@ def _random_command(rng: random.Random, state: EngineState, now: float, cfg: Tim
         recover(state, now - rng.uniform(0, 30), now)
 
 
-@pytest.mark.parametrize("seed", range(6))
+def _views_of_others(state: EngineState, install: str) -> bytes:
+    return msgspec.json.encode(
+        {
+            name: (view.tabs, view.active, view.focused_window, view.focused_at)
+            for name, view in sorted(state.installs.items())
+            if name != install
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
 def test_random_event_streams_keep_invariants(seed: int) -> None:
+    """Seeds 6 and up interleave three browser installs (Chrome, Edge, a second profile) whose tab and window ids
+    collide; an event of one install never changes another's view."""
     rng = random.Random(seed)
+    installs = ("",) if seed < 6 else ("chrome", "edge", "edge-work")
     cfg = TimingConfig(
         mode="focus" if seed % 2 == 0 else "open",
         grace_s=rng.choice([0, 30]),
@@ -910,7 +970,11 @@ def test_random_event_streams_keep_invariants(seed: int) -> None:
         now = max(now, at, state.browser_seen or at) + rng.uniform(0, 5)  # daemon time never goes back
         step = rng.random()
         if step < 0.75:
-            effects = apply_event(state, _random_event(rng, seq, at), cfg=cfg, recognize=recognize)
+            install = rng.choice(installs)
+            others = _views_of_others(state, install)
+            event = _random_event(rng, seq, at)
+            effects = apply_event(state, event, cfg=cfg, recognize=recognize, install=install)
+            assert _views_of_others(state, install) == others, "one install's event changed another's view"
         elif step < 0.85:
             effects = tick(state, now, cfg, allow_offline=rng.random() < 0.9)
         else:
@@ -940,3 +1004,141 @@ def test_ticket_closed_before_the_browser_went_silent_finalizes_on_daemon_time()
     sim.tick(300 + 30 + 600 + 61)
     [done] = sim.finalized("closed")
     assert spans(done.timer) == [(0, 300)]
+
+
+# --- several browsers (installs) at once ---------------------------------------------------------------------
+
+
+def beat_both(sim: Sim, start: float, end: float, installs: tuple[str, ...] = ("chrome", "edge")) -> None:
+    """Heartbeats every 20 s from each install, in time order, from `start` (exclusive) to `end` (inclusive)."""
+    t = start + 20
+    while t <= end:
+        for install in installs:
+            sim.hb(t, hb=False, install=install)
+        t += 20
+
+
+def test_a_second_browsers_snapshot_replaces_only_its_own_tabs() -> None:
+    """Chrome keeps ticket 1 open and attended; Edge starts in the background and reports its tabs, whose ids
+    collide with Chrome's. Ticket 1 gets all of its 600 s."""
+    sim = Sim()
+    sim.open(0, 1, 1, hb=False, install="chrome")
+    beat_both(sim, 0, 280, ("chrome",))
+    edge_tabs = [TabInfo(tab=1, window=1, url=url(None), active=True), TabInfo(tab=2, window=1, url=url(2))]
+    sim.ev(Snapshot, 300, hb=False, install="edge", tabs=edge_tabs)
+    beat_both(sim, 300, 600)
+    assert sim.secs(1) == 600 and sim.timer(1).state == "running"
+    assert not sim.has_timer(2), "focus mode: Edge's background ticket is not attended"
+    # An empty snapshot from Edge wipes only Edge's view.
+    sim.ev(Snapshot, 610, hb=False, install="edge", tabs=[])
+    sim.hb(620, hb=False, install="chrome")
+    assert sim.secs(1) == 620 and sim.timer(1).state == "running"
+
+
+def test_attention_is_the_most_recently_focused_window_across_browsers() -> None:
+    sim = Sim()
+    sim.open(0, 1, 1, hb=False, install="chrome")
+    sim.focus(0, 1, install="chrome")
+    sim.hb(40, hb=False, install="chrome")
+    sim.open(50, 1, 2, hb=False, install="edge", window=7)  # same tab id, Edge in the background
+    beat_both(sim, 50, 190)
+    assert not sim.has_timer(2)
+    sim.focus(200, 7, install="edge")
+    beat_both(sim, 200, 280)
+    sim.focus(300, -1, install="chrome")  # Chrome losing focus says nothing about Edge
+    sim.focus(300, 1, install="chrome")
+    beat_both(sim, 300, 400)
+    assert (sim.secs(1), sim.secs(2)) == (300, 100)
+    assert sim.timer(2).paused_by == "attention"
+
+
+def test_a_focus_change_delivered_late_does_not_outrank_a_newer_one() -> None:
+    sim = Sim()
+    sim.open(0, 1, 1, hb=False, install="chrome")
+    sim.open(0, 1, 2, hb=False, install="edge")
+    beat_both(sim, 0, 180)
+    sim.focus(200, 1, install="chrome")
+    sim.apply(WindowFocused(seq=999, at=T0 + 150, window=1), install="edge")  # queued in Edge, sent late
+    beat_both(sim, 200, 300)
+    assert sim.timer(1).state == "running" and sim.secs(1) == 300
+    assert not sim.has_timer(2)
+
+
+@pytest.mark.parametrize("cfg", [FOCUS, OPEN], ids=["focus", "open"])
+def test_a_silent_browser_stops_only_its_own_tickets(cfg: TimingConfig) -> None:
+    sim = Sim(cfg)
+    sim.open(0, 1, 1, hb=False, install="chrome")
+    sim.open(0, 1, 2, hb=False, install="edge")
+    sim.focus(0, 1, install="edge")
+    beat_both(sim, 0, 300)
+    beat_both(sim, 300, 1000, ("edge",))  # Chrome is closed (or crashed): only Edge speaks
+    sim.tick(1000)
+    if cfg.mode == "open":
+        assert sim.timer(1).state == "stopped" and sim.timer(1).paused_by == "offline"
+        assert sim.secs(1, 1000) == 300
+        assert sim.notices("browser_offline")
+    else:
+        assert sim.timer(1).paused_by == "offline" and sim.secs(1, 1000) == 0  # never attended: Edge has focus
+    assert sim.timer(2).state == "running" and sim.secs(2, 1000) == 1000
+    # Chrome comes back after more than the merge window: its ticket starts a new entry; Edge's never stopped.
+    beat_both(sim, 1000, 1080, ("edge",))
+    beat_both(sim, 1080, 1200)
+    if cfg.mode == "open":
+        [done] = sim.finalized("closed")
+        assert done.timer.ticket == ref(1) and total(done.timer) == 300
+        assert sim.secs(1) == 100
+    else:
+        [done] = sim.finalized("closed")
+        assert done.timer.ticket == ref(1) and total(done.timer) == 0
+    assert sim.secs(2) == 1200
+
+
+def test_a_browser_gone_for_hours_is_forgotten_while_another_speaks() -> None:
+    """Chrome is closed for good while Edge works on: after OFFLINE_FINALIZE_S Chrome's stopped ticket becomes its
+    entry and its stale tabs no longer keep a user-stopped ticket suppressed."""
+    sim = Sim(OPEN)
+    sim.open(0, 1, 1, hb=False, install="chrome")
+    sim.open(0, 2, 3, hb=False, install="chrome")
+    sim.open(0, 1, 2, hb=False, install="edge")
+    sim.open(0, 2, 3, hb=False, install="edge")
+    beat_both(sim, 0, 100)
+    stop(sim.state, sim.timer(3).id, T0 + 100, sim.cfg)  # stopped while both browsers show it
+    beat_both(sim, 100, 200, ("edge",))
+    sim.ev(TabClosed, 210, hb=False, install="edge", tab=2)
+    beat_both(sim, 200, 300, ("edge",))
+    sim.tick(300)
+    assert sim.timer(1).paused_by == "offline" and sim.state.installs["chrome"].offline
+    assert list(sim.state.suppressed) == [ref(3).key], "Chrome's tab still shows the stopped ticket"
+    end = 100 + 2 * 3600 + 20
+    beat_both(sim, 300, end, ("edge",))
+    sim.tick(end)
+    [done] = sim.finalized("offline")
+    assert done.timer.ticket == ref(1) and total(done.timer) == 100
+    assert set(sim.state.installs) == {"edge"}
+    sim.hb(end + 20, hb=False, install="edge")
+    assert sim.state.suppressed == {}
+    # Chrome connects again: its snapshot brings its tabs back, and ticket 1 gets a new timer.
+    sim.ev(Snapshot, end + 30, hb=False, install="chrome", tabs=[TabInfo(tab=1, window=1, url=url(1), active=True)])
+    assert sim.timer(1).state == "running"
+
+
+def test_a_ticket_shown_in_two_browsers_keeps_running_while_one_is_silent() -> None:
+    sim = Sim(OPEN)
+    sim.open(0, 1, 1, hb=False, install="chrome")
+    sim.open(0, 3, 1, hb=False, install="edge")
+    beat_both(sim, 0, 100)
+    beat_both(sim, 100, 500, ("edge",))
+    sim.tick(500)
+    assert sim.timer(1).state == "running" and sim.secs(1, 500) == 500
+
+
+def test_a_state_from_before_installs_is_adopted_by_the_first_browser_that_speaks() -> None:
+    sim = Sim()
+    sim.open(0, 1, 1)
+    sim.hb(100)
+    legacy = sim.state.installs.pop("")
+    sim.state.browser.tabs, sim.state.browser.active = legacy.tabs, legacy.active
+    sim.state.browser.focused_window = legacy.focused_window
+    sim.hb(120, hb=False, install="chrome")
+    assert set(sim.state.installs) == {"chrome"} and sim.state.browser.tabs == {}
+    assert sim.secs(1) == 120 and sim.timer(1).state == "running"

@@ -14,7 +14,7 @@ from daemon.clock import FakeClock
 from daemon.entries.service import EntryService
 from daemon.settings import parse_config
 from daemon.store.db import Database
-from daemon.timers.events import Batch, Heartbeat, TabClosed, TabOpened
+from daemon.timers.events import Batch, Heartbeat, SeqGap, TabClosed, TabOpened
 from daemon.timers.service import MAX_FUTURE_S, MAX_PAST_S, STARTUP_GRACE_S, EventsRejected, TimerService
 
 CONFIG = parse_config('[[instances]]\nname = "halo"\nkind = "halopsa"\norigins = ["https://acme.halopsa.com"]\n')
@@ -122,7 +122,7 @@ async def test_recover_pauses_a_running_manual_timer_at_the_checkpoint(db: Datab
     await svc.tick()  # a checkpoint (heartbeat_s has passed)
     assert await db.scalar("SELECT daemon_seen FROM engine") == t0 + 25
     fake_clock.advance(4)
-    await svc.tick()  # no checkpoint: less than a heartbeat since the last
+    await svc.tick()  # no checkpoint: less than half a heartbeat since the last
     assert await db.scalar("SELECT daemon_seen FROM engine") == t0 + 25
     # The daemon dies here (no shutdown) and starts again an hour later.
     fake_clock.advance(3600)
@@ -131,6 +131,21 @@ async def test_recover_pauses_a_running_manual_timer_at_the_checkpoint(db: Datab
     assert (view.id, view.state, view.paused_by) == (timer_id, "paused", "restart")
     assert view.elapsed_s == 25
     assert [n.code for n in again.notices] == ["restart"]
+
+
+async def test_a_tick_half_a_heartbeat_after_any_commit_checkpoints(db: Database, fake_clock: FakeClock) -> None:
+    """The crash-loss bound is one heartbeat: a command between ticks must not push the next checkpoint further."""
+    svc = await service(db, fake_clock)
+    half = CONFIG.timing.heartbeat_s / 2
+    fake_clock.advance(3)
+    await svc.command("start", task="Admin")  # a commit between ticks
+    started = fake_clock.now()
+    fake_clock.advance(half - 0.001)
+    await svc.tick()
+    assert await db.scalar("SELECT daemon_seen FROM engine") == started
+    fake_clock.advance(0.001)
+    await svc.tick()
+    assert await db.scalar("SELECT daemon_seen FROM engine") == started + half
 
 
 async def test_shutdown_checkpoints(db: Database, fake_clock: FakeClock) -> None:
@@ -196,3 +211,22 @@ async def test_concurrent_batches_share_one_commit_and_each_gets_its_own_ack(
     before = snapshot(svc)
     assert await asyncio.gather(*(svc.ingest(b) for b in batches)) == acks
     assert snapshot(svc) == before
+
+
+async def test_concurrent_batches_out_of_order_never_ack_past_a_gap(db: Database, fake_clock: FakeClock) -> None:
+    """Two batches of one install in the same group commit, the later one queued first: the later one is refused
+    (SeqGap naming seq 1) and changes nothing; the earlier one is applied; resending the later one completes it."""
+    svc = await service(db, fake_clock)
+    t0 = fake_clock.now()
+    fake_clock.advance(2400)
+    first = Batch(install="a", events=[opened(1, t0), *beats(2, t0, 60)])  # up to t0 + 1200
+    later = Batch(install="a", events=beats(62, t0 + 1200, 60))  # up to t0 + 2400
+    results = await asyncio.gather(svc.ingest(later), svc.ingest(first), return_exceptions=True)
+    assert isinstance(results[0], SeqGap) and results[0].expected == 1
+    assert results[1] == 61
+    assert await on_disk_ack(db) == 61
+    [timer] = svc.view().timers
+    assert timer.elapsed_s == 1200
+    assert await svc.ingest(later) == 121
+    [timer] = svc.view().timers
+    assert timer.elapsed_s == 2400
