@@ -22,6 +22,7 @@ from daemon.clock import Clock
 from daemon.entries.model import Entry
 from daemon.entries.model import Segment as EntrySegment
 from daemon.entries.service import EntryService, NewEntry
+from daemon.notices import NoticePush, NoticeService, NoticeView
 from daemon.settings import Config
 from daemon.store.db import Database
 from daemon.store.engine import EngineStore
@@ -74,6 +75,9 @@ class TimerService:
         self._push_pending = False
         self._last_checkpoint = 0.0
         self.notices: list[E.Notice] = []
+        self.notice_log = NoticeService(db, clock)
+        """Notices, durable with the state that caused them; pushed to clients once committed."""
+        self._noticed: list[NoticeView] = []
         self._instances = list(config.instances)
         self.lookup: TicketLookup | None = None
         self._tickets: dict[str, tuple[str, str]] = {}
@@ -96,6 +100,7 @@ class TimerService:
         self._acked = await self._store.acked()
         async with self._db.transaction() as conn:
             await self._persist(conn, effects, now)
+        self._noticed = []  # recorded for the API; nobody is connected yet
 
     async def run(self) -> None:
         """Tick forever: deadlines (grace, merge window, long-run cap, browser silence) and the checkpoint."""
@@ -287,15 +292,22 @@ class TimerService:
                     await EngineStore.ack(conn, install, seq, now, instance)
         except BaseException:
             # The database did not take it: reload the last durable state so memory never runs ahead of disk.
+            self._noticed = []
             await self._reload()
             raise
         self._last_checkpoint = now
+        if self._noticed:
+            noticed, self._noticed = self._noticed, []
+            unread = await self.notice_log.unread()
+            for notice in noticed:
+                self.notify(NoticePush(notice=notice, unread=unread))
         if changed:
             self._schedule_push()
         return created
 
     async def _persist(self, conn: Any, effects: Sequence[Any], now: float) -> list[Entry]:
         created: list[Entry] = []
+        notices: list[tuple[float, str, str, str | None]] = []
         for effect in effects:
             if isinstance(effect, E.Finalized):
                 new = _new_entry(effect)
@@ -307,6 +319,9 @@ class TimerService:
             elif isinstance(effect, E.Notice):
                 self.notices = [*self.notices[-49:], effect]
                 log.info("%s", effect.message)
+                notices.append((now, effect.code, effect.message, effect.timer_id))
+        if notices:
+            self._noticed += await NoticeService.record(conn, notices)
         await EngineStore.save(conn, _encoder.encode(self._state), now)
         return created
 
