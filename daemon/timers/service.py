@@ -213,6 +213,18 @@ class TimerService:
         now = self._clock.now()
         return StatePush(timers=self._views(now), idle_pending=E.idle_pending_view(self._state), at=now)
 
+    def open_entries(self) -> list[Entry]:
+        """The entries of closed tickets inside their merge window (status "open"), as finishing them now would make
+        them; `held_until` says when they finalize by themselves. Their id is the timer's id."""
+        now = self._clock.now()
+        out: list[Entry] = []
+        for timer, until in E.held(self._state, now, self._cfg):
+            new = _new_entry(E.Finalized(timer=timer, reason="closed"))
+            if new.ticket is not None and new.ticket.key in self._tickets:
+                new.summary, new.company = self._tickets[new.ticket.key]
+            out.append(self._entries.preview_open(new, timer.id, until, now))
+        return out
+
     def timer_view(self, timer_id: str) -> TimerView:
         for view in self._views(self._clock.now()):
             if view.id == timer_id:
@@ -352,6 +364,8 @@ def _run(name: str, state: E.EngineState, now: float, cfg: Any, *args: Any, **kw
         return None, list(E.stop(state, args[0], now, cfg) or [])
     if name == "discard":
         return None, list(E.discard(state, args[0], now) or [])
+    if name == "finish":
+        return None, list(E.finish(state, args[0], now, cfg) or [])
     if name == "edit":
         E.edit(state, args[0], **kwargs)
         return None, []
