@@ -71,16 +71,14 @@ class NoticeService:
     @staticmethod
     async def record(
         conn: aiosqlite.Connection, notices: Sequence[tuple[float, str, str, str | None]]
-    ) -> list[NoticeView]:
-        """Store (at, code, message, timer_id) notices in the caller's transaction."""
-        return [_view(r) for r in await NoticeStore.add(conn, notices)]
+    ) -> tuple[list[NoticeView], int]:
+        """Store (at, code, message, timer_id) notices in the open transaction; returns them and the unread total."""
+        rows = await NoticeStore.add(conn, notices)
+        return [_view(r) for r in rows], await NoticeStore.unread_in(conn)
 
     async def list(self, *, unread_only: bool = False, limit: int = 50) -> NoticeList:
         rows = await self._store.list(unread_only=unread_only, limit=limit)
         return NoticeList(notices=[_view(r) for r in rows], unread=await self._store.unread())
-
-    async def unread(self) -> int:
-        return await self._store.unread()
 
     async def mark_read(self, *, up_to: int | None = None, ids: Sequence[int] = ()) -> NoticeList:
         await self._store.mark_read(up_to=up_to, ids=ids, at=self._clock.now())

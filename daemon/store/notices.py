@@ -18,6 +18,7 @@ NoticeRow = tuple[int, float, str, str, str | None, float | None]
 """(id, at, code, message, timer_id, read_at)"""
 
 _COLUMNS = "id, at, code, message, timer_id, read_at"
+_UNREAD = "SELECT count(*) FROM notices WHERE read_at IS NULL"
 
 
 def _row(r: Any) -> NoticeRow:
@@ -51,7 +52,13 @@ class NoticeStore:
         return [_row(r) for r in rows]
 
     async def unread(self) -> int:
-        return int(await self._db.scalar("SELECT count(*) FROM notices WHERE read_at IS NULL") or 0)
+        return int(await self._db.scalar(_UNREAD) or 0)
+
+    @staticmethod
+    async def unread_in(conn: aiosqlite.Connection) -> int:
+        async with conn.execute(_UNREAD) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row is not None else 0
 
     async def mark_read(self, *, up_to: int | None, ids: Sequence[int], at: float) -> int:
         """Mark notices read (those with id <= up_to, and those listed); returns how many changed."""

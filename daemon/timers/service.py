@@ -22,7 +22,7 @@ from daemon.clock import Clock
 from daemon.entries.model import Entry
 from daemon.entries.model import Segment as EntrySegment
 from daemon.entries.service import EntryService, NewEntry
-from daemon.notices import NoticePush, NoticeService, NoticeView
+from daemon.notices import NoticePush, NoticeService
 from daemon.settings import Config
 from daemon.store.db import Database
 from daemon.store.engine import EngineStore
@@ -77,7 +77,7 @@ class TimerService:
         self.notices: list[E.Notice] = []
         self.notice_log = NoticeService(db, clock)
         """Notices, durable with the state that caused them; pushed to clients once committed."""
-        self._noticed: list[NoticeView] = []
+        self._noticed: list[NoticePush] = []
         self._instances = list(config.instances)
         self.lookup: TicketLookup | None = None
         self._tickets: dict[str, tuple[str, str]] = {}
@@ -308,11 +308,9 @@ class TimerService:
             await self._reload()
             raise
         self._last_checkpoint = now
-        if self._noticed:
-            noticed, self._noticed = self._noticed, []
-            unread = await self.notice_log.unread()
-            for notice in noticed:
-                self.notify(NoticePush(notice=notice, unread=unread))
+        noticed, self._noticed = self._noticed, []
+        for push in noticed:
+            self.notify(push)
         if changed:
             self._schedule_push()
         return created
@@ -333,7 +331,8 @@ class TimerService:
                 log.info("%s", effect.message)
                 notices.append((now, effect.code, effect.message, effect.timer_id))
         if notices:
-            self._noticed += await NoticeService.record(conn, notices)
+            recorded, unread = await NoticeService.record(conn, notices)
+            self._noticed += [NoticePush(notice=n, unread=unread) for n in recorded]
         await EngineStore.save(conn, _encoder.encode(self._state), now)
         return created
 
