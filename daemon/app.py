@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 from aiohttp import web
 
-from daemon.api import browser, entries, psa_routes, system, timers
+from daemon.api import browser, entries, notices, psa_routes, system, timers
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
 from daemon.api.security import AUTH, CLIENT_TAGS, Guard, guard_middleware
@@ -31,7 +31,14 @@ __all__ = ["ROUTES", "create_app"]
 
 log = logging.getLogger("ticketclock")
 
-ROUTES: list[Route] = [*system.routes, *browser.routes, *timers.routes, *entries.routes, *psa_routes.routes]
+ROUTES: list[Route] = [
+    *system.routes,
+    *browser.routes,
+    *timers.routes,
+    *entries.routes,
+    *notices.routes,
+    *psa_routes.routes,
+]
 
 
 def local_timezone(configured: str) -> str:

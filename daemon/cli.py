@@ -17,8 +17,9 @@ import socket
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import platformdirs
@@ -393,11 +394,28 @@ def cmd_entries(settings: Settings, args: argparse.Namespace) -> int:
         print("no entries")
     for e in entries:
         what = f"#{e['ticket_id'] or e['ticket_number']}" if e["instance"] else (e["task"] or "")
+        why = _entry_why(e)
         print(
             f"{e['id'][:8]}  {e['status']:<9} {_fmt_elapsed(e['actual_seconds'])} billed "
-            f"{_fmt_elapsed(e['billed_seconds'])}  {what}  {e['notes'][:40]}"
+            f"{_fmt_elapsed(e['billed_seconds'])}  {what}  {e['notes'][:40]}" + (f"  ({why})" if why else "")
         )
     return 0
+
+
+def _entry_why(e: dict[str, Any]) -> str:
+    """Why an entry is where it is: an open one's hold, a voided (rejected, failed) one's reason."""
+    if e["status"] == "open":
+        until = e.get("held_until")
+        held = f"held until {datetime.fromtimestamp(until).strftime('%H:%M')}" if until else "held while offline"
+        short = "; too short so far" if e.get("status_reason") == "too_short" else ""
+        return f"{held}, reopening the ticket continues it{short}"
+    reason = str(e.get("status_reason") or "")
+    if e["status"] not in ("voided", "rejected", "failed") or not reason:
+        return ""
+    if reason == "too_short":
+        minimum = next((n["detail"] for n in e.get("explanation", []) if n.get("rule") == "minimum"), "")
+        reason = f"too short, {minimum.split(':')[0]}" if minimum else "too short"  # "too short, 5s < minimum 1m"
+    return f"{e['status']}: {reason}"
 
 
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ daemon.configure({
   onStatus: (status) => badge.showStatus(status),
   onOverflow: (queue) => badge.showOverflow(queue),
   onEntry: (news) => badge.showEntry(news),
+  onNotice: (push) => badge.showNotice(push),
 });
 
 chrome.tabs.onCreated.addListener(tabs.onCreated);

@@ -1,16 +1,20 @@
-// The action popup: live timers from GET /api/v1/timers (polled every 2 s while open), actions over REST.
+// The action popup: live timers from GET /api/v1/timers, the held entries of closed tickets (GET /api/v1/entries
+// ?status=open) and unread notices (GET /api/v1/notices), polled every 2 s while open; actions over REST.
 // Rendered with createElement/textContent only. Each timer has one card, updated in place, so a textarea being
 // typed in is never replaced. body[data-rendered="1"] is set after each render (the e2e tests wait on it).
 
 import * as api from "./lib/api.js";
 import * as settings from "./lib/settings.js";
-import { formatClock, formatElapsed, liveElapsed, stateText, timerLabel } from "./lib/format.js";
+import { formatClock, formatElapsed, heldText, isHeld, liveElapsed, stateText, timerLabel } from "./lib/format.js";
 
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
 const cards = new Map(); // timer id -> card
 let timers = [];
 let idlePending = null;
+let held = new Map(); // timer id -> its open entry (a closed ticket inside its merge window)
+let notices = []; // unread, newest first
+let unread = 0;
 let error = null;
 
 const STATUS_TEXT = {
@@ -57,6 +61,14 @@ function buildCard(timer) {
     className: "toggle",
     onclick: () => act(() => (card.timer.running ? api.pause(id()) : api.resume(id()))),
   });
+  card.finish = el("button", {
+    type: "button",
+    className: "finish",
+    textContent: "Finish now",
+    title: "Make the entry final now instead of waiting for the ticket to be reopened",
+    onclick: () => act(() => api.finishEntry(id())),
+  });
+  card.held = el("div", { className: "held" });
   card.stop = el("button", {
     type: "button",
     className: "stop",
@@ -106,7 +118,8 @@ function buildCard(timer) {
     { className: "timer", dataset: { id: timer.id } },
     el("div", { className: "top" }, card.swatch, card.label, card.state, card.elapsed),
     card.sub,
-    el("div", { className: "actions" }, card.toggle, card.stop, card.discard),
+    card.held,
+    el("div", { className: "actions" }, card.toggle, card.finish, card.stop, card.discard),
     el(
       "details",
       {},
@@ -134,6 +147,13 @@ function updateCard(card, timer) {
   card.sub.title = card.sub.textContent;
   card.toggle.textContent = timer.running ? "Pause" : "Resume";
   card.toggle.disabled = timer.state === "stopped";
+  const isClosed = isHeld(timer);
+  card.li.classList.toggle("is-held", isClosed);
+  card.held.hidden = !isClosed;
+  card.held.textContent = isClosed ? heldText(held.get(timer.id)) : "";
+  card.toggle.hidden = isClosed;
+  card.stop.hidden = isClosed;
+  card.finish.hidden = !isClosed;
   setValue(card.notes, timer.notes ?? "");
   setValue(card.internal, timer.internal_notes ?? "");
   setValue(card.billable, timer.billable ?? "agreement");
@@ -177,6 +197,22 @@ function renderIdle() {
     `(${minutes} min). Keep that time on your timers?`;
 }
 
+function renderNotices() {
+  $("notices").hidden = notices.length === 0;
+  $("notices-title").textContent = unread === 1 ? "1 new notice" : `${unread} new notices`;
+  $("notice-list").replaceChildren(
+    ...notices.map((n) =>
+      el(
+        "li",
+        { className: n.alert ? "notice alert" : "notice", dataset: { id: String(n.id), code: n.code } },
+        el("time", { textContent: formatClock(n.at), dateTime: new Date(n.at * 1000).toISOString() }),
+        " ",
+        n.message,
+      ),
+    ),
+  );
+}
+
 async function renderStatus() {
   const [status, queue, port] = await Promise.all([settings.getStatus(), settings.getQueue(), settings.getPort()]);
   const s = $("status");
@@ -208,6 +244,7 @@ async function renderInstances() {
 async function render() {
   renderTimers();
   renderIdle();
+  renderNotices();
   $("error").hidden = !error;
   $("error").textContent = error ?? "";
   await renderStatus();
@@ -216,9 +253,18 @@ async function render() {
 
 async function refresh() {
   try {
-    const data = await api.listTimers();
+    const [data, open, news] = await Promise.all([
+      api.listTimers(),
+      api.openEntries().catch(() => null), // the timers matter most: show them even if these fail
+      api.listNotices({ unread: true, limit: 5 }).catch(() => null),
+    ]);
     timers = data.timers ?? [];
     idlePending = data.idle_pending ?? null;
+    if (open) held = new Map((open.entries ?? []).map((e) => [e.id, e]));
+    if (news) {
+      notices = news.notices ?? [];
+      unread = news.unread ?? notices.length;
+    }
     if (error && /daemon|paired/.test(error)) error = null;
   } catch (err) {
     error = api.errorText(err);
@@ -231,6 +277,9 @@ async function refresh() {
   await render();
 }
 
+$("notices-read").addEventListener("click", () =>
+  act(() => (notices.length ? api.markNoticesRead(notices[0].id) : null)),
+);
 $("idle-keep").addEventListener("click", () => act(() => api.resolveIdle(true)));
 $("idle-drop").addEventListener("click", () => act(() => api.resolveIdle(false)));
 $("overflow-dismiss").addEventListener("click", async () => {

@@ -11,7 +11,7 @@ from aiohttp import web
 from daemon.api.errors import ApiError
 from daemon.api.routing import Handler, Route, json_response, read_json
 from daemon.entries.model import STATUSES, AuditEvent, Entry
-from daemon.entries.service import EntryPatch, ManualEntry
+from daemon.entries.service import EntryError, EntryPatch, ManualEntry
 from daemon.services import SERVICES
 from daemon.store.entries import EntryFilter
 
@@ -72,7 +72,12 @@ async def list_entries(request: web.Request) -> web.Response:
         limit=_int("limit", q.get("limit", "500"), 1, 5000),
         offset=_int("offset", q.get("offset", "0"), 0, 10**9),
     )
-    return json_response(EntryList(entries=await request.app[SERVICES].entries.find(f)))
+    services = request.app[SERVICES]
+    found = await services.entries.find(f)
+    if f.offset == 0:
+        # Open entries (closed tickets inside their merge window) are not stored: they follow on the first page.
+        found += [e for e in services.timers.open_entries() if f.matches(e)]
+    return json_response(EntryList(entries=found))
 
 
 async def create_entry(request: web.Request) -> web.Response:
@@ -82,8 +87,12 @@ async def create_entry(request: web.Request) -> web.Response:
 
 
 async def get_entry(request: web.Request) -> web.Response:
-    entries = request.app[SERVICES].entries
+    services = request.app[SERVICES]
+    entries = services.entries
     entry_id = request.match_info["id"]
+    held = [e for e in services.timers.open_entries() if e.id == entry_id]
+    if held:
+        return json_response(EntryDetail(entry=held[0], history=[]))
     entry = await entries.get(entry_id)
     return json_response(EntryDetail(entry=entry, history=await entries.history(entry_id)))
 
@@ -91,6 +100,19 @@ async def get_entry(request: web.Request) -> web.Response:
 async def patch_entry(request: web.Request) -> web.Response:
     body = await read_json(request, EntryPatch)
     return json_response(await request.app[SERVICES].entries.patch(request.match_info["id"], body))
+
+
+async def finish_entry(request: web.Request) -> web.Response:
+    """Finish an open entry now: its timer is finalized once, as the end of its merge window would have done."""
+    services = request.app[SERVICES]
+    entry_id = request.match_info["id"]
+    if not any(e.id == entry_id for e in services.timers.open_entries()):
+        if await services.entries.store.get(entry_id) is not None:
+            raise EntryError("invalid_transition", "this entry is already finished")
+    _, created = await services.timers.command("finish", entry_id)
+    if not created:  # the engine refuses anything but a held timer, so this is not expected
+        raise EntryError("invalid_transition", "nothing was held to finish")
+    return json_response(created[0])
 
 
 def _action(name: str) -> Handler:
@@ -105,7 +127,7 @@ def _action(name: str) -> Handler:
 _FILTERS = {
     "from": "entries ending after this time (ISO 8601 or epoch seconds)",
     "to": "entries starting before this time",
-    "status": "comma-separated statuses",
+    "status": "comma-separated statuses (open: closed tickets inside their merge window, listed on the first page)",
     "ticket": "ticket id",
     "instance": "PSA instance name",
     "limit": "at most this many (default 500, max 5000)",
@@ -132,6 +154,14 @@ routes = [
         "Edit an entry (pending, rejected or failed)",
         "entries",
         body=EntryPatch,
+        response=Entry,
+    ),
+    Route(
+        "POST",
+        "/api/v1/entries/{id}/finish",
+        finish_entry,
+        "Finish an open entry now (a closed ticket in its merge window): finalized once; a reopen starts anew",
+        "entries",
         response=Entry,
     ),
     *[

@@ -6,6 +6,9 @@ States (DESIGN §5)::
                  ╰── (approval "none") ───────────────────╯
     side states: rejected (back to the technician), voided (kept for audit, never posted),
                  failed (the PSA refused it; edit and retry)
+
+`open` entries (a closed ticket inside its merge window) are not stored: the API shows them from the timer, with
+`held_until`. Reopening the ticket continues them; "finish now" or the end of the window makes a stored entry.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from daemon.rules import RuleNote
 
 __all__ = ["EDITABLE", "STATUSES", "AuditEvent", "Entry", "EntryNews", "Segment", "Status"]
 
-Status = Literal["pending", "submitted", "approved_l1", "approved", "queued", "posted", "rejected", "voided", "failed"]
+Status = Literal[
+    "open", "pending", "submitted", "approved_l1", "approved", "queued", "posted", "rejected", "voided", "failed"
+]
 STATUSES: tuple[str, ...] = (
+    "open",
     "pending",
     "submitted",
     "approved_l1",
@@ -66,6 +72,9 @@ class Entry(msgspec.Struct, kw_only=True):
     psa_ids: list[str] = []
     created_at: float
     updated_at: float
+    held_until: float | None = None
+    """Open entries only: when the merge window ends and the entry is finalized (None: held until the browser is
+    back). Not stored."""
 
 
 class AuditEvent(msgspec.Struct, kw_only=True):

@@ -155,6 +155,15 @@ class EntryService:
             self._queue_or_hold(entry, audit, now)
         return entry, audit
 
+    def preview_open(self, new: NewEntry, timer_id: str, held_until: float | None, now: float) -> Entry:
+        """An open entry (a closed ticket inside its merge window) as finalizing it now would shape it.
+
+        Its id is the timer's; `status_reason` names the void reason it would get if finished now (e.g. too_short).
+        """
+        entry, _ = self.build(new, now)
+        reason = entry.status_reason if entry.status == "voided" else ""
+        return msgspec.structs.replace(entry, id=timer_id, status="open", status_reason=reason, held_until=held_until)
+
     def _queue_or_hold(self, entry: Entry, audit: list[AuditEvent], now: float) -> None:
         """Approval pattern none: pending → queued at once, for entries that belong to a PSA ticket."""
         if entry.instance and (entry.ticket_id is not None or entry.ticket_number):

@@ -34,6 +34,16 @@ class EntryFilter(msgspec.Struct, kw_only=True):
     limit: int = 500
     offset: int = 0
 
+    def matches(self, entry: Entry) -> bool:
+        """The filter of `EntryStore.list` for an entry that is not stored (an open one): same rules, in Python."""
+        return (
+            (self.start is None or entry.ended_at > self.start)
+            and (self.end is None or entry.started_at < self.end)
+            and (not self.status or entry.status in self.status)
+            and (self.instance is None or entry.instance == self.instance)
+            and (self.ticket_id is None or entry.ticket_id == self.ticket_id)
+        )
+
 
 def _row(entry: Entry) -> tuple[Any, ...]:
     d = msgspec.structs.asdict(entry)

@@ -92,4 +92,16 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX outbox_due ON outbox (instance, next_at);
     """,
+    # 4: notices — what changed billed time without the user's hand, for the popup and the API (read or not).
+    """
+    CREATE TABLE notices (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        code TEXT NOT NULL,
+        message TEXT NOT NULL,
+        timer_id TEXT,
+        read_at REAL
+    );
+    CREATE INDEX notices_unread ON notices (read_at, id);
+    """,
 ]

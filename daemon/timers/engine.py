@@ -16,9 +16,11 @@ Entry points
     resume(state, timer_id, now, cfg) -> list[Effect]
     stop(state, timer_id, now, cfg) -> list[Effect]
     discard(state, timer_id, now) -> list[Effect]
+    finish(state, timer_id, now, cfg) -> list[Effect]                  "finish now": end a closed ticket's window
     edit(state, timer_id, *, notes=None, internal_notes=None, billable=None, work_type=None, colour=None) -> Timer
     resolve_idle(state, keep, now) -> list[Effect]
     views(state, now) -> list[TimerView];  idle_pending_view(state) -> IdlePending | None
+    held(state, now, cfg) -> list[tuple[Timer, float | None]]          closed tickets whose entry is not final yet
     elapsed(timer, state, now) -> float
 
 Errors (a failing command leaves the state unchanged)
@@ -80,6 +82,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+import msgspec
+
 from daemon.settings import TimingConfig
 from daemon.timers import segments as seg
 from daemon.timers.engine_state import (
@@ -128,6 +132,9 @@ __all__ = [
     "discard",
     "edit",
     "elapsed",
+    "finish",
+    "held",
+    "held_until",
     "idle_pending_view",
     "pause",
     "recover",
@@ -412,11 +419,25 @@ def _expire_auto(state: EngineState, at: float, cfg: TimingConfig, effects: list
             tm.kind == "auto"
             and tm.state == "stopped"
             and not tm.stopped_by_offline
-            and tm.stopped_at is not None
-            and at >= tm.stopped_at + cfg.merge_s
+            and (until := held_until(tm, cfg)) is not None
+            and at >= until
             and tm.id not in held
         ):
             _drop(state, tm, "closed", effects)
+
+
+def held_until(tm: Timer, cfg: TimingConfig) -> float | None:
+    """When the merge window of a closed auto timer ends and its entry is finalized (browser time).
+
+    None for a timer that is not closed, and for one held by an offline stop (it waits for the browser).
+    """
+    if tm.kind != "auto" or tm.stopped_by_offline:
+        return None
+    if tm.state == "closing" and tm.closing_since is not None:
+        return tm.closing_since + max(cfg.grace_s, cfg.merge_s)
+    if tm.state == "stopped" and tm.stopped_at is not None:
+        return tm.stopped_at + cfg.merge_s
+    return None
 
 
 def _silent_owners(state: EngineState, tm: Timer, silent: set[str]) -> list[str] | None:
@@ -919,6 +940,31 @@ def discard(state: EngineState, timer_id: str, now: float) -> list[Effect]:
     return effects
 
 
+def finish(state: EngineState, timer_id: str, now: float, cfg: TimingConfig) -> list[Effect]:
+    """ "Finish now": a closed ticket's timer (grace, merge window or offline hold) is finalized at once, as its
+    window would have ended it. Reopening the ticket afterwards starts a new timer and a new entry.
+
+    A timer that is running or paused again (the ticket was reopened) cannot be finished this way, and neither can
+    one whose away time is still to be decided (finishing it would throw that choice away).
+    """
+    tm = _find(state, timer_id)
+    if tm.kind != "auto" or tm.state not in ("closing", "stopped"):
+        raise InvalidTransition(f"timer {timer_id} is {tm.state}: only a closed ticket's held entry can be finished")
+    if tm.id in _idle_hold(state):
+        raise InvalidTransition("decide first whether to keep the away time on this ticket")
+    effects: list[Effect] = []
+    if tm.stopped_by_offline:
+        _offline_to_ordinary(state, tm, cfg, effects)
+        if _present(state, tm):
+            _drop(state, tm, "offline", effects)
+        return effects
+    stop_at = _wind_down(state, tm, now, cfg.long_run_s, effects)
+    if stop_at >= 0:
+        tm.stopped_at = stop_at
+        _drop(state, tm, "closed", effects)
+    return effects
+
+
 def edit(
     state: EngineState,
     timer_id: str,
@@ -1021,6 +1067,25 @@ def views(state: EngineState, now: float) -> list[TimerView]:
                 flags=list(tm.flags),
             )
         )
+    return out
+
+
+def held(state: EngineState, now: float, cfg: TimingConfig) -> list[tuple[Timer, float | None]]:
+    """Closed tickets whose entry is not final yet: a copy of each timer with its time settled as finishing it now
+    would settle it, and when its merge window ends (`held_until`). The state is not changed."""
+    out: list[tuple[Timer, float | None]] = []
+    for tm in state.timers:
+        if tm.kind != "auto" or tm.state not in ("closing", "stopped"):
+            continue
+        copy = msgspec.structs.replace(
+            tm, segments=[Segment(s.start, s.end) for s in tm.segments], flags=list(tm.flags)
+        )
+        if tm.state == "closing" and tm.closing_since is not None:
+            seg.truncate(copy.segments, tm.closing_since)
+        elif tm.stopped_at is not None:
+            seg.truncate(copy.segments, tm.stopped_at)
+        seg.close(copy.segments, _credit_limit(tm, state, now))
+        out.append((copy, held_until(tm, cfg)))
     return out
 
 

@@ -23,6 +23,7 @@ from daemon.clock import Clock
 from daemon.entries.model import Entry
 from daemon.entries.model import Segment as EntrySegment
 from daemon.entries.service import EntryService, NewEntry
+from daemon.notices import NoticePush, NoticeService
 from daemon.settings import Config
 from daemon.store.db import Database
 from daemon.store.engine import EngineStore
@@ -78,6 +79,9 @@ class TimerService:
         self._push_pending = False
         self._last_checkpoint = 0.0
         self.notices: list[E.Notice] = []
+        self.notice_log = NoticeService(db, clock)
+        """Notices, durable with the state that caused them; pushed to clients once committed."""
+        self._noticed: list[NoticePush] = []
         self._instances = list(config.instances)
         self.lookup: TicketLookup | None = None
         self._tickets: dict[str, tuple[str, str]] = {}
@@ -101,6 +105,7 @@ class TimerService:
         async with self._db.transaction() as conn:
             await self._persist(conn, effects, now)
         self._last_checkpoint = now
+        self._noticed = []  # recorded for the API; nobody is connected yet
 
     async def run(self) -> None:
         """Tick forever: deadlines (grace, merge window, long-run cap, browser silence) and the checkpoint."""
@@ -232,6 +237,18 @@ class TimerService:
         now = self._clock.now()
         return StatePush(timers=self._views(now), idle_pending=E.idle_pending_view(self._state), at=now)
 
+    def open_entries(self) -> list[Entry]:
+        """The entries of closed tickets inside their merge window (status "open"), as finishing them now would make
+        them; `held_until` says when they finalize by themselves. Their id is the timer's id."""
+        now = self._clock.now()
+        out: list[Entry] = []
+        for timer, until in E.held(self._state, now, self._cfg):
+            new = _new_entry(E.Finalized(timer=timer, reason="closed"))
+            if new.ticket is not None and new.ticket.key in self._tickets:
+                new.summary, new.company = self._tickets[new.ticket.key]
+            out.append(self._entries.preview_open(new, timer.id, until, now))
+        return out
+
     def timer_view(self, timer_id: str) -> TimerView:
         for view in self._views(self._clock.now()):
             if view.id == timer_id:
@@ -311,15 +328,20 @@ class TimerService:
                     await EngineStore.ack(conn, install, seq, now, instance)
         except BaseException:
             # The database did not take it: reload the last durable state so memory never runs ahead of disk.
+            self._noticed = []
             await self._reload()
             raise
         self._last_checkpoint = now
+        noticed, self._noticed = self._noticed, []
+        for push in noticed:
+            self.notify(push)
         if changed:
             self._schedule_push()
         return created
 
     async def _persist(self, conn: Any, effects: Sequence[Any], now: float) -> list[Entry]:
         created: list[Entry] = []
+        notices: list[tuple[float, str, str, str | None]] = []
         for effect in effects:
             if isinstance(effect, E.Finalized):
                 new = _new_entry(effect)
@@ -331,6 +353,10 @@ class TimerService:
             elif isinstance(effect, E.Notice):
                 self.notices = [*self.notices[-49:], effect]
                 log.info("%s", effect.message)
+                notices.append((now, effect.code, effect.message, effect.timer_id))
+        if notices:
+            recorded, unread = await NoticeService.record(conn, notices)
+            self._noticed += [NoticePush(notice=n, unread=unread) for n in recorded]
         await EngineStore.save(conn, _encoder.encode(self._state), now)
         return created
 
@@ -361,6 +387,8 @@ def _run(name: str, state: E.EngineState, now: float, cfg: Any, *args: Any, **kw
         return None, list(E.stop(state, args[0], now, cfg) or [])
     if name == "discard":
         return None, list(E.discard(state, args[0], now) or [])
+    if name == "finish":
+        return None, list(E.finish(state, args[0], now, cfg) or [])
     if name == "edit":
         E.edit(state, args[0], **kwargs)
         return None, []

@@ -20,8 +20,12 @@ export const ERROR_TEXT = {
   too_many_attempts: "Too many wrong pairing codes. Wait a minute, then try again with a new code.",
   too_many_requests: "Too many requests. Wait a moment and try again.",
   too_many_timers: "You already have 9 timers. Stop or discard one first.",
-  not_found: "That timer no longer exists.",
+  not_found: "That timer or entry no longer exists.",
   conflict: "That change conflicts with the timer's current state. The list has been refreshed.",
+  invalid_transition:
+    "That no longer applies: the timer or entry changed meanwhile (reopened, finished or stopped). The list has been refreshed.",
+  not_editable: "That entry can no longer be changed here.",
+  invalid_query: "The daemon did not accept that request.",
   invalid_input: "The daemon did not accept that input.",
   bad_request: "The daemon did not accept that request.",
   invalid_json: "The daemon did not accept that request.",
@@ -158,3 +162,10 @@ export function clientName() {
   if (/Edg\//.test(globalThis.navigator?.userAgent ?? "")) return "Edge";
   return "Chromium";
 }
+
+export const openEntries = () => request("GET", "/api/v1/entries?status=open");
+export const finishEntry = (entryId) => request("POST", `/api/v1/entries/${id(entryId)}/finish`);
+export const listNotices = ({ unread = false, limit = 50 } = {}) =>
+  request("GET", `/api/v1/notices?unread=${unread ? "true" : "false"}&limit=${limit}`);
+/** Mark read every notice up to this id (the newest one shown). */
+export const markNoticesRead = (upTo) => request("POST", "/api/v1/notices/read", { up_to: upTo });

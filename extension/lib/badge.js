@@ -1,6 +1,6 @@
 // The toolbar badge and the notifications of the service worker.
 
-import { badgeFor, formatClock } from "./format.js";
+import { badgeFor, formatClock, noticeTitle } from "./format.js";
 import * as api from "./api.js";
 
 const IDLE_NOTIFICATION = "idle-pending";
@@ -84,4 +84,17 @@ export async function showEntry(news) {
 function formatMinutes(seconds) {
   const minutes = Math.round((seconds ?? 0) / 60);
   return minutes >= 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes} min`;
+}
+
+/** A notice pushed by the daemon: one that changed billed time raises a browser notification (the popup lists all). */
+export async function showNotice(push) {
+  const notice = push?.notice;
+  if (!notice?.alert) return;
+  await chrome.notifications.create(`notice-${notice.id}`, {
+    type: "basic",
+    iconUrl: ICON,
+    title: noticeTitle(notice),
+    message: notice.message,
+    priority: 1,
+  });
 }

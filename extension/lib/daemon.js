@@ -48,6 +48,7 @@ const hooks = {
   onStatus: async () => {},
   onOverflow: async () => {},
   onEntry: async () => {},
+  onNotice: async () => {},
 };
 
 /** Set what happens on config, state, status changes, entry news and queue overflow (wired in background.js). */
@@ -227,6 +228,9 @@ async function onMessage(sock, data) {
       break;
     case "entry":
       await hooks.onEntry(msg);
+      break;
+    case "notice":
+      await hooks.onNotice(msg);
       break;
     case "error":
       if (msg.code === "unauthorized" || msg.code === "unpaired") {

@@ -35,6 +35,7 @@ const PAUSE_REASONS = {
 /** A short state text for a timer. */
 export function stateText(timer) {
   if (timer.state === "paused") return PAUSE_REASONS[timer.paused_by] ?? "paused";
+  if (isHeld(timer)) return "ticket closed";
   if (timer.state === "closing") return "closing";
   return timer.state || "";
 }
@@ -61,4 +62,31 @@ export function badgeFor(timers) {
   const running = (timers ?? []).filter((t) => t.running);
   if (!running.length) return { text: "", colour: "#777777" };
   return { text: String(running.length), colour: attendedTimer(running)?.colour || "#777777" };
+}
+
+/** A closed ticket's timer whose entry is held (grace, merge window, offline): reopening the ticket continues it. */
+export function isHeld(timer) {
+  return timer?.kind === "auto" && (timer.state === "closing" || timer.state === "stopped");
+}
+
+/** What the popup says about a held entry: until when it waits for the ticket to be reopened. */
+export function heldText(entry) {
+  if (!entry) return "closed — reopening continues it";
+  if (!Number.isFinite(entry.held_until)) return "held until the browser is back — reopening continues it";
+  return `held until ${formatClock(entry.held_until)} — reopening continues it`;
+}
+
+const NOTICE_TITLES = {
+  evicted: "Timer stopped: 9 timers at once",
+  limit_reached: "Ticket not timed: 9 timers at once",
+  browser_offline: "Timers stopped: browser silent",
+  restart: "Timer paused: daemon restarted",
+  long_run: "Timer stopped: ran too long",
+  idle_dropped: "Away time dropped",
+  idle_expired: "Away time dropped",
+};
+
+/** The title of a notice (its message is the daemon's own text). */
+export function noticeTitle(notice) {
+  return NOTICE_TITLES[notice?.code] ?? "TicketClock";
 }

@@ -1,6 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { attendedTimer, badgeFor, formatElapsed, liveElapsed, stateText, timerLabel } from "../lib/format.js";
+import {
+  attendedTimer,
+  badgeFor,
+  formatClock,
+  formatElapsed,
+  heldText,
+  isHeld,
+  liveElapsed,
+  noticeTitle,
+  stateText,
+  timerLabel,
+} from "../lib/format.js";
 
 test("elapsed as h:mm:ss", () => {
   assert.equal(formatElapsed(0), "0:00:00");
@@ -40,4 +51,21 @@ test("badge: number running, in the most recently attended running timer's colou
   assert.equal(badgeFor([]).text, "");
   assert.equal(attendedTimer(timers).id, "b");
   assert.equal(attendedTimer(timers, { runningOnly: false }).id, "c");
+});
+
+test("a closed ticket's timer is held; the popup says until when and that reopening continues it", () => {
+  assert.equal(isHeld({ kind: "auto", state: "closing" }), true);
+  assert.equal(isHeld({ kind: "auto", state: "stopped" }), true);
+  assert.equal(isHeld({ kind: "auto", state: "running" }), false);
+  assert.equal(isHeld({ kind: "manual", state: "paused" }), false);
+  assert.equal(stateText({ kind: "auto", state: "stopped" }), "ticket closed");
+  const at = 1_780_000_000;
+  assert.equal(heldText({ held_until: at }), `held until ${formatClock(at)} — reopening continues it`);
+  assert.equal(heldText({ held_until: null }), "held until the browser is back — reopening continues it");
+  assert.equal(heldText(undefined), "closed — reopening continues it");
+});
+
+test("notice titles name what changed billed time; unknown codes still get one", () => {
+  assert.equal(noticeTitle({ code: "evicted" }), "Timer stopped: 9 timers at once");
+  assert.equal(noticeTitle({ code: "something_new" }), "TicketClock");
 });

@@ -91,6 +91,7 @@ def test_start_timers_pause_resume_stop_entries(home: Path) -> None:
     assert len(lines) == 2, listing
     assert lines[0].startswith(manual_id[:8]) and "queued" in lines[0] and "0:30:00" in lines[0] and "#4711" in lines[0]
     assert lines[1].startswith(entry_id[:8]) and "voided" in lines[1] and "Admin" in lines[1]
+    assert re.search(r"\(voided: too short, \d+s < minimum 1m\)$", lines[1]), "says why it was voided"
 
     rows = list(csv.DictReader(io.StringIO(ok(home, "entries", "--csv"))))
     by_id = {r["id"]: r for r in rows}
@@ -108,6 +109,22 @@ def test_start_timers_pause_resume_stop_entries(home: Path) -> None:
     only_queued = list(csv.DictReader(io.StringIO(ok(home, "entries", "--csv", "--status", "queued"))))
     assert [r["id"] for r in only_queued] == [manual_id]
     assert ok(home, "entries", "--from", str(now + 10)) == "no entries\n"
+
+
+def test_entries_shows_a_closed_tickets_open_entry_and_when_it_is_held_until(home: Path) -> None:
+    now = time.time()
+    url = "https://acme.halopsa.com/ticket?id=4711"
+    events = [{"type": "tab_opened", "seq": 1, "at": now - 100, "tab": 7, "window": 1, "url": url, "active": True}]
+    events += [{"type": "heartbeat", "seq": 1 + i, "at": now - 100 + 20 * i} for i in range(1, 5)]
+    events.append({"type": "tab_closed", "seq": 6, "at": now, "tab": 7, "window": 1})
+    with api(home) as client:
+        sent = client.post("/api/v1/browser/events", json={"type": "batch", "install": "ext-a", "events": events})
+        assert sent.status_code == 200, sent.text
+        [entry] = client.get("/api/v1/entries").json()["entries"]
+    until = time.strftime("%H:%M", time.localtime(entry["held_until"]))
+    [line] = ok(home, "entries").splitlines()
+    assert line.startswith(entry["id"]) and " open " in line and "#4711" in line, line
+    assert line.endswith(f"(held until {until}, reopening the ticket continues it)"), line
 
 
 def test_start_a_ticket_timer_and_watch(home: Path) -> None:
