@@ -11,7 +11,6 @@ import asyncio
 import ipaddress
 import os
 import signal
-import socket
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -22,12 +21,15 @@ import platformdirs
 
 from daemon import __version__
 from daemon.client import ApiClient, ApiClientError, DaemonNotRunning
+from daemon.runtime import DaemonFile, listen_socket, remove_daemon_file, write_daemon_file
 from daemon.settings import Config, ConfigError, Settings, parse_config
 
 __all__ = ["main", "resolve_settings"]
 
 APP = "ticketclock"
 EXIT_USAGE = 2
+LISTENERS = ("serve", "demo")
+"""The commands that run the daemon: only they take --port 0 (any free port)."""
 
 
 class CliError(Exception):
@@ -48,8 +50,10 @@ def resolve_settings(args: argparse.Namespace, env: dict[str, str]) -> Settings:
         data_dir = Path(args.data_dir).expanduser()
     config = load_config(config_file, explicit=bool(args.config))
     port = args.port if args.port is not None else config.port
-    if not 0 < port < 65536:
+    if not 0 <= port < 65536:
         raise CliError(f"--port {port}: not a TCP port")
+    if port == 0 and args.command not in LISTENERS:
+        raise CliError(f"--port 0 (any free port) is only for {' and '.join(LISTENERS)}")
     check_loopback(config.bind)
     return Settings(config=config, config_file=config_file, data_dir=data_dir, log_dir=log_dir, port=port)
 
@@ -112,6 +116,16 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     from daemon.clock import SystemClock
     from daemon.store import StoreError
 
+    try:  # bound before the app is built: with --port 0 the app (Host check) must know the port it got
+        sock = listen_socket(settings.config.bind, settings.port)
+    except OSError as exc:
+        print(
+            f"ticketclock: cannot listen on {settings.config.bind}:{settings.port}: {exc.strerror} "
+            "(is another TicketClock running? try `ticketclock status`)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
         app = create_app(settings, clock=SystemClock(), http=http)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -119,32 +133,27 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             await runner.setup()
         except StoreError as exc:
             print(f"ticketclock: cannot start: {exc}", file=sys.stderr)
+            sock.close()
             await runner.cleanup()
             return EXIT_USAGE
         except OSError as exc:
             print(f"ticketclock: cannot start: {exc}", file=sys.stderr)
+            sock.close()
             await runner.cleanup()
             return EXIT_USAGE
-        site = web.TCPSite(runner, settings.config.bind, settings.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            print(
-                f"ticketclock: cannot listen on {settings.config.bind}:{settings.port}: {exc.strerror} "
-                "(is another TicketClock running? try `ticketclock status`)",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
+        await web.SockSite(runner, sock).start()
         stop = asyncio.Event()
         _install_stop_handlers(stop)
+        report = DaemonFile(pid=os.getpid(), port=settings.port, version=__version__)
         print(f"TicketClock {__version__} listening on http://127.0.0.1:{settings.port}", flush=True)
-        if ready is not None:
-            ready(settings.port)
         try:
+            write_daemon_file(settings.data_dir, report)  # last: whoever sees it also finds the line above
+            if ready is not None:
+                ready(settings.port)
             await stop.wait()
         finally:
             print("TicketClock stopping", flush=True)
+            remove_daemon_file(settings.data_dir, report)
             await runner.cleanup()
     return 0
 
@@ -214,7 +223,7 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         health = ApiClient(settings.port, None, timeout=3).get("/api/v1/health")
         report(True, f"daemon answers on port {settings.port} (version {health['version']})")
     except DaemonNotRunning:
-        free = _port_free(settings.port)
+        free = _port_free(settings.config.bind, settings.port)
         report(
             free,
             f"daemon not running; port {settings.port} is {'free' if free else 'taken by another program'}",
@@ -255,12 +264,12 @@ def _check_database(path: Path) -> str:
     return "ok"
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
+def _port_free(bind: str, port: int) -> bool:
+    """Could `serve` listen here? Asked with serve's own socket (SO_REUSEADDR included), then closed."""
+    try:
+        listen_socket(bind, port).close()
+    except OSError:
+        return False
     return True
 
 
