@@ -30,6 +30,7 @@ from daemon.runtime import listen_socket, read_daemon_file
 from daemon.settings import Settings, parse_config
 
 __all__ = [
+    "HANG_TIMEOUT_S",
     "DaemonProcess",
     "RunningDaemon",
     "assert_api_error",
@@ -48,6 +49,9 @@ T = TypeVar("T")
 POLL_S = 0.02
 DEADLINE_S = 30
 """Default overall deadline for polling: generous, it only matters when something is broken."""
+HANG_TIMEOUT_S = 2
+"""Client timeout for tests that inject a hang. The hang is endless, so this only has to outlast, on a loaded
+machine, the ordinary requests the same client makes before and after it: seconds, not tenths."""
 START_DEADLINE_S = 60
 """Deadline for a daemon subprocess to report and answer (a loaded CI machine can take seconds to import)."""
 
