@@ -21,7 +21,7 @@ import platformdirs
 
 from daemon import __version__
 from daemon.client import ApiClient, ApiClientError, DaemonNotRunning
-from daemon.runtime import DaemonFile, listen_socket, remove_daemon_file, write_daemon_file
+from daemon.runtime import DAEMON_FILE, DaemonFile, listen_socket, remove_daemon_file, write_daemon_file
 from daemon.settings import Config, ConfigError, Settings, parse_config
 
 __all__ = ["main", "resolve_settings"]
@@ -52,7 +52,7 @@ def resolve_settings(args: argparse.Namespace, env: dict[str, str]) -> Settings:
     port = args.port if args.port is not None else config.port
     if not 0 <= port < 65536:
         raise CliError(f"--port {port}: not a TCP port")
-    if port == 0 and args.command not in LISTENERS:
+    if port == 0 and getattr(args, "command", None) not in LISTENERS:
         raise CliError(f"--port 0 (any free port) is only for {' and '.join(LISTENERS)}")
     check_loopback(config.bind)
     return Settings(config=config, config_file=config_file, data_dir=data_dir, log_dir=log_dir, port=port)
@@ -146,8 +146,11 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         _install_stop_handlers(stop)
         report = DaemonFile(pid=os.getpid(), port=settings.port, version=__version__)
         print(f"TicketClock {__version__} listening on http://127.0.0.1:{settings.port}", flush=True)
+        try:  # last: whoever sees it also finds the line above
+            write_daemon_file(settings.data_dir, report)
+        except OSError as exc:  # the daemon still serves; only the report is missing
+            print(f"ticketclock: cannot write {settings.data_dir / DAEMON_FILE}: {exc}", file=sys.stderr)
         try:
-            write_daemon_file(settings.data_dir, report)  # last: whoever sees it also finds the line above
             if ready is not None:
                 ready(settings.port)
             await stop.wait()
