@@ -26,7 +26,7 @@ from aiohttp import web
 
 from daemon.app import create_app
 from daemon.clock import Clock, SystemClock
-from daemon.runtime import listen_socket, read_daemon_file
+from daemon.runtime import DAEMON_FILE, listen_socket, read_daemon_file
 from daemon.settings import Settings, parse_config
 
 __all__ = [
@@ -243,7 +243,7 @@ def _reached(proc: DaemonProcess, data_dir: Path) -> tuple[int | None, str]:
     """(the port `proc` serves, or None; what was seen): its daemon.json names it and health answers its pid."""
     report = read_daemon_file(data_dir)
     if report is None:
-        return None, f"no {data_dir / 'daemon.json'} yet"
+        return None, f"no {data_dir / DAEMON_FILE} yet"
     if report.pid != proc.pid:
         return None, f"daemon.json names pid {report.pid}, not ours ({proc.pid}): a previous run's"
     try:
