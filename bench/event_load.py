@@ -46,7 +46,6 @@ import resource
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -163,12 +162,6 @@ def lat_summary(lat: list[float]) -> dict:
         "max": round(s[-1], 3) if s else None,
         "mean": round(sum(s) / len(s), 3) if s else None,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------- workload
@@ -385,8 +378,8 @@ class Daemon:
         self.home = Path(tempfile.mkdtemp(prefix=f"tc-bench-{tag}-"))
         (self.home / "config").mkdir()
         (self.home / "config" / "config.toml").write_text(CONFIG_TOML, encoding="utf-8")
-        self.port = a.port or free_port()
-        self.base = f"http://{HOST}:{self.port}"
+        self.port = a.port
+        """0 until the daemon reports the free port it bound (--port 0) in daemon.json: see wait_ready."""
         self.proc: subprocess.Popen | None = None
         self.t_spawn = 0.0
         self.tag = tag
@@ -420,14 +413,30 @@ class Daemon:
             cwd=str(REPO),
         )
 
+    @property
+    def base(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def reported_port(self) -> int:
+        """The port in <data dir>/daemon.json if this very process wrote it, else 0 (not yet, or a stale file)."""
+        try:
+            report = json.loads((self.home / "data" / "daemon.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return 0
+        return int(report["port"]) if self.proc is not None and report.get("pid") == self.proc.pid else 0
+
     async def wait_ready(self, s: aiohttp.ClientSession) -> float:
-        tgt = Target(self.base, s, "")
         t_end = time.monotonic() + self.a.ready_timeout
         while time.monotonic() < t_end:  # bounded by ready_timeout
             if self.proc is not None and self.proc.poll() is not None:
                 raise SystemExit(f"daemon exited with {self.proc.returncode} before it was ready")
+            if not self.port:
+                self.port = self.reported_port()
+                if not self.port:
+                    await asyncio.sleep(0.005)
+                    continue
             try:
-                if await tgt.health() == 200:
+                if await Target(self.base, s, "").health() == 200:
                     return round(time.monotonic() - self.t_spawn, 3)
             except Exception:
                 pass
@@ -601,7 +610,7 @@ async def main_async(a) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--daemon-cmd", default=DEFAULT_DAEMON, help="command starting the daemon; --port P is appended")
-    p.add_argument("--port", type=int, default=0, help="0: a free loopback port")
+    p.add_argument("--port", type=int, default=0, help="0: a free loopback port (the daemon reports it)")
     p.add_argument("--count", type=int, default=2000, help="events per phase (total over all clients)")
     p.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
     p.add_argument("--warmup", type=int, default=200)

@@ -27,7 +27,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from daemon.clock import SystemClock  # noqa: E402
 from daemon.connectors.base import marker  # noqa: E402
+from daemon.runtime import read_daemon_file  # noqa: E402
 from daemon.sandbox import sandbox_module  # noqa: E402
 from daemon.sandbox.faults import FAULTS, Faults  # noqa: E402
 
@@ -54,13 +54,6 @@ LIMIT_S = 600.0
 
 def log(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def toml(value: Any) -> str:
@@ -127,7 +120,8 @@ class Sandbox:
 class Daemon:
     def __init__(self, home: Path, sandboxes: list[Sandbox]) -> None:
         self.home = home
-        self.port = free_port()
+        self.port = 0
+        """Bound by the daemon itself (--port 0), read back from its daemon.json in start()."""
         lines = ['credentials = "file"', 'timezone = "UTC"']
         for sb in sandboxes:
             lines += [
@@ -150,7 +144,7 @@ class Daemon:
         command = [sys.executable, *(["-m", "cProfile", "-o", profile] if profile else []), "-m", "daemon"]
         with (self.home / "daemon.log.txt").open("wb") as out:
             self.proc = subprocess.Popen(
-                [*command, "serve", "--port", str(self.port)],
+                [*command, "serve", "--port", "0"],
                 cwd=ROOT,
                 env=env,
                 stdout=out,
@@ -161,11 +155,16 @@ class Daemon:
             while time.perf_counter() - started < 30:
                 if self.proc.poll() is not None:
                     raise SystemExit(f"daemon exited: {(self.home / 'daemon.log.txt').read_text()}")
-                try:
-                    if (await probe.get(f"http://127.0.0.1:{self.port}/api/v1/health")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
+                report = read_daemon_file(self.home / "data")
+                if report is not None and report.pid == self.proc.pid:
+                    try:
+                        health = await probe.get(f"http://127.0.0.1:{report.port}/api/v1/health")
+                    except httpx.HTTPError:
+                        pass
+                    else:
+                        if health.status_code == 200 and health.json().get("pid") == self.proc.pid:
+                            self.port = report.port
+                            break
                 await asyncio.sleep(0.02)
             else:
                 raise SystemExit("daemon did not answer within 30 s")

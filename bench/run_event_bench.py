@@ -51,6 +51,8 @@ def log(*a: object) -> None:
 
 
 def free_port() -> int:
+    """For the floor daemon only (../shared/bench, not ours to change): it takes --port and cannot report one.
+    Ours binds port 0 and reports the port it got (event_load.py reads it from daemon.json)."""
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]

@@ -13,7 +13,6 @@ import asyncio
 import ipaddress
 import os
 import signal
-import socket
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ import platformdirs
 
 from daemon import __version__
 from daemon.client import ApiClient, ApiClientError, DaemonNotRunning
+from daemon.runtime import DAEMON_FILE, DaemonFile, listen_socket, remove_daemon_file, write_daemon_file
 from daemon.settings import Config, ConfigError, Settings, parse_config
 from daemon.textsafe import SafeStream, csv_cell
 
@@ -37,6 +37,8 @@ __all__ = ["main", "resolve_settings"]
 
 APP = "ticketclock"
 EXIT_USAGE = 2
+LISTENERS = ("serve", "demo")
+"""The commands that run the daemon: only they take --port 0 (any free port)."""
 
 
 class CliError(Exception):
@@ -57,8 +59,10 @@ def resolve_settings(args: argparse.Namespace, env: dict[str, str]) -> Settings:
         data_dir = Path(args.data_dir).expanduser()
     config = load_config(config_file, explicit=bool(args.config))
     port = args.port if args.port is not None else config.port
-    if not 0 < port < 65536:
+    if not 0 <= port < 65536:
         raise CliError(f"--port {port}: not a TCP port")
+    if port == 0 and getattr(args, "command", None) not in LISTENERS:
+        raise CliError(f"--port 0 (any free port) is only for {' and '.join(LISTENERS)}")
     check_loopback(config.bind)
     return Settings(config=config, config_file=config_file, data_dir=data_dir, log_dir=log_dir, port=port)
 
@@ -121,6 +125,16 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     from daemon.clock import SystemClock
     from daemon.store import StoreError
 
+    try:  # bound before the app is built: with --port 0 the app (Host check) must know the port it got
+        sock = listen_socket(settings.config.bind, settings.port)
+    except OSError as exc:
+        print(
+            f"ticketclock: cannot listen on {settings.config.bind}:{settings.port}: {exc.strerror} "
+            "(is another TicketClock running? try `ticketclock status`)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
         app = create_app(settings, clock=SystemClock(), http=http)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -128,32 +142,30 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             await runner.setup()
         except StoreError as exc:
             print(f"ticketclock: cannot start: {exc}", file=sys.stderr)
+            sock.close()
             await runner.cleanup()
             return EXIT_USAGE
         except OSError as exc:
             print(f"ticketclock: cannot start: {exc}", file=sys.stderr)
+            sock.close()
             await runner.cleanup()
             return EXIT_USAGE
-        site = web.TCPSite(runner, settings.config.bind, settings.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            print(
-                f"ticketclock: cannot listen on {settings.config.bind}:{settings.port}: {exc.strerror} "
-                "(is another TicketClock running? try `ticketclock status`)",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
+        await web.SockSite(runner, sock).start()
         stop = asyncio.Event()
         _install_stop_handlers(stop)
+        report = DaemonFile(pid=os.getpid(), port=settings.port, version=__version__)
         print(f"TicketClock {__version__} listening on http://127.0.0.1:{settings.port}", flush=True)
-        if ready is not None:
-            ready(settings.port)
+        try:  # last: whoever sees it also finds the line above
+            write_daemon_file(settings.data_dir, report)
+        except OSError as exc:  # the daemon still serves; only the report is missing
+            print(f"ticketclock: cannot write {settings.data_dir / DAEMON_FILE}: {exc}", file=sys.stderr)
         try:
+            if ready is not None:
+                ready(settings.port)
             await stop.wait()
         finally:
             print("TicketClock stopping", flush=True)
+            remove_daemon_file(settings.data_dir, report)
             await runner.cleanup()
     return 0
 
@@ -245,7 +257,7 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
             ApiClient(settings.port, token_text, timeout=3).prove()
             report(True, "it proves it holds your token (your token is safe to send to it)")
     except DaemonNotRunning:
-        free = _port_free(settings.port)
+        free = _port_free(settings.config.bind, settings.port)
         report(
             free,
             f"daemon not running; port {settings.port} is {'free' if free else 'taken by another program'}",
@@ -286,12 +298,12 @@ def _check_database(path: Path) -> str:
     return "ok"
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
+def _port_free(bind: str, port: int) -> bool:
+    """Could `serve` listen here? Asked with serve's own socket (SO_REUSEADDR included), then closed."""
+    try:
+        listen_socket(bind, port).close()
+    except OSError:
+        return False
     return True
 
 

@@ -1,6 +1,7 @@
 """Fixtures shared by every test: fresh settings in tmp_path, a daemon on a real loopback port, a fake clock.
 
-Helpers (free_port, make_settings, start_daemon, spawn_daemon, wait_until, await_until) live in tests/support.py.
+Helpers (make_settings, start_daemon, spawn_daemon, vacant_port, wait_until, await_until) live in tests/support.py.
+Every server a test starts binds port 0 and reports the port it got.
 """
 
 from __future__ import annotations

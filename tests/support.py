@@ -1,28 +1,37 @@
-"""Helpers shared by the tests: free ports, settings in a temporary folder, a daemon in-process on a real port,
-a daemon in a subprocess, and polling with a deadline (never a fixed sleep)."""
+"""Helpers shared by the tests: settings in a temporary folder, a daemon in-process on a real port, a daemon in a
+subprocess, and polling with a deadline (never a fixed sleep).
+
+Daemons bind port 0 and report the port they got (in-process: read from the socket; a subprocess: `daemon.json`
+in its data folder, checked against the pid that GET /api/v1/health answers). No test picks a port for a server.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import msgspec
 from aiohttp import web
 
 from daemon.app import create_app
 from daemon.clock import Clock, SystemClock
+from daemon.runtime import DAEMON_FILE, listen_socket, read_daemon_file
 from daemon.settings import Settings, parse_config
 
 __all__ = [
+    "HANG_TIMEOUT_S",
+    "DaemonProcess",
     "RunningDaemon",
     "assert_api_error",
     "await_until",
@@ -32,23 +41,50 @@ __all__ = [
     "spawn_daemon",
     "start_daemon",
     "stop_process",
+    "vacant_port",
     "wait_until",
 ]
 
 T = TypeVar("T")
 POLL_S = 0.02
+DEADLINE_S = 30
+"""Default overall deadline for polling: generous, it only matters when something is broken."""
+HANG_TIMEOUT_S = 2
+"""Client timeout for tests that inject a hang. The hang is endless, so this only has to outlast, on a loaded
+machine, the ordinary requests the same client makes before and after it: seconds, not tenths."""
+START_DEADLINE_S = 60
+"""Deadline for a daemon subprocess to report and answer (a loaded CI machine can take seconds to import)."""
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """Deprecated, racy (the port may be taken before it is used): start servers on port 0 and read the port back.
+
+    Left only for tests/daemon/test_outbox_crash.py until it is converted; use `vacant_port` for "nothing listens".
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
 
 
-def make_settings(tmp_path: Path, *, port: int | None = None, config_text: str = "") -> Settings:
-    """Settings with config, data and logs under `tmp_path`; `config_text` is parsed (and written) as the config."""
+@contextlib.contextmanager
+def vacant_port() -> Iterator[int]:
+    """A loopback port where nothing listens, kept so while the block runs: a connection is refused.
+
+    The port stays bound (not listening) by this process, so no other program or test gets it meanwhile; with
+    SO_REUSEADDR, like the daemon's own socket, so `doctor` (which tries the daemon's bind) still finds it free.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        if os.name == "posix":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
+
+
+def make_settings(tmp_path: Path, *, port: int = 0, config_text: str = "") -> Settings:
+    """Settings with config, data and logs under `tmp_path`; `config_text` is parsed (and written) as the config.
+
+    Port 0: `start_daemon` binds a free port and returns settings carrying the port it got."""
     config_file = tmp_path / "config" / "config.toml"
     if config_text:
         config_file.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +94,7 @@ def make_settings(tmp_path: Path, *, port: int | None = None, config_text: str =
         config_file=config_file,
         data_dir=tmp_path / "data",
         log_dir=tmp_path / "logs",
-        port=free_port() if port is None else port,
+        port=port,
     )
 
 
@@ -101,15 +137,22 @@ async def get_entries(d: RunningDaemon) -> list[dict[str, Any]]:
 
 
 async def start_daemon(settings: Settings, *, clock: Clock | None = None) -> RunningDaemon:
+    """Serve `create_app` on 127.0.0.1:`settings.port` (0: any free port) from this event loop.
+
+    The socket is the real daemon's (`daemon.runtime.listen_socket`, SO_REUSEADDR as in `serve`), bound before the
+    app is built so that the app knows its port; the returned `settings` carry that port, so a stopped daemon can
+    be started again on the same port with `start_daemon(stopped.settings)`."""
     clock = SystemClock() if clock is None else clock
+    sock = listen_socket("127.0.0.1", settings.port)
+    settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
     upstream = httpx.AsyncClient(timeout=10)
     app = create_app(settings, clock=clock, http=upstream)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     try:
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", settings.port, reuse_address=False)
-        await site.start()
+        await web.SockSite(runner, sock).start()
     except BaseException:
+        sock.close()
         await runner.cleanup()
         await upstream.aclose()
         raise
@@ -144,7 +187,7 @@ def assert_api_error(response: httpx.Response, status: int, code: str | None = N
     return error
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10, what: str = "condition") -> T:
+def wait_until(predicate: Callable[[], T], timeout: float = DEADLINE_S, what: str = "condition") -> T:
     """Poll `predicate` until it returns something truthy; return that. AssertionError at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -156,7 +199,7 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10, what: str = "con
         time.sleep(POLL_S)
 
 
-async def await_until(predicate: Callable[[], Awaitable[T]], timeout: float = 10, what: str = "condition") -> T:
+async def await_until(predicate: Callable[[], Awaitable[T]], timeout: float = DEADLINE_S, what: str = "condition") -> T:
     """Async `wait_until`: awaits `predicate()` until it is truthy."""
     deadline = time.monotonic() + timeout
     while True:
@@ -186,22 +229,49 @@ def daemon_output(home: Path) -> tuple[str, str]:
     )
 
 
-def _health(port: int) -> bool:
+class DaemonProcess(subprocess.Popen[bytes]):
+    """A `python -m daemon serve` child; `port` is the port it reported, checked to be served by this very process."""
+
+    port: int = 0
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _reached(proc: DaemonProcess, data_dir: Path) -> tuple[int | None, str]:
+    """(the port `proc` serves, or None; what was seen): its daemon.json names it and health answers its pid."""
+    report = read_daemon_file(data_dir)
+    if report is None:
+        return None, f"no {data_dir / DAEMON_FILE} yet"
+    if report.pid != proc.pid:
+        return None, f"daemon.json names pid {report.pid}, not ours ({proc.pid}): a previous run's"
     try:
-        response = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
+        response = httpx.get(f"http://127.0.0.1:{report.port}/api/v1/health", timeout=10)
+    except httpx.HTTPError as exc:
+        return None, f"port {report.port} from daemon.json: {type(exc).__name__} {exc}"
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    answered = body.get("pid") if response.status_code == 200 and isinstance(body, dict) else None
+    if answered != proc.pid:
+        return None, f"port {report.port} answers {response.status_code} {response.text[:200]!r}, not pid {proc.pid}"
+    return report.port, "ok"
 
 
-def spawn_daemon(home: Path, port: int, *extra_args: str, timeout: float = 20) -> subprocess.Popen[bytes]:
-    """Run `python -m daemon serve --port PORT` with TICKETCLOCK_HOME=home; return once /api/v1/health answers.
+def spawn_daemon(home: Path, port: int = 0, *extra_args: str, timeout: float = START_DEADLINE_S) -> DaemonProcess:
+    """Run `python -m daemon serve --port PORT` with TICKETCLOCK_HOME=home (port 0: any free port); return once it
+    reported its port in daemon.json and GET /api/v1/health on that port answers its pid. `.port` is that port.
 
     Output goes to files in `home` (see `daemon_output`). Stop it with `stop_process`.
     """
     home.mkdir(parents=True, exist_ok=True)
+    data_dir = home / "data"
+    if "--data-dir" in extra_args:
+        data_dir = Path(extra_args[extra_args.index("--data-dir") + 1])
     with (home / "daemon.stdout.txt").open("wb") as out, (home / "daemon.stderr.txt").open("wb") as err:
-        proc = subprocess.Popen(
+        proc = DaemonProcess(
             [sys.executable, "-m", "daemon", "serve", "--port", str(port), *extra_args],
             env=daemon_env(home),
             stdout=out,
@@ -209,13 +279,20 @@ def spawn_daemon(home: Path, port: int, *extra_args: str, timeout: float = 20) -
             stdin=subprocess.DEVNULL,
         )
     deadline = time.monotonic() + timeout
-    while not _health(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
+    while True:
+        got, seen = _reached(proc, data_dir)
+        if got is not None:
+            proc.port = got
+            return proc
+        exited = proc.poll() is not None
+        if exited or time.monotonic() > deadline:
             code = stop_process(proc)
             stdout, stderr = daemon_output(home)
-            raise AssertionError(f"daemon did not come up (exit {code})\nstdout:\n{stdout}\nstderr:\n{stderr}")
+            why = f"exited with {code}" if exited else f"not ready after {timeout} s (killed: {code})"
+            raise AssertionError(
+                f"daemon {why}; last check: {seen}\nstdout (tail):\n{_tail(stdout)}\nstderr (tail):\n{_tail(stderr)}"
+            )
         time.sleep(POLL_S)
-    return proc
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> int:

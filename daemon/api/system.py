@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated
 
@@ -21,6 +22,8 @@ __all__ = ["routes"]
 class Health(msgspec.Struct, kw_only=True):
     status: str
     version: str
+    pid: int
+    """The daemon's process id: lets a client check it reached the process named in `daemon.json`."""
 
 
 class Proof(msgspec.Struct, kw_only=True):
@@ -55,7 +58,7 @@ class ClientList(msgspec.Struct, kw_only=True):
 
 
 async def health(request: web.Request) -> web.Response:
-    return json_response(Health(status="ok", version=__version__))
+    return json_response(Health(status="ok", version=__version__, pid=os.getpid()))
 
 
 async def hello(request: web.Request) -> web.Response:

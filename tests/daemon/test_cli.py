@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import daemon_env, daemon_output, free_port, spawn_daemon, stop_process
+from daemon.runtime import read_daemon_file
+from tests.support import daemon_env, daemon_output, spawn_daemon, stop_process, vacant_port
 
 pytestmark = pytest.mark.slow
 
@@ -86,10 +87,9 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def running(home: Path) -> Iterator[Spawned]:
-    port = free_port()
-    proc = spawn_daemon(home, port)
+    proc = spawn_daemon(home)
     try:
-        yield Spawned(proc, home, port)
+        yield Spawned(proc, home, proc.port)
     finally:
         stop_process(proc)
 
@@ -117,6 +117,35 @@ def test_serve_answers_health(running: Spawned) -> None:
     assert (running.home / "logs" / "ticketclock.log").exists()
 
 
+def test_serve_on_port_0_reports_the_port_it_bound_and_its_pid(running: Spawned) -> None:
+    assert running.port != 0
+    report = read_daemon_file(running.home / "data")
+    assert report is not None
+    assert (report.pid, report.port) == (running.proc.pid, running.port)
+    health = httpx.get(f"{running.base_url}/api/v1/health", timeout=10).json()
+    assert health["pid"] == running.proc.pid
+    # the app was built knowing the port it got: its Host check admits 127.0.0.1:<that port>
+    response = httpx.get(
+        f"{running.base_url}/api/v1/clients", headers={"Authorization": f"Bearer {running.token}"}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    if POSIX:
+        assert (running.home / "data" / "daemon.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_port_0_is_only_for_the_daemon(home: Path) -> None:
+    result = run_cli(home, "status", "--port", "0")
+    assert result.returncode == 2
+    assert "--port 0" in result.stderr and "serve" in result.stderr
+
+
+def test_spawn_daemon_fails_fast_with_the_daemons_stderr(home: Path) -> None:
+    db = corrupt_db(home)
+    with pytest.raises(AssertionError, match="exited with 2") as failed:
+        spawn_daemon(home)
+    assert str(db) in str(failed.value)
+
+
 @pytest.mark.parametrize(
     "sig",
     [
@@ -136,6 +165,7 @@ def test_a_signal_stops_the_daemon_cleanly_and_keeps_the_data(running: Spawned, 
     out, err = daemon_output(running.home)
     assert "stopping" in out, (out, err)
     assert "Traceback" not in err
+    assert read_daemon_file(running.home / "data") is None  # a clean stop takes its report away
 
     conn = sqlite3.connect(running.db)
     try:
@@ -154,17 +184,18 @@ def test_the_data_survives_a_restart(running: Spawned) -> None:
     token = pair_with_code(running.base_url, code_from(pair.stdout)).json()["token"]
     cli_token = running.token
     stop_process(running.proc)  # even a hard kill: every accepted change was durable before it was answered
+    stale = read_daemon_file(running.home / "data")
+    assert stale is not None and stale.pid == running.proc.pid  # left behind by the killed daemon
 
-    port = free_port()
-    proc = spawn_daemon(running.home, port)
+    proc = spawn_daemon(running.home)  # the killed daemon's daemon.json is still there: the helper checks the pid
     try:
         assert running.token == cli_token  # the token file is reused, not replaced
         response = httpx.get(
-            f"http://127.0.0.1:{port}/api/v1/timers", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            f"http://127.0.0.1:{proc.port}/api/v1/timers", headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
         assert response.status_code == 200  # the paired client's token still works
         response = httpx.get(
-            f"http://127.0.0.1:{port}/api/v1/clients", headers={"Authorization": f"Bearer {cli_token}"}, timeout=10
+            f"http://127.0.0.1:{proc.port}/api/v1/clients", headers={"Authorization": f"Bearer {cli_token}"}, timeout=10
         )
         assert len(response.json()["clients"]) == 1
     finally:
@@ -175,8 +206,7 @@ def test_data_dir_and_config_flags_are_honoured(home: Path, tmp_path: Path) -> N
     data = tmp_path / "elsewhere"
     config = tmp_path / "my.toml"
     config.write_text('[timing]\nmode = "open"\n', encoding="utf-8")
-    port = free_port()
-    proc = spawn_daemon(home, port, "--data-dir", str(data), "--config", str(config))
+    proc = spawn_daemon(home, 0, "--data-dir", str(data), "--config", str(config))
     try:
         assert (data / "ticketclock.db").exists()
         assert (data / "token").exists()
@@ -192,7 +222,7 @@ def test_data_dir_and_config_flags_are_honoured(home: Path, tmp_path: Path) -> N
 def test_a_corrupt_database_stops_serve_with_exit_2_and_is_left_untouched(home: Path, content: bytes) -> None:
     db = corrupt_db(home, content)
     before = sha256(db)
-    result = run_cli(home, "serve", "--port", str(free_port()))
+    result = run_cli(home, "serve", "--port", "0")
     assert result.returncode == 2, result
     assert str(db) in result.stderr
     assert "Traceback" not in result.stderr
@@ -208,7 +238,7 @@ def test_a_database_from_a_newer_ticketclock_stops_serve(home: Path) -> None:
     conn.execute("PRAGMA user_version = 999")
     conn.close()
     before = sha256(db)
-    result = run_cli(home, "serve", "--port", str(free_port()))
+    result = run_cli(home, "serve", "--port", "0")
     assert result.returncode == 2
     assert "newer" in result.stderr and str(db) in result.stderr
     assert sha256(db) == before
@@ -220,7 +250,7 @@ def test_a_database_from_a_newer_ticketclock_stops_serve(home: Path) -> None:
 )
 def test_a_config_typo_stops_serve_naming_the_key_and_the_file(home: Path, text: str, key: str) -> None:
     config = write_config(home, text)
-    result = run_cli(home, "serve", "--port", str(free_port()))
+    result = run_cli(home, "serve", "--port", "0")
     assert result.returncode == 2
     assert key in result.stderr
     assert str(config) in result.stderr
@@ -230,7 +260,7 @@ def test_a_config_typo_stops_serve_naming_the_key_and_the_file(home: Path, text:
 
 def test_a_missing_explicit_config_file_is_an_error(home: Path, tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
-    result = run_cli(home, "serve", "--config", str(missing), "--port", str(free_port()))
+    result = run_cli(home, "serve", "--config", str(missing), "--port", "0")
     assert result.returncode == 2
     assert str(missing) in result.stderr
 
@@ -238,7 +268,7 @@ def test_a_missing_explicit_config_file_is_an_error(home: Path, tmp_path: Path) 
 @pytest.mark.parametrize("bind", ["0.0.0.0", "::", "192.168.1.10", "example.com"])
 def test_a_non_loopback_bind_is_refused(home: Path, bind: str) -> None:
     write_config(home, f'bind = "{bind}"\n')
-    result = run_cli(home, "serve", "--port", str(free_port()))
+    result = run_cli(home, "serve", "--port", "0")
     assert result.returncode == 2
     assert bind in result.stderr and "loopback" in result.stderr
     assert not (home / "data" / "ticketclock.db").exists()
@@ -257,14 +287,14 @@ def test_a_taken_port_stops_serve_with_a_clear_message(home: Path) -> None:
 
 
 def test_a_second_daemon_on_the_same_data_folder_is_refused(running: Spawned) -> None:
-    result = run_cli(running.home, "serve", "--port", str(free_port()))
+    result = run_cli(running.home, "serve", "--port", "0")
     assert result.returncode == 2
     assert "another TicketClock is using" in result.stderr
     assert "Traceback" not in result.stderr
     assert httpx.get(f"http://127.0.0.1:{running.port}/api/v1/health").status_code == 200
 
 
-@pytest.mark.parametrize("port", ["0", "70000", "-5"])
+@pytest.mark.parametrize("port", ["70000", "-5"])
 def test_an_impossible_port_is_refused(home: Path, port: str) -> None:
     result = run_cli(home, "serve", "--port", port)
     assert result.returncode == 2
@@ -286,7 +316,8 @@ def test_pair_prints_a_code_that_works_once(running: Spawned) -> None:
 
 
 def test_pair_without_a_daemon_says_so(home: Path) -> None:
-    result = run_cli(home, "pair", "--port", str(free_port()))
+    with vacant_port() as port:
+        result = run_cli(home, "pair", "--port", str(port))
     assert result.returncode == 1
     assert "ticketclock serve" in result.stderr
 
@@ -314,7 +345,7 @@ def test_a_token_file_with_loose_permissions_is_tightened_at_start(home: Path) -
     token_file.parent.mkdir(parents=True)
     token_file.write_text("tc_" + "a" * 43 + "\n", encoding="utf-8")
     token_file.chmod(0o644)
-    proc = spawn_daemon(home, free_port())
+    proc = spawn_daemon(home)
     try:
         assert token_file.stat().st_mode & 0o777 == 0o600
     finally:
@@ -322,7 +353,8 @@ def test_a_token_file_with_loose_permissions_is_tightened_at_start(home: Path) -
 
 
 def test_status_without_a_daemon_exits_1_with_a_hint(home: Path) -> None:
-    result = run_cli(home, "status", "--port", str(free_port()))
+    with vacant_port() as port:
+        result = run_cli(home, "status", "--port", str(port))
     assert result.returncode == 1
     assert "ticketclock serve" in result.stderr
     assert "Traceback" not in result.stderr
@@ -336,7 +368,8 @@ def test_status_with_a_daemon_reports_it(running: Spawned) -> None:
 
 
 def test_doctor_on_a_fresh_home_is_all_good(home: Path) -> None:
-    result = run_cli(home, "doctor", "--port", str(free_port()))
+    with vacant_port() as port:
+        result = run_cli(home, "doctor", "--port", str(port))
     assert result.returncode == 0, result.stdout
     assert "[FAIL]" not in result.stdout
     assert "[ok]" in result.stdout
@@ -354,7 +387,8 @@ def test_doctor_with_a_running_daemon_is_all_good(running: Spawned) -> None:
 def test_doctor_reports_a_damaged_database_and_leaves_it_alone(home: Path, content: bytes) -> None:
     db = corrupt_db(home, content)
     before = sha256(db)
-    result = run_cli(home, "doctor", "--port", str(free_port()))
+    with vacant_port() as port:
+        result = run_cli(home, "doctor", "--port", str(port))
     assert result.returncode == 1
     assert re.search(r"\[FAIL\] database \S+: damaged \(", result.stdout), result.stdout
     assert "1 problem(s) found" in result.stdout
@@ -384,7 +418,8 @@ def test_doctor_flags_a_readable_token_file(home: Path) -> None:
     token_file.parent.mkdir(parents=True)
     token_file.write_text("tc_x\n", encoding="utf-8")
     token_file.chmod(0o644)
-    result = run_cli(home, "doctor", "--port", str(free_port()))
+    with vacant_port() as port:
+        result = run_cli(home, "doctor", "--port", str(port))
     assert result.returncode == 1
     assert re.search(r"\[FAIL\] token file \S+ is private", result.stdout), result.stdout
     assert "chmod 600" in result.stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import daemon_env, free_port, spawn_daemon, stop_process
+from tests.support import daemon_env, spawn_daemon, stop_process, vacant_port
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +40,12 @@ def ok(home: Path, *args: str) -> str:
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "home"
-    port = free_port()
     (folder / "config").mkdir(parents=True)
-    (folder / "config" / "config.toml").write_text(
-        f'port = {port}\n\n[[instances]]\nname = "halo"\nkind = "halopsa"\norigins = ["https://acme.halopsa.com"]\n',
-        encoding="utf-8",
-    )
-    proc = spawn_daemon(folder, port)
+    config = folder / "config" / "config.toml"
+    instances = '[[instances]]\nname = "halo"\nkind = "halopsa"\norigins = ["https://acme.halopsa.com"]\n'
+    config.write_text(instances, encoding="utf-8")
+    proc = spawn_daemon(folder)  # port 0: the port it got goes into the config, where the CLI commands find it
+    config.write_text(f"port = {proc.port}\n\n{instances}", encoding="utf-8")
     try:
         yield folder
     finally:
@@ -170,8 +169,9 @@ def test_a_tenth_timer_is_refused_by_the_cli(home: Path) -> None:
 def test_timer_commands_without_a_daemon(tmp_path: Path) -> None:
     home = tmp_path / "nobody"
     (home / "config").mkdir(parents=True)
-    (home / "config" / "config.toml").write_text(f"port = {free_port()}\n", encoding="utf-8")
-    for args in (("timers",), ("start", "--task", "Admin"), ("entries",), ("watch", "--count", "1")):
-        result = run_cli(home, *args)
-        assert result.returncode == 1, (args, result.stderr)
-        assert "Traceback" not in result.stderr and "ticketclock serve" in result.stderr, (args, result.stderr)
+    with vacant_port() as port:
+        (home / "config" / "config.toml").write_text(f"port = {port}\n", encoding="utf-8")
+        for args in (("timers",), ("start", "--task", "Admin"), ("entries",), ("watch", "--count", "1")):
+            result = run_cli(home, *args)
+            assert result.returncode == 1, (args, result.stderr)
+            assert "Traceback" not in result.stderr and "ticketclock serve" in result.stderr, (args, result.stderr)

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import daemon_output, free_port, spawn_daemon, stop_process, wait_until
+from tests.support import daemon_output, spawn_daemon, stop_process, wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -88,12 +88,14 @@ def timeline(t0: float, *, beat_every: float = HEARTBEAT_S) -> list[dict[str, An
 @dataclass
 class Daemon:
     home: Path
-    port: int
+    port: int = 0
+    """The port of the running daemon: each start binds a free one (port 0) and reads it back."""
     proc: subprocess.Popen[bytes] | None = None
     kill_times: list[float] = field(default_factory=list)
 
     def start(self) -> None:
-        self.proc = spawn_daemon(self.home, self.port)
+        proc = spawn_daemon(self.home)
+        self.proc, self.port = proc, proc.port
 
     def kill(self) -> None:
         assert self.proc is not None and self.proc.poll() is None
@@ -129,7 +131,7 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
     home = tmp_path / "home"
     (home / "config").mkdir(parents=True)
     (home / "config" / "config.toml").write_text(CONFIG, encoding="utf-8")
-    d = Daemon(home=home, port=free_port())
+    d = Daemon(home=home)
     d.start()
     try:
         yield d

@@ -23,7 +23,6 @@ from tests.support import (
     RunningDaemon,
     await_until,
     daemon_output,
-    free_port,
     make_settings,
     spawn_daemon,
     start_daemon,
@@ -227,12 +226,11 @@ async def test_no_secret_reaches_the_log_file(psas: Psas, tmp_path: Path) -> Non
     config = home / "config" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text(config_text([psas.instances[k] for k in KINDS]), encoding="utf-8")
-    port = free_port()
-    proc = await asyncio.to_thread(spawn_daemon, home, port, "--verbose")
+    proc = await asyncio.to_thread(spawn_daemon, home, 0, "--verbose")
     try:
         token = (home / "data" / "token").read_text(encoding="utf-8").strip()
         headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{proc.port}", headers=headers, timeout=10) as client:
             ids = []
             for kind in KINDS:
                 name = psas.name(kind)

@@ -13,15 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from aiohttp import web
 
-from daemon.app import create_app
-from daemon.clock import SystemClock
-from daemon.settings import Settings
 from tests.e2e.conftest import ARTIFACTS
-from tests.support import RunningDaemon, await_until, make_settings
+from tests.support import RunningDaemon, await_until, make_settings, start_daemon
 from tests.support import get_entries as entries
 
 pytestmark = pytest.mark.e2e
@@ -55,9 +50,9 @@ async def daemons(tmp_path: Path, psa_port: int) -> AsyncIterator[Callable[..., 
         """A new daemon, or (again=) one on the same port, data dir and config as a stopped one."""
         if again is not None:
             assert again.http.is_closed, "stop it first"
-            d = await serve(again.settings)
+            d = await start_daemon(again.settings)  # the port it had: the extension remembers it
         else:
-            d = await serve(
+            d = await start_daemon(
                 make_settings(tmp_path / f"daemon{len(running)}", config_text=daemon_config(psa_port, timing))
             )
         running.append(d)
@@ -67,36 +62,6 @@ async def daemons(tmp_path: Path, psa_port: int) -> AsyncIterator[Callable[..., 
     for d in running:
         if not d.http.is_closed:
             await d.stop()
-
-
-async def serve(settings: Settings) -> RunningDaemon:
-    """tests.support.start_daemon with SO_REUSEADDR (the real daemon has it: aiohttp's default), so that a daemon
-    can be started again on the port of a stopped one: its closed connections sit in TIME_WAIT for a minute, and
-    Linux refuses the bind unless both the old and the new listening socket set SO_REUSEADDR."""
-    upstream = httpx.AsyncClient(timeout=10)
-    clock = SystemClock()
-    app = create_app(settings, clock=clock, http=upstream)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    try:
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", settings.port, reuse_address=True).start()
-    except BaseException:
-        await runner.cleanup()
-        await upstream.aclose()
-        raise
-    token = settings.token_file.read_text(encoding="utf-8").strip()
-    base_url = f"http://127.0.0.1:{settings.port}"
-    return RunningDaemon(
-        app=app,
-        port=settings.port,
-        base_url=base_url,
-        token=token,
-        settings=settings,
-        runner=runner,
-        clock=clock,
-        http=httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10),
-        upstream=upstream,
-    )
 
 
 async def pair(sw: Any, d: RunningDaemon) -> None:

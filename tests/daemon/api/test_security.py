@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from daemon.auth import new_token
-from tests.support import RunningDaemon, free_port, start_daemon
+from tests.support import RunningDaemon, start_daemon
 
 EXTENSION = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
 OTHER_EXTENSION = "chrome-extension://ponmlkjihgfedcbaponmlkjihgfedcba"
@@ -280,7 +280,7 @@ async def test_a_paired_origin_is_still_accepted_after_a_restart(daemon: Running
     token = paired.json()["token"]
     await daemon.stop()
 
-    again = await start_daemon(msgspec.structs.replace(daemon.settings, port=free_port()))
+    again = await start_daemon(msgspec.structs.replace(daemon.settings, port=0))
     try:
         headers = {"Origin": EXTENSION, "Authorization": f"Bearer {token}"}
         assert (await anonymous(again, "GET", "/api/v1/timers", headers=headers)).status_code == 200

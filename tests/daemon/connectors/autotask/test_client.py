@@ -37,6 +37,7 @@ from daemon.sandbox.faults import FAULTS
 from daemon.settings import InstanceConfig
 from daemon.timers.model import TicketRef
 from tests.daemon.connectors.schema import validate_body
+from tests.support import HANG_TIMEOUT_S
 
 START = datetime(2026, 5, 4, 14, 0, tzinfo=UTC).timestamp()
 TECHNICIAN, ENGINEER = "29683461", "29683462"
@@ -331,7 +332,7 @@ async def test_drop_after_commit_is_ambiguous_and_find_returns_the_record(env: E
 
 
 async def test_a_hung_write_times_out_as_ambiguous(env: Env) -> None:
-    conn = env.connector(options={"timeout_ms": 200}, clock=SystemClock())
+    conn = env.connector(options={"timeout_ms": HANG_TIMEOUT_S * 1000}, clock=SystemClock())
     await conn.test()
     env.faults.hang_after_commit_next = 1
     with pytest.raises(ConnectorUnavailable) as info:

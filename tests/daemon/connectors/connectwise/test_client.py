@@ -33,6 +33,7 @@ from daemon.sandbox.faults import FAULTS, Faults
 from daemon.settings import InstanceConfig
 from daemon.timers.model import TicketRef
 from tests.daemon.connectors.schema import validate_body
+from tests.support import HANG_TIMEOUT_S
 
 NOON = to_ts(datetime(2026, 5, 27, 12, 30, tzinfo=UTC))
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
@@ -290,7 +291,7 @@ async def test_drop_after_commit_is_ambiguous_and_find_recovers(env: Env) -> Non
 
 async def test_hung_write_times_out_ambiguous(env: Env) -> None:
     e = entry()
-    cw = env.connector(timeout_s=0.2)
+    cw = env.connector(timeout_s=HANG_TIMEOUT_S)
     await cw.ticket(ref(SEED.service_ticket))
     env.faults.hang_after_commit_next = 1
     with pytest.raises(ConnectorUnavailable) as caught:

@@ -28,6 +28,7 @@ from daemon.sandbox.faults import FAULTS
 from daemon.sandbox.halopsa import SEED, STORE, create_app, demo_instance, stored_entries
 from daemon.timers.model import TicketRef
 from tests.daemon.connectors.schema import DOCUMENTED_EXTRA, properties, validate_body
+from tests.support import HANG_TIMEOUT_S
 
 # The one key we send that the vendor's `Actions` schema lacks: the agent user name Halo acts on (NOTES §3.2).
 DOCUMENTED_EXTRA_KEYS = DOCUMENTED_EXTRA["halopsa"]["Actions"]
@@ -267,7 +268,7 @@ async def test_dropped_after_commit_is_ambiguous_and_find_sees_the_record(env: E
 
 
 async def test_client_timeout_on_a_hung_write_is_ambiguous(env: Env) -> None:
-    connector = env.connector(timeout_s="0.2")
+    connector = env.connector(timeout_s=HANG_TIMEOUT_S)
     e = entry(env.clock)
     env.faults.hang_after_commit_next = 1
     with pytest.raises(ConnectorUnavailable) as caught:
@@ -278,9 +279,9 @@ async def test_client_timeout_on_a_hung_write_is_ambiguous(env: Env) -> None:
 
 
 async def test_timeout_on_a_read_is_not_ambiguous(env: Env) -> None:
-    connector = env.connector(timeout_s="0.1")
+    connector = env.connector(timeout_s=HANG_TIMEOUT_S)
     await connector.test()  # token fetched: the token endpoint has no latency fault
-    env.faults.latency_s = 0.3
+    env.faults.latency_s = 3600  # a read that never answers
     with pytest.raises(ConnectorUnavailable) as caught:
         await connector.ticket(TicketRef(instance="h", kind="halopsa", id=SEED.service_ticket))
     assert caught.value.ambiguous is False
