@@ -130,8 +130,7 @@ class OutboxService:
                 if free < 1:
                     # Every claimed entry is at the PSA or waiting for a slot: nothing to claim, and no need to ask
                     # the database when the next row is due. An entry done with the PSA wakes the worker.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), timeout=IDLE_WAIT_S)
+                    await _wait(wake, IDLE_WAIT_S)
                     continue
                 claimed = await self._store.claim(instance, self._clock.now(), free)
                 for row, entry in claimed:
@@ -152,8 +151,7 @@ class OutboxService:
         wait = IDLE_WAIT_S if due is None else min(IDLE_WAIT_S, max(0.0, due - self._clock.now()))
         if wait <= 0 and in_flight:
             wait = IDLE_WAIT_S  # everything due is waiting for a free slot
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=max(wait, 0.01))
+        await _wait(wake, max(wait, 0.01))
 
     async def _send(self, instance: str, row: OutboxRow, entry: Entry, sent: Callable[[str], None]) -> None:
         """Post one claimed entry and record the result; calls `sent(entry.id)` once done with the PSA."""
@@ -247,3 +245,11 @@ class OutboxService:
 def _news(entry: Entry, status: Literal["posted", "failed"], message: str) -> EntryNews:
     label = f"#{entry.ticket_id or entry.ticket_number}" if entry.instance else (entry.task or "")
     return EntryNews(id=entry.id, status=status, label=label, seconds=entry.billed_seconds, message=message)
+
+
+async def _wait(wake: asyncio.Event, seconds: float) -> None:
+    """Wait for `wake` at most `seconds`. Not `asyncio.wait_for`: on Python 3.11 a cancel that meets its
+    timeout can come out as a TimeoutError, which this would swallow, and the worker would never stop."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await wake.wait()

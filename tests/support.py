@@ -36,7 +36,6 @@ __all__ = [
     "assert_api_error",
     "await_until",
     "daemon_output",
-    "free_port",
     "make_settings",
     "spawn_daemon",
     "start_daemon",
@@ -54,17 +53,6 @@ HANG_TIMEOUT_S = 2
 machine, the ordinary requests the same client makes before and after it: seconds, not tenths."""
 START_DEADLINE_S = 60
 """Deadline for a daemon subprocess to report and answer (a loaded CI machine can take seconds to import)."""
-
-
-def free_port() -> int:
-    """Deprecated, racy (the port may be taken before it is used): start servers on port 0 and read the port back.
-
-    Left only for tests/daemon/test_outbox_crash.py until it is converted; use `vacant_port` for "nothing listens".
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager

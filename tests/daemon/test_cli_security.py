@@ -22,7 +22,7 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from daemon.auth import ensure_token_file
-from tests.support import RunningDaemon, daemon_env, free_port, make_settings, start_daemon
+from tests.support import RunningDaemon, daemon_env, make_settings, start_daemon, vacant_port
 
 pytestmark = pytest.mark.slow
 
@@ -286,12 +286,14 @@ origins = ["http://127.0.0.1:{port}"]
 
 def halo_home(home: Path) -> None:
     (home / "config").mkdir(parents=True, exist_ok=True)
-    (home / "config" / "config.toml").write_text(HALO.format(name="halo", port=free_port()), encoding="utf-8")
+    with vacant_port() as port:  # the PSA is never reached: these tests stop before any request
+        (home / "config" / "config.toml").write_text(HALO.format(name="halo", port=port), encoding="utf-8")
 
 
 async def test_connect_refuses_credentials_on_the_command_line(home: Path) -> None:
     halo_home(home)
-    result = await cli(home, "connect", "halo", "--set", "client_secret=hunter2", "--port", str(free_port()))
+    with vacant_port() as port:
+        result = await cli(home, "connect", "halo", "--set", "client_secret=hunter2", "--port", str(port))
     assert result.returncode == 2, result
     assert "never taken from the command line" in result.stderr
     assert "hunter2" not in result.stdout + result.stderr
@@ -300,7 +302,8 @@ async def test_connect_refuses_credentials_on_the_command_line(home: Path) -> No
 @pytest.mark.parametrize("stdin", [b"", b"client_id=abc\n"])
 async def test_connect_with_too_little_on_standard_input_says_so_without_a_traceback(home: Path, stdin: bytes) -> None:
     halo_home(home)
-    result = await cli(home, "connect", "halo", "--port", str(free_port()), stdin=stdin)
+    with vacant_port() as port:
+        result = await cli(home, "connect", "halo", "--port", str(port), stdin=stdin)
     assert result.returncode == 2, result
     assert "standard input ended without" in result.stderr and "client_secret" in result.stderr
     assert "Traceback" not in result.stderr

@@ -407,7 +407,7 @@ def test_killed_at_random_moments_a_manual_timer_loses_at_most_one_heartbeat(tmp
     home = tmp_path / "home"
     (home / "config").mkdir(parents=True)
     (home / "config" / "config.toml").write_text(f"[timing]\nheartbeat_s = {LOSS_HEARTBEAT_S}\n", encoding="utf-8")
-    daemon = Daemon(home=home, port=free_port())
+    daemon = Daemon(home=home)
     rng = random.Random(8_6)
     bound = LOSS_HEARTBEAT_S + LOSS_SLACK_S
     daemon.start()

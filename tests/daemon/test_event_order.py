@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.events import HALO_INSTANCE, batch, beat, closed, opened
-from tests.support import daemon_output, free_port, spawn_daemon, stop_process
+from tests.support import daemon_output, spawn_daemon, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +29,8 @@ def client(tmp_path: Path) -> Iterator[httpx.Client]:
     home = tmp_path / "home"
     (home / "config").mkdir(parents=True)
     (home / "config" / "config.toml").write_text(CONFIG, encoding="utf-8")
-    port = free_port()
-    proc = spawn_daemon(home, port)
+    proc = spawn_daemon(home)
+    port = proc.port
     try:
         token = (home / "data" / "token").read_text(encoding="utf-8").strip()
         with httpx.Client(

@@ -33,7 +33,7 @@ from daemon.connectors.base import marker
 from daemon.sandbox import KINDS, sandbox_module
 from daemon.sandbox.faults import FAULTS
 from tests.daemon.sandbox.process import spawn_sandboxes
-from tests.support import await_until, daemon_output, free_port, spawn_daemon, stop_process
+from tests.support import await_until, daemon_output, spawn_daemon, stop_process
 
 pytestmark = [
     pytest.mark.slow,
@@ -91,9 +91,8 @@ def api(home: Path, port: int) -> httpx.AsyncClient:
 
 
 async def start(home: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    proc = await asyncio.to_thread(spawn_daemon, home, port)
-    return proc, port
+    proc = await asyncio.to_thread(spawn_daemon, home)
+    return proc, proc.port
 
 
 @pytest.mark.parametrize("served", KINDS, indirect=True)
