@@ -656,7 +656,7 @@ def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Ef
                 effects.append(
                     Notice(
                         code="limit_reached",
-                        message=f"{MAX_LIVE} manual timers are live: the ticket you opened is not timed",
+                        message=f"{MAX_LIVE} timers are live and none can make room: the opened ticket is not timed",
                     )
                 )
             continue

@@ -72,8 +72,11 @@ export function isHeld(timer) {
 /** What the popup says about a held entry: until when it waits for the ticket to be reopened. */
 export function heldText(entry) {
   if (!entry) return "closed — reopening continues it";
-  if (!Number.isFinite(entry.held_until)) return "held until the browser is back — reopening continues it";
-  return `held until ${formatClock(entry.held_until)} — reopening continues it`;
+  const held = Number.isFinite(entry.held_until)
+    ? `held until ${formatClock(entry.held_until)} — reopening continues it`
+    : "held until the browser is back — reopening continues it";
+  // The daemon says what finishing now would give: an entry under the minimum is voided, not posted.
+  return entry.status_reason === "too_short" ? `${held}; too short to post so far` : held;
 }
 
 const NOTICE_TITLES = {

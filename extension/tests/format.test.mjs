@@ -63,6 +63,10 @@ test("a closed ticket's timer is held; the popup says until when and that reopen
   assert.equal(heldText({ held_until: at }), `held until ${formatClock(at)} — reopening continues it`);
   assert.equal(heldText({ held_until: null }), "held until the browser is back — reopening continues it");
   assert.equal(heldText(undefined), "closed — reopening continues it");
+  assert.equal(
+    heldText({ held_until: at, status_reason: "too_short" }),
+    `held until ${formatClock(at)} — reopening continues it; too short to post so far`,
+  );
 });
 
 test("notice titles name what changed billed time; unknown codes still get one", () => {
