@@ -13,7 +13,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from daemon import __version__
 from daemon.api.errors import ApiError, ErrorBody
 
-__all__ = ["Route", "build_openapi", "json_response", "read_json", "register"]
+__all__ = ["Route", "build_openapi", "decode_json", "json_response", "read_json", "register"]
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -67,13 +67,23 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
     decoder = _decoders.get(type_)
     if decoder is None:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)
+    return decode_json(decoder.decode, data)
+
+
+def decode_json(decode: Callable[[bytes | str], T], data: bytes | str) -> T:
+    """The one JSON decode policy for request bodies and WebSocket frames: every failure is an `ApiError` 4xx.
+
+    400 `invalid_json` when it is not JSON (bad UTF-8, or nested deeper than the decoder's recursion limit),
+    422 `invalid_input` when it is JSON of the wrong shape.
+    """
     try:
-        result: T = decoder.decode(data)
+        return decode(data)
     except msgspec.ValidationError as exc:
         raise ApiError(422, "invalid_input", str(exc)) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises UnicodeDecodeError on bad UTF-8
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
-    return result
+    except RecursionError:  # msgspec's answer to JSON nested ~1,000 deep
+        raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
 
 
 def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
