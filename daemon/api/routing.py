@@ -42,7 +42,7 @@ def register(app: web.Application, routes: Sequence[Route]) -> None:
 
 
 _encoder = msgspec.json.Encoder()
-_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+_decoders: dict[Any, Any] = {}
 
 
 def json_response(obj: Any, status: int = 200) -> web.Response:
@@ -64,7 +64,7 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
     except (web.RequestPayloadError, HttpProcessingError, ConnectionResetError) as exc:
         raise ApiError(400, "invalid_body", f"the body could not be read: {exc}") from None
     data = b"".join(chunks)
-    decoder = _decoders.get(type_)
+    decoder: msgspec.json.Decoder[T] | None = _decoders.get(type_)
     if decoder is None:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)
     return decode_json(decoder.decode, data)
