@@ -46,10 +46,16 @@ def local_timezone(configured: str) -> str:
         return "UTC"
 
 
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Name the product, not the library versions aiohttp would advertise."""
+    response.headers["Server"] = "TicketClock"
+
+
 def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> web.Application:
     """Build the aiohttp application. Nothing touches disk until the app starts."""
     app = web.Application(middlewares=[error_middleware, guard_middleware], client_max_size=1_000_000)
     register(app, ROUTES)
+    app.on_response_prepare.append(_server_header)
     app[browser.SOCKETS] = browser.OpenSockets()
     app.on_shutdown.append(browser.close_sockets)
 

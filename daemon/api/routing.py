@@ -126,7 +126,6 @@ def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "TicketClock local API", "version": __version__},
-        "servers": [{"url": "http://127.0.0.1:47600"}],
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {

@@ -41,7 +41,8 @@ class Guard:
     """Paired clients' token digests already checked against the database (clients are never edited)."""
 
     def allowed_hosts(self) -> set[str]:
-        return {f"127.0.0.1:{self.port}", f"localhost:{self.port}", f"[::1]:{self.port}"}
+        # not [::1]: the daemon listens on 127.0.0.1 only (DESIGN §11), so no honest client names it
+        return {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
 
     def own_origins(self) -> set[str]:
         return {f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"}

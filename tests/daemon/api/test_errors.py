@@ -357,3 +357,28 @@ async def test_deep_json_after_hello_gets_an_error_frame_and_the_socket_stays_up
             assert message["type"] in ("config", "state"), message
         await ws.close()
     assert not crashes(caplog)
+
+
+# --- small edges: the Server header, the IPv6 Host, the OpenAPI servers entry ------------------------------------
+
+
+async def test_the_server_header_names_no_library_versions(daemon: RunningDaemon) -> None:
+    for response in (
+        await daemon.http.get("/api/v1/health"),
+        await anonymous(daemon, "GET", "/api/v1/clients"),
+        await daemon.http.get("/api/v1/nope"),
+    ):
+        assert response.headers["Server"] == "TicketClock", response.headers
+
+
+async def test_an_ipv6_loopback_host_is_refused_because_the_daemon_never_listens_there(daemon: RunningDaemon) -> None:
+    response = await daemon.http.get("/api/v1/health", headers={"Host": f"[::1]:{daemon.port}"})
+    assert_api_error(response, 421, "host_forbidden")
+    for host in (f"127.0.0.1:{daemon.port}", f"localhost:{daemon.port}"):
+        assert (await daemon.http.get("/api/v1/health", headers={"Host": host})).status_code == 200
+
+
+async def test_the_openapi_servers_entry_is_the_port_the_daemon_listens_on(daemon: RunningDaemon) -> None:
+    assert daemon.port != 47600
+    doc = (await daemon.http.get("/api/v1/openapi.json")).json()
+    assert doc["servers"] == [{"url": f"http://127.0.0.1:{daemon.port}"}]
