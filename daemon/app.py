@@ -19,6 +19,7 @@ from daemon.clock import Clock
 from daemon.connectors.credentials import CredentialStore
 from daemon.entries.service import EntryService
 from daemon.outbox import OutboxService
+from daemon.private import private_dir
 from daemon.psa import PsaService
 from daemon.services import SERVICES, Services
 from daemon.settings import Settings
@@ -60,7 +61,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
     app.on_shutdown.append(browser.close_sockets)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         lock = DataDirLock(settings.data_dir)
         try:
             lock.acquire()

@@ -6,9 +6,12 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import re
+from io import TextIOWrapper
 from pathlib import Path
 
 from aiohttp.http_exceptions import HttpProcessingError
+
+from daemon.private import make_private, private_dir
 
 __all__ = ["ClientErrorFilter", "RedactingFilter", "redact", "setup_logging"]
 
@@ -89,6 +92,15 @@ class ClientErrorFilter(logging.Filter):
         return True
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Every log file it opens (the first and each one after a rotation) is readable by this user only."""
+
+    def _open(self) -> TextIOWrapper:
+        stream = super()._open()
+        make_private(Path(self.baseFilename))
+        return stream
+
+
 def setup_logging(log_dir: Path | None, *, verbose: bool = False) -> None:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -97,11 +109,9 @@ def setup_logging(log_dir: Path | None, *, verbose: bool = False) -> None:
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(log_dir)
         handlers.append(
-            logging.handlers.RotatingFileHandler(
-                log_dir / "ticketclock.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
-            )
+            PrivateRotatingFileHandler(log_dir / "ticketclock.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
         )
     for handler in handlers:
         handler.setFormatter(fmt)
