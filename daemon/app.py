@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 from aiohttp import web
 
 from daemon.api import browser, entries, psa_routes, system, timers
+from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
-from daemon.api.security import AUTH, Guard, guard_middleware
+from daemon.api.security import AUTH, PRINCIPAL, Guard, guard_middleware
 from daemon.auth import Pairing, ensure_token_file, hash_token
 from daemon.clock import Clock
 from daemon.connectors.credentials import CredentialStore
@@ -32,6 +33,7 @@ __all__ = ["ROUTES", "create_app"]
 
 log = logging.getLogger("ticketclock")
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ROUTES: list[Route] = [*system.routes, *browser.routes, *timers.routes, *entries.routes, *psa_routes.routes]
 
 
@@ -52,9 +54,27 @@ async def _server_header(request: web.Request, response: web.StreamResponse) -> 
     response.headers["Server"] = "TicketClock"
 
 
+@web.middleware
+async def _trust_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Past the guard with a token: the connection no longer counts against the unauthenticated cap."""
+    if PRINCIPAL in request:
+        request.app[LIMITS].trust(request)
+    return await handler(request)
+
+
 def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> web.Application:
     """Build the aiohttp application. Nothing touches disk until the app starts."""
-    app = web.Application(middlewares=[error_middleware, guard_middleware], client_max_size=1_000_000)
+    limits = ConnectionLimits(
+        read_timeout_s=settings.config.limits.read_timeout_s,
+        max_unauthenticated=settings.config.limits.max_unauthenticated,
+        files=file_limit(),
+    )
+    app = web.Application(
+        middlewares=[error_middleware, guard_middleware, _trust_middleware],
+        client_max_size=1_000_000,
+        handler_args=limits.handler_args(),
+    )
+    app[LIMITS] = limits
     register(app, ROUTES)
     app.on_response_prepare.append(_server_header)
     app[browser.SOCKETS] = browser.OpenSockets()

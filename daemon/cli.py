@@ -122,13 +122,14 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     import httpx
     from aiohttp import web
 
+    from daemon.api.connections import LIMITS, GuardedRunner
     from daemon.app import create_app
     from daemon.clock import SystemClock
     from daemon.store import StoreError
 
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
         app = create_app(settings, clock=SystemClock(), http=http)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = GuardedRunner(app, access_log=None, handle_signals=False)
         try:
             await runner.setup()
         except StoreError as exc:
@@ -139,7 +140,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             print(f"ticketclock: cannot start: {exc}", file=sys.stderr)
             await runner.cleanup()
             return EXIT_USAGE
-        site = web.TCPSite(runner, settings.config.bind, settings.port)
+        site = web.TCPSite(runner, settings.config.bind, settings.port, backlog=app[LIMITS].backlog)
         try:
             await site.start()
         except OSError as exc:

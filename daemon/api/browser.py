@@ -10,6 +10,7 @@ from typing import Annotated
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from daemon.api.connections import LIMITS
 from daemon.api.errors import ApiError
 from daemon.api.routing import Route, decode_json, json_response, read_json
 from daemon.api.security import AUTH, bearer
@@ -190,6 +191,7 @@ async def _hello(ws: web.WebSocketResponse, request: web.Request) -> Hello | Non
     if principal is None:
         await _refuse(ws, "unauthorized", "the token is not valid; pair the extension again")
         return None
+    request.app[LIMITS].trust(request)
     return hello
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from daemon import __version__
+from daemon.api.connections import LIMITS
 from daemon.api.errors import ApiError, ErrorBody
 
 __all__ = ["Route", "build_openapi", "decode_json", "json_response", "read_json", "register"]
@@ -55,14 +57,23 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
         raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
     chunks: list[bytes] = []
     size = 0
+    limits = request.app.get(LIMITS)
+    deadline = limits.read_timeout_s if limits is not None else None
     try:
-        while chunk := await request.content.read(MAX_BODY + 1 - size):  # read() may return less than asked
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
+        async with asyncio.timeout(deadline):
+            while chunk := await request.content.read(MAX_BODY + 1 - size):  # read() may return less than asked
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
     except (web.RequestPayloadError, HttpProcessingError, ConnectionResetError) as exc:
         raise ApiError(400, "invalid_body", f"the body could not be read: {exc}") from None
+    except RuntimeError:  # aiohttp: "Connection closed." when the connection was dropped while we waited
+        raise ApiError(400, "invalid_body", "the connection closed before the body arrived") from None
+    except TimeoutError:
+        raise ApiError(
+            408, "request_timeout", f"the body did not arrive within {deadline} s", headers={"Connection": "close"}
+        ) from None
     data = b"".join(chunks)
     decoder: msgspec.json.Decoder[T] | None = _decoders.get(type_)
     if decoder is None:
