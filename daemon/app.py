@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 from aiohttp import web
 
 from daemon.api import browser, entries, notices, psa_routes, system, timers
+from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
-from daemon.api.security import AUTH, CLIENT_TAGS, Guard, guard_middleware
+from daemon.api.security import AUTH, CLIENT_TAGS, PRINCIPAL, Guard, guard_middleware
 from daemon.auth import Pairing, ensure_token_file, hash_token
 from daemon.clock import Clock
 from daemon.connectors.credentials import CredentialStore
 from daemon.entries.service import EntryService
 from daemon.outbox import OutboxService
+from daemon.private import private_dir
 from daemon.psa import PsaService
 from daemon.services import SERVICES, Services
 from daemon.settings import Settings
@@ -31,6 +33,7 @@ __all__ = ["ROUTES", "create_app"]
 
 log = logging.getLogger("ticketclock")
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ROUTES: list[Route] = [
     *system.routes,
     *browser.routes,
@@ -53,15 +56,39 @@ def local_timezone(configured: str) -> str:
         return "UTC"
 
 
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Name the product, not the library versions aiohttp would advertise."""
+    response.headers["Server"] = "TicketClock"
+
+
+@web.middleware
+async def _trust_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Past the guard with a token: the connection no longer counts against the unauthenticated cap."""
+    if PRINCIPAL in request:
+        request.app[LIMITS].trust(request)
+    return await handler(request)
+
+
 def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> web.Application:
     """Build the aiohttp application. Nothing touches disk until the app starts."""
-    app = web.Application(middlewares=[error_middleware, guard_middleware], client_max_size=1_000_000)
+    limits = ConnectionLimits(
+        read_timeout_s=settings.config.limits.read_timeout_s,
+        max_unauthenticated=settings.config.limits.max_unauthenticated,
+        files=file_limit(),
+    )
+    app = web.Application(
+        middlewares=[error_middleware, guard_middleware, _trust_middleware],
+        client_max_size=1_000_000,
+        handler_args=limits.handler_args(),
+    )
+    app[LIMITS] = limits
     register(app, ROUTES)
+    app.on_response_prepare.append(_server_header)
     app[browser.SOCKETS] = browser.OpenSockets()
     app.on_shutdown.append(browser.close_sockets)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         lock = DataDirLock(settings.data_dir)
         try:
             lock.acquire()

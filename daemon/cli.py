@@ -113,14 +113,29 @@ def api(settings: Settings) -> ApiClient:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from daemon.logs import setup_logging
 
+    _private_at_start(settings)
     setup_logging(settings.log_dir, verbose=args.verbose)
     return asyncio.run(serve(settings))
+
+
+def _private_at_start(settings: Settings) -> None:
+    """umask 077 for everything created from now on; folders and files left readable by older versions fixed."""
+    from daemon.private import private_dir, restrict_umask, secure_tree
+
+    restrict_umask()
+    for folder in (settings.data_dir, settings.log_dir):
+        try:
+            private_dir(folder)
+            secure_tree(folder)
+        except OSError as exc:  # the database and logging set-up report what is really wrong
+            print(f"ticketclock: cannot make {folder} private: {exc}", file=sys.stderr)
 
 
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> int:
     import httpx
     from aiohttp import web
 
+    from daemon.api.connections import LIMITS, GuardedRunner
     from daemon.app import create_app
     from daemon.clock import SystemClock
     from daemon.store import StoreError
@@ -137,7 +152,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
         app = create_app(settings, clock=SystemClock(), http=http)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = GuardedRunner(app, access_log=None, handle_signals=False)
         try:
             await runner.setup()
         except StoreError as exc:
@@ -150,7 +165,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             sock.close()
             await runner.cleanup()
             return EXIT_USAGE
-        await web.SockSite(runner, sock).start()
+        await web.SockSite(runner, sock, backlog=app[LIMITS].backlog).start()
         stop = asyncio.Event()
         _install_stop_handlers(stop)
         report = DaemonFile(pid=os.getpid(), port=settings.port, version=__version__)
@@ -239,6 +254,8 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     for label, folder in (("data dir", settings.data_dir), ("log dir", settings.log_dir)):
         writable = _writable_dir(folder)
         report(writable, f"{label} {folder} is writable", f"create it or fix its permissions: {folder}")
+        if writable:
+            _doctor_private(label, folder, fix=args.fix, report=report)
     db = settings.db_path
     if db.exists():
         verdict = _check_database(db)
@@ -269,9 +286,32 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if problems == 0 else 1
 
 
+def _doctor_private(label: str, folder: Path, *, fix: bool, report: Callable[[bool, str, str], None]) -> None:
+    """Other users must not read the folder or anything in it; --fix makes it so (and user-only ACLs on Windows)."""
+    from daemon.private import exposed, secure_tree
+
+    loose = exposed(folder)
+    if fix:
+        try:
+            secure_tree(folder)
+        except OSError as exc:
+            report(False, f"{label} {folder}: could not make it private: {exc}", "fix the owner of these files")
+            return
+        if loose or os.name == "nt":
+            print(f"[fixed] {label} {folder}: made private ({len(loose)} path(s): folders 0700, files 0600)")
+        loose = exposed(folder)
+    names = ", ".join(f"{p.relative_to(folder)} ({p.stat().st_mode & 0o777:o})" for p in loose[:5])
+    more = f" and {len(loose) - 5} more" if len(loose) > 5 else ""
+    report(
+        not loose,
+        f"{label} {folder} is private" + (f": others can read {names}{more}" if loose else ""),
+        "run `ticketclock doctor --fix` (folders 0700, files 0600)",
+    )
+
+
 def _writable_dir(folder: Path) -> bool:
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError:
         return False
     return os.access(folder, os.W_OK)
@@ -494,6 +534,10 @@ def _args_entries(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", dest="until", help="ISO date/time or epoch seconds")
     p.add_argument("--status", help="comma-separated statuses")
     p.add_argument("--csv", action="store_true", help="CSV to standard output")
+
+
+def _args_doctor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fix", action="store_true", help="make the data and log folders private (0700/0600, or ACLs)")
 
 
 def _args_watch(p: argparse.ArgumentParser) -> None:
@@ -803,6 +847,7 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "resume": _args_timer,
     "entries": _args_entries,
     "watch": _args_watch,
+    "doctor": _args_doctor,
     "connect": _args_connect,
     "psa": _args_psa,
     "sandbox": _args_sandbox_command,

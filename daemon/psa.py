@@ -94,26 +94,34 @@ class PsaService:
         return connector
 
     async def test(self, name: str, raw: dict[str, Any] | None = None) -> Identity:
-        """Check stored (or given) credentials against the PSA; records the result as the instance's health."""
+        """Check stored (or given) credentials against the PSA.
+
+        Only a test of the stored credentials is the instance's health: new ones that fail leave it as it was.
+        """
         instance = self.instance(name)
-        connector = self._build(instance, raw) if raw is not None else await self.connector(name)
+        stored = raw is None
+        connector = await self.connector(name) if raw is None else self._build(instance, raw)
         try:
             identity = await connector.test()
         except ConnectorAuthError as exc:
-            self._health[name] = ("error", "", f"credentials refused: {exc.message}", self._clock.now())
+            if stored:
+                self._health[name] = ("error", "", f"credentials refused: {exc.message}", self._clock.now())
             raise PsaError("connection_failed", f"{name}: the PSA refused the credentials: {exc.message}") from None
         except ConnectorError as exc:
-            self._health[name] = ("error", "", exc.message, self._clock.now())
+            if stored:
+                self._health[name] = ("error", "", exc.message, self._clock.now())
             raise PsaError("connection_failed", f"{name}: {exc.message}") from None
         finally:
-            if raw is not None:
+            if not stored:
                 await connector.aclose()
-        self._health[name] = ("ok", identity.name or identity.id, "", self._clock.now())
+        if stored:
+            self._health[name] = ("ok", identity.name or identity.id, "", self._clock.now())
         return identity
 
     async def save_credentials(self, name: str, raw: dict[str, Any]) -> Identity:
         identity = await self.test(name, raw)
         await self._credentials.put(name, raw)
+        self._health[name] = ("ok", identity.name or identity.id, "", self._clock.now())
         old = self._connectors.pop(name, None)
         if old is not None:
             await old.aclose()

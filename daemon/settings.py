@@ -77,6 +77,13 @@ class OutboxConfig(_Strict, frozen=True):
     """After this many failed attempts (429/5xx/network), the entry is marked failed."""
 
 
+class LimitsConfig(_Strict, frozen=True):
+    read_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+    """A client has this long to send a request's head, and again its body; slower peers are dropped."""
+    max_unauthenticated: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 64
+    """Open connections that have not shown a token; beyond this the oldest of them is dropped."""
+
+
 class Config(_Strict, frozen=True):
     port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = DEFAULT_PORT
     bind: str = "127.0.0.1"
@@ -89,6 +96,7 @@ class Config(_Strict, frozen=True):
     timing: TimingConfig = TimingConfig()
     outbox: OutboxConfig = OutboxConfig()
     rounding: RoundingConfig = RoundingConfig()
+    limits: LimitsConfig = LimitsConfig()
     instances: list[InstanceConfig] = []
     extension_origins: list[str] = []
     """Extra extension origins allowed besides paired ones (chrome-extension://ID)."""

@@ -24,6 +24,7 @@ import httpx
 import msgspec
 from aiohttp import web
 
+from daemon.api.connections import LIMITS, GuardedRunner
 from daemon.app import create_app
 from daemon.clock import Clock, SystemClock
 from daemon.runtime import DAEMON_FILE, listen_socket, read_daemon_file
@@ -135,10 +136,10 @@ async def start_daemon(settings: Settings, *, clock: Clock | None = None) -> Run
     settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
     upstream = httpx.AsyncClient(timeout=10)
     app = create_app(settings, clock=clock, http=upstream)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = GuardedRunner(app, access_log=None, handle_signals=False)  # the daemon's own (connection limits)
     try:
         await runner.setup()
-        await web.SockSite(runner, sock).start()
+        await web.SockSite(runner, sock, backlog=app[LIMITS].backlog).start()
     except BaseException:
         sock.close()
         await runner.cleanup()
@@ -248,11 +249,18 @@ def _reached(proc: DaemonProcess, data_dir: Path) -> tuple[int | None, str]:
     return report.port, "ok"
 
 
-def spawn_daemon(home: Path, port: int = 0, *extra_args: str, timeout: float = START_DEADLINE_S) -> DaemonProcess:
+def spawn_daemon(
+    home: Path,
+    port: int = 0,
+    *extra_args: str,
+    timeout: float = START_DEADLINE_S,
+    preexec_fn: Callable[[], None] | None = None,
+) -> DaemonProcess:
     """Run `python -m daemon serve --port PORT` with TICKETCLOCK_HOME=home (port 0: any free port); return once it
     reported its port in daemon.json and GET /api/v1/health on that port answers its pid. `.port` is that port.
 
-    Output goes to files in `home` (see `daemon_output`). Stop it with `stop_process`.
+    Output goes to files in `home` (see `daemon_output`). Stop it with `stop_process`. `preexec_fn` (POSIX only)
+    runs in the child before the daemon, e.g. to lower its file limit.
     """
     home.mkdir(parents=True, exist_ok=True)
     data_dir = home / "data"
@@ -265,6 +273,7 @@ def spawn_daemon(home: Path, port: int = 0, *extra_args: str, timeout: float = S
             stdout=out,
             stderr=err,
             stdin=subprocess.DEVNULL,
+            preexec_fn=preexec_fn,
         )
     deadline = time.monotonic() + timeout
     while True:

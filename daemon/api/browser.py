@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from daemon.api.connections import LIMITS
 from daemon.api.errors import ApiError
-from daemon.api.routing import Route, json_response, read_json
+from daemon.api.routing import Route, decode_json, json_response, read_json
 from daemon.api.security import AUTH, WS_UNPAIRED, ProofMessage, bearer, decode_prove
 from daemon.services import SERVICES
 from daemon.timers.events import MAX_BODY_BYTES, Batch, Hello, SeqGap, decode_client_message
@@ -152,9 +153,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if msg.type != WSMsgType.TEXT and msg.type != WSMsgType.BINARY:
                 continue
             try:
-                message = decode_client_message(msg.data)
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                send(WsError(code="invalid_message", message=str(exc)))
+                message = decode_json(decode_client_message, msg.data)
+            except ApiError as exc:
+                send(WsError(code="invalid_message", message=exc.message))
                 continue
             if isinstance(message, Hello):
                 send(WsError(code="invalid_message", message="hello was already received"))
@@ -203,9 +204,9 @@ async def _hello(ws: web.WebSocketResponse, request: web.Request) -> Hello | Non
             await ws.close()
             return None
     try:
-        hello = decode_client_message(msg.data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        await _refuse(ws, "invalid_message", f"the first message must be hello: {exc}")
+        hello = decode_json(decode_client_message, msg.data)
+    except ApiError as exc:
+        await _refuse(ws, "invalid_message", f"the first message must be hello: {exc.message}")
         return None
     if not isinstance(hello, Hello):
         await _refuse(ws, "invalid_message", "the first message must be hello")
@@ -215,6 +216,7 @@ async def _hello(ws: web.WebSocketResponse, request: web.Request) -> Hello | Non
         await _refuse(ws, "unauthorized", "the token is not valid; pair the extension again")
         return None
     guard.attach(ws, principal)
+    request.app[LIMITS].trust(request)
     return hello
 
 

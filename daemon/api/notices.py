@@ -15,10 +15,14 @@ from daemon.services import SERVICES
 __all__ = ["routes"]
 
 
+NoticeId = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+"""A notice id: SQLite's integer range, so a larger number is a 422, not an overflow in the store."""
+
+
 class MarkRead(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    up_to: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    up_to: NoticeId | None = None
     """Every notice with an id up to this one (the newest the client has shown)."""
-    ids: Annotated[list[Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(max_length=1000)] = []
+    ids: Annotated[list[NoticeId], msgspec.Meta(max_length=1000)] = []
 
 
 async def list_notices(request: web.Request) -> web.Response:

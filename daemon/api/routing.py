@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -11,9 +12,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from daemon import __version__
+from daemon.api.connections import LIMITS
 from daemon.api.errors import ApiError, ErrorBody
 
-__all__ = ["Route", "build_openapi", "json_response", "read_json", "register"]
+__all__ = ["Route", "build_openapi", "decode_json", "json_response", "read_json", "register"]
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -42,7 +44,7 @@ def register(app: web.Application, routes: Sequence[Route]) -> None:
 
 
 _encoder = msgspec.json.Encoder()
-_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+_decoders: dict[Any, Any] = {}
 
 
 def json_response(obj: Any, status: int = 200) -> web.Response:
@@ -55,25 +57,44 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
         raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
     chunks: list[bytes] = []
     size = 0
+    limits = request.app.get(LIMITS)
+    deadline = limits.read_timeout_s if limits is not None else None
     try:
-        while chunk := await request.content.read(MAX_BODY + 1 - size):  # read() may return less than asked
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
+        async with asyncio.timeout(deadline):
+            while chunk := await request.content.read(MAX_BODY + 1 - size):  # read() may return less than asked
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
     except (web.RequestPayloadError, HttpProcessingError, ConnectionResetError) as exc:
         raise ApiError(400, "invalid_body", f"the body could not be read: {exc}") from None
+    except RuntimeError:  # aiohttp: "Connection closed." when the connection was dropped while we waited
+        raise ApiError(400, "invalid_body", "the connection closed before the body arrived") from None
+    except TimeoutError:
+        raise ApiError(
+            408, "request_timeout", f"the body did not arrive within {deadline} s", headers={"Connection": "close"}
+        ) from None
     data = b"".join(chunks)
-    decoder = _decoders.get(type_)
+    decoder: msgspec.json.Decoder[T] | None = _decoders.get(type_)
     if decoder is None:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)
+    return decode_json(decoder.decode, data)
+
+
+def decode_json(decode: Callable[[bytes | str], T], data: bytes | str) -> T:
+    """The one JSON decode policy for request bodies and WebSocket frames: every failure is an `ApiError` 4xx.
+
+    400 `invalid_json` when it is not JSON (bad UTF-8, or nested deeper than the decoder's recursion limit),
+    422 `invalid_input` when it is JSON of the wrong shape.
+    """
     try:
-        result: T = decoder.decode(data)
+        return decode(data)
     except msgspec.ValidationError as exc:
         raise ApiError(422, "invalid_input", str(exc)) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises UnicodeDecodeError on bad UTF-8
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
-    return result
+    except RecursionError:  # msgspec's answer to JSON nested ~1,000 deep
+        raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
 
 
 def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
@@ -116,7 +137,6 @@ def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "TicketClock local API", "version": __version__},
-        "servers": [{"url": "http://127.0.0.1:47600"}],
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {

@@ -20,6 +20,7 @@ import msgspec
 from aiohttp import web
 
 from daemon.api.errors import ApiError
+from daemon.api.routing import decode_json
 from daemon.auth import CHALLENGE_PATTERN, KID_PATTERN, hash_token, key_id, proof
 from daemon.store.clients import Client, ClientStore
 
@@ -64,8 +65,8 @@ _prove_decoder = msgspec.json.Decoder(ProveMessage)
 def decode_prove(data: bytes | str) -> ProveMessage | None:
     """The prove message, or None when the frame is something else (then it is read as the hello)."""
     try:
-        return _prove_decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+        return decode_json(_prove_decoder.decode, data)
+    except ApiError:  # not a prove message (or not JSON at all): the hello decode says what is wrong
         return None
 
 
@@ -96,7 +97,8 @@ class Guard:
     _sockets: dict[web.WebSocketResponse, Principal] = field(default_factory=dict)
 
     def allowed_hosts(self) -> set[str]:
-        return {f"127.0.0.1:{self.port}", f"localhost:{self.port}", f"[::1]:{self.port}"}
+        # not [::1]: the daemon listens on 127.0.0.1 only (DESIGN §11), so no honest client names it
+        return {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
 
     def own_origins(self) -> set[str]:
         return {f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"}

@@ -113,7 +113,10 @@ async def revoke_client(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(request.app[SERVICES].openapi)
+    """The document, with `servers` naming the port this request arrived on (not a fixed default)."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    port = sockname[1] if sockname else request.app[SERVICES].settings.port
+    return json_response({**request.app[SERVICES].openapi, "servers": [{"url": f"http://127.0.0.1:{port}"}]})
 
 
 routes = [

@@ -21,6 +21,7 @@ from typing import Any
 
 import aiosqlite
 
+from daemon.private import make_private
 from daemon.store.migrations import MIGRATIONS
 
 __all__ = ["Database", "StoreCorrupt", "StoreError", "StoreLocked", "StoreTooNew", "StoreUnwritable"]
@@ -49,6 +50,21 @@ class StoreTooNew(StoreError):
 Params = Sequence[Any] | dict[str, Any]
 
 
+def _create_private(path: Path, existed: bool) -> None:
+    """The database is user-only before SQLite opens it: SQLite gives its -wal and -shm the database's mode."""
+    if not existed:
+        try:  # an empty file is a new database to SQLite
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StoreUnwritable(f"cannot create the database {path}: {exc.strerror}") from None
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            with contextlib.suppress(PermissionError):  # not ours to change: SQLite will say what is wrong
+                make_private(file)
+
+
 class Database:
     """One connection; writes go through `transaction()`, which serialises them under a lock."""
 
@@ -67,6 +83,7 @@ class Database:
             raise StoreUnwritable(f"cannot create the database: folder {path.parent} is not writable")
         if existed and not os.access(path, os.W_OK):
             raise StoreUnwritable(f"the database {path} is read-only; fix its permissions")
+        _create_private(path, existed)
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from daemon.private import make_private
+
 __all__ = ["DataDirLock", "DataDirLocked"]
 
 
@@ -25,7 +27,8 @@ class DataDirLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+b")
+        fh = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
+        make_private(self.path)
         try:
             _lock(fh)
         except OSError:

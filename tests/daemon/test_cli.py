@@ -73,8 +73,9 @@ CORRUPTIONS = {"sqlite header then garbage": b"SQLite format 3\x00" + NOISE[16:]
 
 def corrupt_db(home: Path, content: bytes = CORRUPTIONS["sqlite header then garbage"]) -> Path:
     path = home / "data" / "ticketclock.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # private, as TicketClock makes it
     path.write_bytes(content)
+    path.chmod(0o600)
     return path
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
 from daemon.auth import new_token
-from daemon.logs import RedactingFilter, redact, setup_logging
+from daemon.logs import ClientErrorFilter, RedactingFilter, redact, setup_logging
+from tests.support import make_settings, start_daemon
 
 TOKEN = new_token()
 
@@ -130,3 +134,68 @@ def test_setup_logging_without_a_folder_logs_to_stderr_only(root_logging: loggin
     setup_logging(None)
     assert root_logging.level == logging.INFO
     assert [type(h) for h in root_logging.handlers] == [logging.StreamHandler]
+
+
+# --- client errors: one line, no traceback, rate-limited per kind ------------------------------------------------
+
+
+def _bad_request_record(created: float, exc: Exception) -> logging.LogRecord:
+    try:
+        raise exc
+    except Exception:
+        record = logging.getLogger("aiohttp.server").makeRecord(
+            "aiohttp.server",
+            logging.ERROR,
+            __file__,
+            1,
+            "Error handling request from %s",
+            ("127.0.0.1",),
+            sys.exc_info(),
+        )
+    record.created = created
+    return record
+
+
+def test_client_errors_are_one_line_each_and_rate_limited_per_kind() -> None:
+    f = ClientErrorFilter(burst=3, window_s=60)
+    bad = BadHttpMessage("Invalid header value char:\n\n  b'Host: x\\x01y'\n           ^")
+    kept = [r for r in (_bad_request_record(1000 + i, bad) for i in range(50)) if f.filter(r)]
+    assert len(kept) == 3
+    for record in kept:
+        assert record.exc_info is None and record.levelno == logging.WARNING
+        assert record.getMessage() == (
+            "Error handling request from 127.0.0.1: 400 BadHttpMessage (Invalid header value char:)"
+        )
+    other = _bad_request_record(1049, LineTooLong(b"x" * 10, 8190))
+    assert f.filter(other), "another kind has a budget of its own"
+    later = _bad_request_record(1000 + 61, bad)
+    assert f.filter(later)
+    assert "47 more like it were not logged" in later.getMessage()
+    crash = _bad_request_record(1062, RuntimeError("a bug of ours"))
+    assert f.filter(crash) and crash.exc_info is not None, "our own errors keep their traceback"
+
+
+async def test_malformed_requests_from_strangers_do_not_flush_the_log(
+    tmp_path: Path, root_logging: logging.Logger
+) -> None:
+    log_dir = tmp_path / "logs"
+    setup_logging(log_dir)
+    logging.getLogger("ticketclock.test").info("history worth keeping")
+    running = await start_daemon(make_settings(tmp_path))
+    try:
+        for i in range(300):
+            reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\x01%d\r\n\r\n" % i)
+            await writer.drain()
+            assert (await reader.read(12)).startswith(b"HTTP/1.")
+            writer.close()
+            await writer.wait_closed()
+        assert (await running.http.get("/api/v1/health")).status_code == 200
+    finally:
+        await running.stop()
+    flush(root_logging)
+    text = (log_dir / "ticketclock.log").read_text(encoding="utf-8")
+    assert "history worth keeping" in text
+    assert "Traceback" not in text
+    assert text.count("Error handling request") <= 10, text[-2000:]
+    assert len(text) < 5_000

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx
 import pytest
 
 from tests.support import RunningDaemon, assert_api_error
 
 EVIL = "https://evil.example"
+JSON_TYPE = {"Content-Type": "application/json"}
 
 
 async def anonymous(d: RunningDaemon, method: str, path: str, **kwargs: object) -> httpx.Response:
@@ -291,3 +294,91 @@ async def test_a_body_shorter_than_its_content_length_then_a_hang_up(
     # the daemon is fine and nothing was paired
     assert (await daemon.http.get("/api/v1/clients")).json() == {"clients": []}
     assert not crashes(caplog)
+
+
+# --- deep JSON: every decode path answers 4xx in the one shape ---------------------------------------------------
+
+DEEP = {
+    "deep value under Any": b'{"credentials": {"k": ' + b"[" * 1_000 + b"]" * 1_000 + b"}}",
+    "deep object under Any": b'{"credentials": ' + b'{"k": ' * 1_000 + b"1" + b"}" * 1_001,
+    "very deep under Any": b'{"credentials": {"k": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}",
+}
+
+
+@pytest.mark.parametrize("body", DEEP.values(), ids=DEEP.keys())
+async def test_deep_json_on_the_credentials_route_is_400(
+    daemon: RunningDaemon, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await daemon.http.put("/api/v1/psa/acme/credentials", content=body, headers=JSON_TYPE)
+    error = assert_api_error(response, 400, "invalid_json")
+    assert "deep" in error["message"] or "JSON" in error["message"]
+    assert not crashes(caplog)
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for a client error"
+
+
+DEEP_FRAMES = {
+    "unknown field before the tag": b'{"zz": ' + b"[" * 1_000 + b"]" * 1_000 + b', "type": "hello"}',
+    "nested objects": b'{"zz": ' + b'{"a": ' * 1_000 + b"1" + b"}" * 1_000 + b', "type": "hello"}',
+}
+
+
+@pytest.mark.parametrize("frame", DEEP_FRAMES.values(), ids=DEEP_FRAMES.keys())
+async def test_deep_json_as_the_websockets_first_frame_gets_the_error_frame_and_4400(
+    daemon: RunningDaemon, frame: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(f"{daemon.base_url}/api/v1/ws")
+        await ws.send_str(frame.decode())
+        msg = await ws.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.TEXT, msg
+        error = json.loads(msg.data)
+        assert error["type"] == "error" and error["code"] == "invalid_message", error
+        closing = await ws.receive(timeout=5)
+        assert closing.type == aiohttp.WSMsgType.CLOSE, closing
+        assert ws.close_code == 4400
+        await ws.close()
+    assert not crashes(caplog)
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for a client error"
+
+
+async def test_deep_json_after_hello_gets_an_error_frame_and_the_socket_stays_up(
+    daemon: RunningDaemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(f"{daemon.base_url}/api/v1/ws")
+        await ws.send_json({"type": "hello", "install": "deep", "instance": "w1", "token": daemon.token})
+        assert (await ws.receive_json(timeout=5))["type"] == "welcome"
+        await ws.send_str(DEEP_FRAMES["unknown field before the tag"].decode())
+        while (message := await ws.receive_json(timeout=5))["type"] != "error":
+            pass
+        assert message["code"] == "invalid_message", message
+        await ws.send_json({"type": "batch", "install": "deep", "events": []})
+        while (message := await ws.receive_json(timeout=5))["type"] != "ack":
+            assert message["type"] in ("config", "state"), message
+        await ws.close()
+    assert not crashes(caplog)
+
+
+# --- small edges: the Server header, the IPv6 Host, the OpenAPI servers entry ------------------------------------
+
+
+async def test_the_server_header_names_no_library_versions(daemon: RunningDaemon) -> None:
+    for response in (
+        await daemon.http.get("/api/v1/health"),
+        await anonymous(daemon, "GET", "/api/v1/clients"),
+        await daemon.http.get("/api/v1/nope"),
+    ):
+        assert response.headers["Server"] == "TicketClock", response.headers
+
+
+async def test_an_ipv6_loopback_host_is_refused_because_the_daemon_never_listens_there(daemon: RunningDaemon) -> None:
+    response = await daemon.http.get("/api/v1/health", headers={"Host": f"[::1]:{daemon.port}"})
+    assert_api_error(response, 421, "host_forbidden")
+    for host in (f"127.0.0.1:{daemon.port}", f"localhost:{daemon.port}"):
+        assert (await daemon.http.get("/api/v1/health", headers={"Host": host})).status_code == 200
+
+
+async def test_the_openapi_servers_entry_is_the_port_the_daemon_listens_on(daemon: RunningDaemon) -> None:
+    assert daemon.port != 47600
+    doc = (await daemon.http.get("/api/v1/openapi.json")).json()
+    assert doc["servers"] == [{"url": f"http://127.0.0.1:{daemon.port}"}]
