@@ -24,12 +24,11 @@ import hashlib
 import hmac
 import os
 import secrets
-import stat
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.clock import Clock
+from daemon.private import make_private
 from daemon.store.clients import Client, ClientStore
 
 __all__ = [
@@ -172,14 +171,5 @@ def ensure_token_file(path: Path) -> str:
 
 
 def restrict_to_user(path: Path) -> None:
-    """chmod 600 on POSIX; on Windows, drop inherited ACLs and grant only the current user."""
-    if os.name == "nt":  # pragma: no cover - exercised on Windows only
-        user = os.environ.get("USERNAME", "")
-        if user:
-            subprocess.run(
-                ["icacls", str(path), "/inheritance:r", "/grant:r", f"{user}:(R,W)"],
-                check=False,
-                capture_output=True,
-            )
-        return
-    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    """Only this user may read or write the file (0600 on POSIX, a user-only ACL on Windows): `daemon.private`."""
+    make_private(path)
