@@ -33,3 +33,14 @@ async def daemon(settings: Settings) -> AsyncIterator[RunningDaemon]:
 @pytest.fixture
 def fake_clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+async def tc(request: pytest.FixtureRequest, tmp_path: Path, fake_clock: FakeClock) -> AsyncIterator[RunningDaemon]:
+    """A daemon on the fake clock, configured by the test module's `CONFIG` (TOML text), on a real loopback port."""
+    config = getattr(request.module, "CONFIG", "")
+    running = await start_daemon(make_settings(tmp_path, config_text=config), clock=fake_clock)
+    try:
+        yield running
+    finally:
+        await running.stop()

@@ -31,16 +31,15 @@ from daemon.connectors.base import marker
 from daemon.sandbox import KINDS, sandbox_module
 from daemon.sandbox.common import StoredEntry
 from daemon.sandbox.faults import FAULTS, Faults
-from tests.support import RunningDaemon, await_until, make_settings, start_daemon
+from tests.support import HANG_TIMEOUT_S, RunningDaemon, await_until, make_settings, start_daemon
 
 SHORT_TIMEOUT: dict[str, dict[str, str | int]] = {
-    # The connectors' per-request timeout knobs, set small so a hanging PSA times out quickly — only in the tests
-    # that make the sandbox hang (`hanging_world`); everywhere else the connectors keep their default timeouts, so a
-    # slow machine cannot turn a healthy request into a timeout. The config's options table holds str, int or bool
-    # only, so a fraction of a second is written as a string.
-    "connectwise": {"timeout_s": "0.3"},
-    "autotask": {"timeout_ms": 300},
-    "halopsa": {"timeout_s": "0.3"},
+    # The connectors' per-request timeout knobs, set to `HANG_TIMEOUT_S` so a hanging PSA times out soon: only in
+    # the tests that make the sandbox hang (`hanging_world`); everywhere else the connectors keep their default
+    # timeouts. The config's options table holds str, int or bool only, so seconds are written as a string.
+    "connectwise": {"timeout_s": str(HANG_TIMEOUT_S)},
+    "autotask": {"timeout_ms": HANG_TIMEOUT_S * 1000},
+    "halopsa": {"timeout_s": str(HANG_TIMEOUT_S)},
 }
 WRONG_SECRET = {"connectwise": "private_key", "autotask": "secret", "halopsa": "client_secret"}
 PSA_REFUSAL = {

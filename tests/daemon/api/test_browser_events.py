@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,7 +14,7 @@ import pytest
 from daemon.clock import FakeClock
 from daemon.services import SERVICES
 from tests.events import batch, beat, closed, opened, url
-from tests.support import RunningDaemon, assert_api_error, make_settings, start_daemon
+from tests.support import RunningDaemon, assert_api_error
 from tests.support import get_entries as entries
 from tests.support import get_timers as timers
 
@@ -31,15 +29,6 @@ kind = "halopsa"
 origins = ["https://acme.halopsa.com"]
 """
 EVENTS = "/api/v1/browser/events"
-
-
-@pytest.fixture
-async def tc(tmp_path: Path, fake_clock: FakeClock) -> AsyncIterator[RunningDaemon]:
-    running = await start_daemon(make_settings(tmp_path, config_text=CONFIG), clock=fake_clock)
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 async def send(d: RunningDaemon, body: dict[str, Any]) -> int:

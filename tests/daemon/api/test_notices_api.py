@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,6 @@ kind = "halopsa"
 origins = ["https://acme.halopsa.com"]
 """
 RECV_S = 5.0
-
-
-@pytest.fixture
-async def tc(tmp_path: Path, fake_clock: FakeClock) -> AsyncIterator[RunningDaemon]:
-    running = await start_daemon(make_settings(tmp_path, config_text=CONFIG), clock=fake_clock)
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 async def notices(d: RunningDaemon, **params: str) -> dict[str, Any]:

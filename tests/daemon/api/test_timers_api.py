@@ -3,15 +3,13 @@ unknown timers, and the idle keep-or-drop decision fed by browser events."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from daemon.clock import FakeClock
 from daemon.timers.model import PALETTE
-from tests.support import RunningDaemon, assert_api_error, make_settings, start_daemon
+from tests.support import RunningDaemon, assert_api_error
 from tests.support import get_entries as entries
 from tests.support import get_timers as state
 
@@ -21,15 +19,6 @@ name = "halo"
 kind = "halopsa"
 origins = ["https://acme.halopsa.com"]
 """
-
-
-@pytest.fixture
-async def tc(tmp_path: Path, fake_clock: FakeClock) -> AsyncIterator[RunningDaemon]:
-    running = await start_daemon(make_settings(tmp_path, config_text=CONFIG), clock=fake_clock)
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 async def start(d: RunningDaemon, body: dict[str, Any]) -> dict[str, Any]:

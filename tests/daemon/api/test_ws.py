@@ -33,15 +33,6 @@ RECV_S = 5.0
 
 
 @pytest.fixture
-async def tc(tmp_path: Path, fake_clock: FakeClock) -> AsyncIterator[RunningDaemon]:
-    running = await start_daemon(make_settings(tmp_path, config_text=CONFIG), clock=fake_clock)
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as s:
         yield s
