@@ -178,8 +178,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _hello(ws: web.WebSocketResponse, request: web.Request) -> Hello | None:
-    guard = request.app[AUTH]
+async def _first_frame(ws: web.WebSocketResponse) -> bytes | str | None:
+    """The next data frame of the handshake, or None (refused or closed) when it does not come in time."""
     try:
         msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
     except TimeoutError:
@@ -188,23 +188,27 @@ async def _hello(ws: web.WebSocketResponse, request: web.Request) -> Hello | Non
     if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
         await ws.close()
         return None
-    prove = decode_prove(msg.data)
+    data: bytes | str = msg.data
+    return data
+
+
+async def _hello(ws: web.WebSocketResponse, request: web.Request) -> Hello | None:
+    guard = request.app[AUTH]
+    data = await _first_frame(ws)
+    if data is None:
+        return None
+    prove = decode_prove(data)
     if prove is not None:  # the client wants proof before it sends its token (daemon/auth.py)
         answer = await guard.prove(prove.challenge, prove.kid)
         if answer is None:
             await _refuse(ws, "unpaired", "this daemon knows no such token: pair again")
             return None
         await ws.send_str(_encoder.encode(ProofMessage(proof=answer)).decode())
-        try:
-            msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
-        except TimeoutError:
-            await _refuse(ws, "hello_timeout", "send hello first")
-            return None
-        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-            await ws.close()
+        data = await _first_frame(ws)
+        if data is None:
             return None
     try:
-        hello = decode_json(decode_client_message, msg.data)
+        hello = decode_json(decode_client_message, data)
     except ApiError as exc:
         await _refuse(ws, "invalid_message", f"the first message must be hello: {exc.message}")
         return None
