@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import aiosqlite
 import msgspec
 
 from daemon.clock import Clock
-from daemon.store.db import Database
+from daemon.store import Database, Transaction
 from daemon.store.notices import NoticeRow, NoticeStore
 
 __all__ = ["ALERT_CODES", "NoticeList", "NoticePush", "NoticeService", "NoticeView", "alerts"]
@@ -70,11 +69,11 @@ class NoticeService:
 
     @staticmethod
     async def record(
-        conn: aiosqlite.Connection, notices: Sequence[tuple[float, str, str, str | None]]
+        tx: Transaction, notices: Sequence[tuple[float, str, str, str | None]]
     ) -> tuple[list[NoticeView], int]:
         """Store (at, code, message, timer_id) notices in the open transaction; returns them and the unread total."""
-        rows = await NoticeStore.add(conn, notices)
-        return [_view(r) for r in rows], await NoticeStore.unread_in(conn)
+        rows = await NoticeStore.add(tx, notices)
+        return [_view(r) for r in rows], await NoticeStore.unread_in(tx)
 
     async def list(self, *, unread_only: bool = False, limit: int = 50) -> NoticeList:
         rows = await self._store.list(unread_only=unread_only, limit=limit)

@@ -17,15 +17,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-import aiosqlite
 import msgspec
 
 from daemon.clock import Clock
 from daemon.entries.model import EDITABLE, AuditEvent, Entry, Segment, Status
 from daemon.rules import shape
 from daemon.settings import Config
-from daemon.store.db import Database
+from daemon.store import Database, Transaction
 from daemon.store.entries import EntryFilter, EntryStore
+from daemon.store.outbox import OutboxStore
 from daemon.timers.model import TicketRef
 
 __all__ = ["EntryError", "EntryService", "ManualEntry", "NewEntry"]
@@ -178,10 +178,10 @@ class EntryService:
         entry.status_reason = comment if to in ("voided", "rejected", "failed") else ""
         entry.updated_at = now
 
-    async def insert(self, conn: aiosqlite.Connection, entry: Entry, audit: Sequence[AuditEvent]) -> None:
-        await EntryStore.insert(conn, entry, audit)
+    async def insert(self, tx: Transaction, entry: Entry, audit: Sequence[AuditEvent]) -> None:
+        await EntryStore.insert(tx, entry, audit)
         if entry.status == "queued":
-            await _enqueue(conn, entry, self._clock.now())
+            await OutboxStore.enqueue(tx, entry, self._clock.now())
             self.on_queued(entry.instance)
 
     async def create_manual(self, body: ManualEntry) -> Entry:
@@ -213,8 +213,8 @@ class EntryService:
             reason="manual",
         )
         entry, audit = self.build(new, now)
-        async with self._db.transaction() as conn:
-            await self.insert(conn, entry, audit)
+        async with self._db.transaction() as tx:
+            await self.insert(tx, entry, audit)
         return entry
 
     def ticket_ref(self, instance: str | None, ticket: str) -> TicketRef:
@@ -256,8 +256,8 @@ class EntryService:
     # --- changes --------------------------------------------------------------------------------------------------
 
     async def patch(self, entry_id: str, patch: EntryPatch, actor: str = "user") -> Entry:
-        async with self._db.transaction() as conn:
-            entry = await self._load(conn, entry_id)
+        async with self._db.transaction() as tx:
+            entry = await self._load(tx, entry_id)
             if entry.status not in EDITABLE:
                 raise EntryError("not_editable", f"an entry that is {entry.status} cannot be edited")
             now = self._clock.now()
@@ -283,9 +283,9 @@ class EntryService:
                 entry.actual_seconds, entry.billed_seconds = shaped.actual_seconds, shaped.billed_seconds
                 entry.explanation = [*shaped.explanation]
             entry.updated_at = now
-            await EntryStore.update(conn, entry)
+            await EntryStore.update(tx, entry)
             await EntryStore.audit(
-                conn,
+                tx,
                 entry.id,
                 [
                     AuditEvent(
@@ -309,8 +309,8 @@ class EntryService:
 
     async def act(self, entry_id: str, action: str, *, comment: str = "", actor: str = "user") -> Entry:
         """submit | approve | reject | void | retry."""
-        async with self._db.transaction() as conn:
-            entry = await self._load(conn, entry_id)
+        async with self._db.transaction() as tx:
+            entry = await self._load(tx, entry_id)
             now = self._clock.now()
             audit: list[AuditEvent] = []
             target = self._target(entry, action, comment)
@@ -325,13 +325,13 @@ class EntryService:
                 entry.flags.remove("review")
             if entry.status == "queued" and not entry.instance:
                 raise EntryError("invalid_transition", "this entry has no PSA ticket to post to")
-            await EntryStore.update(conn, entry)
-            await EntryStore.audit(conn, entry.id, audit)
+            await EntryStore.update(tx, entry)
+            await EntryStore.audit(tx, entry.id, audit)
             if entry.status == "queued":
-                await _enqueue(conn, entry, now)
+                await OutboxStore.enqueue(tx, entry, now)
                 self.on_queued(entry.instance)
             elif entry.status == "voided":
-                await conn.execute("DELETE FROM outbox WHERE entry_id = ?", (entry.id,))
+                await OutboxStore.withdraw(tx, entry.id)
         return entry
 
     def _target(self, entry: Entry, action: str, comment: str) -> Status:
@@ -361,21 +361,10 @@ class EntryService:
             return "queued"
         raise EntryError("invalid_transition", f"cannot {action} an entry that is {s}")
 
-    async def _load(self, conn: aiosqlite.Connection, entry_id: str) -> Entry:
-        entry = await EntryStore.get_in(conn, entry_id)
+    async def _load(self, tx: Transaction, entry_id: str) -> Entry:
+        entry = await EntryStore.get_in(tx, entry_id)
         if entry is None:
             raise EntryError("not_found", f"no entry {entry_id}")
-        if entry.status == "queued":
-            async with conn.execute("SELECT sending_since FROM outbox WHERE entry_id = ?", (entry_id,)) as cur:
-                row = await cur.fetchone()
-            if row is not None and row[0] is not None:
-                raise EntryError("invalid_transition", "the entry is being posted right now; try again shortly")
+        if entry.status == "queued" and await OutboxStore.is_sending(tx, entry_id):
+            raise EntryError("invalid_transition", "the entry is being posted right now; try again shortly")
         return entry
-
-
-async def _enqueue(conn: aiosqlite.Connection, entry: Entry, now: float) -> None:
-    await conn.execute(
-        "INSERT INTO outbox (entry_id, instance, next_at) VALUES (?, ?, ?) "
-        "ON CONFLICT(entry_id) DO UPDATE SET next_at = excluded.next_at, last_error = ''",
-        (entry.id, entry.instance, now),
-    )

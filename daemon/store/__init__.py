@@ -1,5 +1,5 @@
 """Storage: all SQL lives in this package."""
 
-from daemon.store.db import Database, StoreCorrupt, StoreError, StoreLocked, StoreTooNew, StoreUnwritable
+from daemon.store.db import Database, StoreCorrupt, StoreError, StoreLocked, StoreTooNew, StoreUnwritable, Transaction
 
-__all__ = ["Database", "StoreCorrupt", "StoreError", "StoreLocked", "StoreTooNew", "StoreUnwritable"]
+__all__ = ["Database", "StoreCorrupt", "StoreError", "StoreLocked", "StoreTooNew", "StoreUnwritable", "Transaction"]

@@ -22,8 +22,8 @@ class ClientStore:
         self._db = db
 
     async def add(self, client: Client, token_sha256: str) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "INSERT INTO clients (id, name, origin, token_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
                 (client.id, client.name, client.origin, token_sha256, client.created_at),
             )
@@ -43,8 +43,8 @@ class ClientStore:
         return [Client(**dict(r)) for r in rows]
 
     async def remove(self, client_id: str) -> bool:
-        async with self._db.transaction() as conn:
-            cur = await conn.execute("DELETE FROM clients WHERE id = ?", (client_id,))
+        async with self._db.transaction() as tx:
+            cur = await tx.execute("DELETE FROM clients WHERE id = ?", (client_id,))
             return cur.rowcount > 0
 
 
@@ -54,8 +54,8 @@ async def get_meta(db: Database, key: str) -> str | None:
 
 
 async def set_meta(db: Database, key: str, value: str) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
+    async with db.transaction() as tx:
+        await tx.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )

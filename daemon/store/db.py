@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from aiosqlite.context import Result
 
 from daemon.private import make_private
 from daemon.store.migrations import MIGRATIONS
 
-__all__ = ["Database", "StoreCorrupt", "StoreError", "StoreLocked", "StoreTooNew", "StoreUnwritable"]
+__all__ = ["Database", "StoreCorrupt", "StoreError", "StoreLocked", "StoreTooNew", "StoreUnwritable", "Transaction"]
 
 
 class StoreError(Exception):
@@ -48,6 +49,29 @@ class StoreTooNew(StoreError):
 
 
 Params = Sequence[Any] | dict[str, Any]
+
+
+class Transaction:
+    """An open write transaction (`async with db.transaction() as tx`).
+
+    Services only hold it and hand it to store methods, so that several writes commit together; the SQL methods
+    below are for `daemon/store/` alone (a PostgreSQL store would hand out its own transaction type). It never
+    exposes the aiosqlite connection.
+    """
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Params = ()) -> Result[aiosqlite.Cursor]:
+        return self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> Result[aiosqlite.Cursor]:
+        return self._conn.executemany(sql, rows)
+
+    def execute_fetchall(self, sql: str, params: Params = ()) -> Result[Iterable[sqlite3.Row]]:
+        return self._conn.execute_fetchall(sql, params)
 
 
 def _create_private(path: Path, existed: bool) -> None:
@@ -119,15 +143,15 @@ class Database:
         version = int(await self.scalar("PRAGMA user_version") or 0)
         while version < target:
             script = MIGRATIONS[version]
-            async with self.transaction() as conn:
+            async with self.transaction() as tx:
                 for statement in _statements(script):
-                    await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version = {version + 1}")
+                    await tx.execute(statement)
+                await tx.execute(f"PRAGMA user_version = {version + 1}")
             version += 1
         return version
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Transaction]:
         """BEGIN IMMEDIATE … COMMIT under the lock; rolls back on any exception.
 
         Safe against cancellation: BEGIN, COMMIT and ROLLBACK always run to their end before the lock is released
@@ -140,7 +164,7 @@ class Database:
                 await _to_the_end(self._conn.execute("ROLLBACK"))
                 raise
             try:
-                yield self._conn
+                yield Transaction(self._conn)
             except BaseException:
                 await _to_the_end(self._conn.execute("ROLLBACK"))
                 raise
@@ -161,8 +185,8 @@ class Database:
         return None if row is None else row[0]
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        async with self.transaction() as conn:
-            await conn.executemany(sql, rows)
+        async with self.transaction() as tx:
+            await tx.executemany(sql, rows)
 
     async def close(self) -> None:
         with contextlib.suppress(sqlite3.Error, ValueError):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
-from daemon.store.db import Database
+from daemon.store.db import Database, Transaction
 
 __all__ = ["EngineStore"]
 
@@ -18,24 +16,24 @@ class EngineStore:
         return (None, None) if row is None else (bytes(row[0]), float(row[1]))
 
     @staticmethod
-    async def save(conn: aiosqlite.Connection, state: bytes, daemon_seen: float) -> None:
-        await conn.execute(
+    async def save(tx: Transaction, state: bytes, daemon_seen: float) -> None:
+        await tx.execute(
             "INSERT INTO engine (id, state, daemon_seen) VALUES (1, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET state = excluded.state, daemon_seen = excluded.daemon_seen",
             (state, daemon_seen),
         )
 
     @staticmethod
-    async def checkpoint(conn: aiosqlite.Connection, daemon_seen: float) -> None:
-        await conn.execute("UPDATE engine SET daemon_seen = ? WHERE id = 1", (daemon_seen,))
+    async def checkpoint(tx: Transaction, daemon_seen: float) -> None:
+        await tx.execute("UPDATE engine SET daemon_seen = ? WHERE id = 1", (daemon_seen,))
 
     async def acked(self) -> dict[str, int]:
         rows = await self._db.fetchall("SELECT install, acked_seq FROM installs")
         return {str(r[0]): int(r[1]) for r in rows}
 
     @staticmethod
-    async def ack(conn: aiosqlite.Connection, install: str, seq: int, at: float, instance: str) -> None:
-        await conn.execute(
+    async def ack(tx: Transaction, install: str, seq: int, at: float, instance: str) -> None:
+        await tx.execute(
             "INSERT INTO installs (install, acked_seq, last_at, instance) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(install) DO UPDATE SET acked_seq = excluded.acked_seq, last_at = excluded.last_at, "
             "instance = excluded.instance",

@@ -9,7 +9,7 @@ import aiosqlite
 import msgspec
 
 from daemon.entries.model import AuditEvent, Entry
-from daemon.store.db import Database
+from daemon.store.db import Database, Transaction
 
 __all__ = ["ENTRY_COLUMNS_OF_E", "EntryFilter", "EntryStore", "entry_of"]
 
@@ -70,28 +70,28 @@ class EntryStore:
         self._db = db
 
     @staticmethod
-    async def insert(conn: aiosqlite.Connection, entry: Entry, audit: Sequence[AuditEvent]) -> None:
+    async def insert(tx: Transaction, entry: Entry, audit: Sequence[AuditEvent]) -> None:
         placeholders = ", ".join("?" for _ in _COLUMNS.split(", "))
-        await conn.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES ({placeholders})", _row(entry))  # noqa: S608
-        await EntryStore.audit(conn, entry.id, audit)
+        await tx.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES ({placeholders})", _row(entry))  # noqa: S608
+        await EntryStore.audit(tx, entry.id, audit)
 
     @staticmethod
-    async def audit(conn: aiosqlite.Connection, entry_id: str, audit: Sequence[AuditEvent]) -> None:
-        await conn.executemany(
+    async def audit(tx: Transaction, entry_id: str, audit: Sequence[AuditEvent]) -> None:
+        await tx.executemany(
             "INSERT INTO entry_events (entry_id, at, actor, from_status, to_status, comment) VALUES (?, ?, ?, ?, ?, ?)",
             [(entry_id, a.at, a.actor, a.from_status, a.to_status, a.comment) for a in audit],
         )
 
     @staticmethod
-    async def update(conn: aiosqlite.Connection, entry: Entry) -> None:
+    async def update(tx: Transaction, entry: Entry) -> None:
         names = [c for c in _COLUMNS.split(", ") if c != "id"]
         values = list(_row(entry))[1:]
         sets = ", ".join(f"{n} = ?" for n in names)
-        await conn.execute(f"UPDATE entries SET {sets} WHERE id = ?", (*values, entry.id))  # noqa: S608
+        await tx.execute(f"UPDATE entries SET {sets} WHERE id = ?", (*values, entry.id))  # noqa: S608
 
     @staticmethod
-    async def get_in(conn: aiosqlite.Connection, entry_id: str) -> Entry | None:
-        async with conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE id = ?", (entry_id,)) as cur:  # noqa: S608
+    async def get_in(tx: Transaction, entry_id: str) -> Entry | None:
+        async with tx.execute(f"SELECT {_COLUMNS} FROM entries WHERE id = ?", (entry_id,)) as cur:  # noqa: S608
             row = await cur.fetchone()
         return None if row is None else _entry(row)
 

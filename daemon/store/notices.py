@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
-from daemon.store.db import Database
+from daemon.store.db import Database, Transaction
 
 __all__ = ["KEEP", "NoticeRow", "NoticeStore"]
 
@@ -30,17 +28,17 @@ class NoticeStore:
         self._db = db
 
     @staticmethod
-    async def add(conn: aiosqlite.Connection, notices: Sequence[tuple[float, str, str, str | None]]) -> list[NoticeRow]:
+    async def add(tx: Transaction, notices: Sequence[tuple[float, str, str, str | None]]) -> list[NoticeRow]:
         """Insert (at, code, message, timer_id) rows inside the caller's transaction; returns them with their ids."""
         out: list[NoticeRow] = []
         for at, code, message, timer_id in notices:
-            cur = await conn.execute(
+            cur = await tx.execute(
                 "INSERT INTO notices (at, code, message, timer_id) VALUES (?, ?, ?, ?)", (at, code, message, timer_id)
             )
             assert cur.lastrowid is not None
             out.append((int(cur.lastrowid), at, code, message, timer_id, None))
         if out:
-            await conn.execute("DELETE FROM notices WHERE id <= ?", (out[-1][0] - KEEP,))
+            await tx.execute("DELETE FROM notices WHERE id <= ?", (out[-1][0] - KEEP,))
         return out
 
     async def list(self, *, unread_only: bool, limit: int) -> list[NoticeRow]:
@@ -55,22 +53,20 @@ class NoticeStore:
         return int(await self._db.scalar(_UNREAD) or 0)
 
     @staticmethod
-    async def unread_in(conn: aiosqlite.Connection) -> int:
-        async with conn.execute(_UNREAD) as cur:
+    async def unread_in(tx: Transaction) -> int:
+        async with tx.execute(_UNREAD) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row is not None else 0
 
     async def mark_read(self, *, up_to: int | None, ids: Sequence[int], at: float) -> int:
         """Mark notices read (those with id <= up_to, and those listed); returns how many changed."""
         changed = 0
-        async with self._db.transaction() as conn:
+        async with self._db.transaction() as tx:
             if up_to is not None:
-                cur = await conn.execute(
-                    "UPDATE notices SET read_at = ? WHERE read_at IS NULL AND id <= ?", (at, up_to)
-                )
+                cur = await tx.execute("UPDATE notices SET read_at = ? WHERE read_at IS NULL AND id <= ?", (at, up_to))
                 changed += cur.rowcount
             for notice_id in ids:
-                cur = await conn.execute(
+                cur = await tx.execute(
                     "UPDATE notices SET read_at = ? WHERE read_at IS NULL AND id = ?", (at, notice_id)
                 )
                 changed += cur.rowcount

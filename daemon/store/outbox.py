@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import aiosqlite
 import msgspec
 
 from daemon.entries.model import Entry
-from daemon.store.db import Database
+from daemon.store.db import Database, Transaction
 from daemon.store.entries import ENTRY_COLUMNS_OF_E, entry_of
 
 __all__ = ["OutboxRow", "OutboxStore"]
@@ -30,10 +29,31 @@ class OutboxStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @staticmethod
+    async def enqueue(tx: Transaction, entry: Entry, now: float) -> None:
+        """Queue the entry for posting at `now` (again, if it was queued before: its last error is cleared)."""
+        await tx.execute(
+            "INSERT INTO outbox (entry_id, instance, next_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(entry_id) DO UPDATE SET next_at = excluded.next_at, last_error = ''",
+            (entry.id, entry.instance, now),
+        )
+
+    @staticmethod
+    async def withdraw(tx: Transaction, entry_id: str) -> None:
+        """Take the entry out of the outbox (it will not be posted)."""
+        await tx.execute("DELETE FROM outbox WHERE entry_id = ?", (entry_id,))
+
+    @staticmethod
+    async def is_sending(tx: Transaction, entry_id: str) -> bool:
+        """Whether the outbox holds the entry claimed, its post in flight."""
+        async with tx.execute("SELECT sending_since FROM outbox WHERE entry_id = ?", (entry_id,)) as cur:
+            row = await cur.fetchone()
+        return row is not None and row[0] is not None
+
     async def recover(self) -> int:
         """After a crash, a row still marked as sending may have reached the PSA: look before posting again."""
-        async with self._db.transaction() as conn:
-            cur = await conn.execute(
+        async with self._db.transaction() as tx:
+            cur = await tx.execute(
                 "UPDATE outbox SET ambiguous = 1, sending_since = NULL WHERE sending_since IS NOT NULL"
             )
             return cur.rowcount
@@ -43,8 +63,8 @@ class OutboxStore:
 
         One read of the due rows with their entries and one UPDATE, inside one transaction: BEGIN IMMEDIATE holds
         the write lock, so the rows returned are exactly what the UPDATE left in the database."""
-        async with self._db.transaction() as conn:
-            found = await conn.execute_fetchall(
+        async with self._db.transaction() as tx:
+            found = await tx.execute_fetchall(
                 f"SELECT o.attempts AS o_attempts, o.next_at AS o_next_at, o.last_error AS o_last_error, "  # noqa: S608
                 f"o.ambiguous AS o_ambiguous, {ENTRY_COLUMNS_OF_E} FROM outbox o JOIN entries e ON e.id = o.entry_id "
                 "WHERE o.instance = ? AND e.status = 'queued' AND o.sending_since IS NULL AND o.next_at <= ? "
@@ -55,7 +75,7 @@ class OutboxStore:
             if not rows:
                 return []
             ids = [str(r["id"]) for r in rows]
-            await conn.execute(
+            await tx.execute(
                 "UPDATE outbox SET sending_since = ?, attempts = attempts + 1 "  # noqa: S608
                 f"WHERE entry_id IN ({', '.join('?' for _ in ids)})",
                 (now, *ids),
@@ -83,18 +103,18 @@ class OutboxStore:
         return None if value is None else float(value)
 
     async def posted(self, entry_id: str, psa_ids: list[str], now: float, comment: str) -> None:
-        async with self._db.transaction() as conn:
-            if not await _audit_from_current(conn, entry_id, now, "posted", comment):
+        async with self._db.transaction() as tx:
+            if not await _audit_from_current(tx, entry_id, now, "posted", comment):
                 return  # no such entry
-            await conn.execute(
+            await tx.execute(
                 "UPDATE entries SET status = 'posted', status_reason = '', psa_ids = ?, updated_at = ? WHERE id = ?",
                 (_enc.encode(psa_ids).decode(), now, entry_id),
             )
-            await conn.execute("DELETE FROM outbox WHERE entry_id = ?", (entry_id,))
+            await tx.execute("DELETE FROM outbox WHERE entry_id = ?", (entry_id,))
 
     async def retry(self, entry_id: str, next_at: float, error: str, *, ambiguous: bool) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "UPDATE outbox SET sending_since = NULL, next_at = ?, last_error = ?, "
                 "ambiguous = MAX(ambiguous, ?) WHERE entry_id = ?",
                 (next_at, error, int(ambiguous), entry_id),
@@ -102,37 +122,37 @@ class OutboxStore:
 
     async def due_now(self, entry_ids: set[str], now: float) -> None:
         """Make these rows due at once (if still waiting and not being sent), e.g. once credentials are stored."""
-        async with self._db.transaction() as conn:
-            await conn.executemany(
+        async with self._db.transaction() as tx:
+            await tx.executemany(
                 "UPDATE outbox SET next_at = ? WHERE entry_id = ? AND sending_since IS NULL AND next_at > ?",
                 [(now, entry_id, now) for entry_id in entry_ids],
             )
 
     async def release(self, entry_id: str) -> None:
         """Give a claimed row back untouched (the worker is stopping)."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "UPDATE outbox SET sending_since = NULL, attempts = MAX(attempts - 1, 0), ambiguous = 1 "
                 "WHERE entry_id = ?",
                 (entry_id,),
             )
 
     async def failed(self, entry_id: str, message: str, now: float) -> None:
-        async with self._db.transaction() as conn:
-            if not await _audit_from_current(conn, entry_id, now, "failed", message):
+        async with self._db.transaction() as tx:
+            if not await _audit_from_current(tx, entry_id, now, "failed", message):
                 return  # no such entry
-            await conn.execute(
+            await tx.execute(
                 "UPDATE entries SET status = 'failed', status_reason = ?, updated_at = ? WHERE id = ?",
                 (message, now, entry_id),
             )
-            await conn.execute(
+            await tx.execute(
                 "UPDATE outbox SET sending_since = NULL, next_at = ?, last_error = ? WHERE entry_id = ?",
                 (NEVER, message, entry_id),
             )
 
     async def set_ticket_id(self, entry_id: str, ticket_id: int) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute("UPDATE entries SET ticket_id = ? WHERE id = ?", (ticket_id, entry_id))
+        async with self._db.transaction() as tx:
+            await tx.execute("UPDATE entries SET ticket_id = ? WHERE id = ?", (ticket_id, entry_id))
 
     async def rows(self) -> list[OutboxRow]:
         rows = await self._db.fetchall(
@@ -142,11 +162,9 @@ class OutboxStore:
         return [OutboxRow(**{**dict(r), "ambiguous": bool(r["ambiguous"])}) for r in rows]
 
 
-async def _audit_from_current(
-    conn: aiosqlite.Connection, entry_id: str, at: float, to_status: str, comment: str
-) -> bool:
+async def _audit_from_current(tx: Transaction, entry_id: str, at: float, to_status: str, comment: str) -> bool:
     """Record the outbox moving an entry from its current status to `to_status`; False if there is no such entry."""
-    cur = await conn.execute(
+    cur = await tx.execute(
         "INSERT INTO entry_events (entry_id, at, actor, from_status, to_status, comment) "
         "SELECT id, ?, 'outbox', status, ?, ? FROM entries WHERE id = ?",
         (at, to_status, comment, entry_id),

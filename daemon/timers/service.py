@@ -25,7 +25,7 @@ from daemon.entries.model import Segment as EntrySegment
 from daemon.entries.service import EntryService, NewEntry
 from daemon.notices import NoticePush, NoticeService
 from daemon.settings import Config
-from daemon.store.db import Database
+from daemon.store import Database, Transaction
 from daemon.store.engine import EngineStore
 from daemon.timers import engine as E
 from daemon.timers.events import Batch, BrowserEvent, SeqGap, fresh_events
@@ -102,8 +102,8 @@ class TimerService:
         else:
             effects = []
         self._acked = await self._store.acked()
-        async with self._db.transaction() as conn:
-            await self._persist(conn, effects, now)
+        async with self._db.transaction() as tx:
+            await self._persist(tx, effects, now)
         self._last_checkpoint = now
         self._noticed = []  # recorded for the API; nobody is connected yet
 
@@ -137,8 +137,8 @@ class TimerService:
     async def shutdown(self) -> None:
         async with self._lock:
             now = self._clock.now()
-            async with self._db.transaction() as conn:
-                await EngineStore.checkpoint(conn, now)
+            async with self._db.transaction() as tx:
+                await EngineStore.checkpoint(tx, now)
 
     # --- browser events ----------------------------------------------------------------------------------------
 
@@ -322,10 +322,10 @@ class TimerService:
         self, effects: Sequence[Any], now: float, *, changed: bool, acks: Sequence[tuple[str, int, str]] = ()
     ) -> list[Entry]:
         try:
-            async with self._db.transaction() as conn:
-                created = await self._persist(conn, effects, now)
+            async with self._db.transaction() as tx:
+                created = await self._persist(tx, effects, now)
                 for install, seq, instance in acks:
-                    await EngineStore.ack(conn, install, seq, now, instance)
+                    await EngineStore.ack(tx, install, seq, now, instance)
         except BaseException:
             # The database did not take it: reload the last durable state so memory never runs ahead of disk.
             self._noticed = []
@@ -339,7 +339,7 @@ class TimerService:
             self._schedule_push()
         return created
 
-    async def _persist(self, conn: Any, effects: Sequence[Any], now: float) -> list[Entry]:
+    async def _persist(self, tx: Transaction, effects: Sequence[Any], now: float) -> list[Entry]:
         created: list[Entry] = []
         notices: list[tuple[float, str, str, str | None]] = []
         for effect in effects:
@@ -348,16 +348,16 @@ class TimerService:
                 if new.ticket is not None and new.ticket.key in self._tickets:
                     new.summary, new.company = self._tickets[new.ticket.key]
                 entry, audit = self._entries.build(new, now)
-                await self._entries.insert(conn, entry, audit)
+                await self._entries.insert(tx, entry, audit)
                 created.append(entry)
             elif isinstance(effect, E.Notice):
                 self.notices = [*self.notices[-49:], effect]
                 log.info("%s", effect.message)
                 notices.append((now, effect.code, effect.message, effect.timer_id))
         if notices:
-            recorded, unread = await NoticeService.record(conn, notices)
+            recorded, unread = await NoticeService.record(tx, notices)
             self._noticed += [NoticePush(notice=n, unread=unread) for n in recorded]
-        await EngineStore.save(conn, _encoder.encode(self._state), now)
+        await EngineStore.save(tx, _encoder.encode(self._state), now)
         return created
 
     async def _reload(self) -> None:
