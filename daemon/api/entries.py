@@ -10,10 +10,9 @@ from aiohttp import web
 
 from daemon.api.errors import ApiError
 from daemon.api.routing import Handler, Route, json_response, read_json
-from daemon.entries.model import STATUSES, AuditEvent, Entry
+from daemon.entries.model import STATUSES, AuditEvent, Entry, EntryFilter
 from daemon.entries.service import EntryError, EntryPatch, ManualEntry
 from daemon.services import SERVICES
-from daemon.store.entries import EntryFilter
 
 __all__ = ["parse_time", "routes"]
 

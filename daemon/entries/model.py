@@ -13,13 +13,20 @@ States (DESIGN §5)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
 
-from daemon.rules import RuleNote
+__all__ = ["EDITABLE", "STATUSES", "AuditEvent", "Entry", "EntryFilter", "EntryNews", "RuleNote", "Segment", "Status"]
 
-__all__ = ["EDITABLE", "STATUSES", "AuditEvent", "Entry", "EntryNews", "Segment", "Status"]
+
+class RuleNote(msgspec.Struct, frozen=True):
+    """One rule's part in an entry's figures: ("rounding", "up to 15m: 7m 03s → 15m")."""
+
+    rule: str
+    detail: str
+
 
 Status = Literal[
     "open", "pending", "submitted", "approved_l1", "approved", "queued", "posted", "rejected", "voided", "failed"
@@ -93,3 +100,23 @@ class EntryNews(msgspec.Struct, tag="entry", tag_field="type", kw_only=True):
     label: str
     seconds: int
     message: str = ""
+
+
+class EntryFilter(msgspec.Struct, kw_only=True):
+    start: float | None = None
+    end: float | None = None
+    status: Sequence[str] = ()
+    instance: str | None = None
+    ticket_id: int | None = None
+    limit: int = 500
+    offset: int = 0
+
+    def matches(self, entry: Entry) -> bool:
+        """The filter of `EntryStore.list` for an entry that is not stored (an open one): same rules, in Python."""
+        return (
+            (self.start is None or entry.ended_at > self.start)
+            and (self.end is None or entry.started_at < self.end)
+            and (not self.status or entry.status in self.status)
+            and (self.instance is None or entry.instance == self.instance)
+            and (self.ticket_id is None or entry.ticket_id == self.ticket_id)
+        )

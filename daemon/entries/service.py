@@ -20,11 +20,11 @@ from typing import Literal
 import msgspec
 
 from daemon.clock import Clock
-from daemon.entries.model import EDITABLE, AuditEvent, Entry, Segment, Status
+from daemon.entries.model import EDITABLE, AuditEvent, Entry, EntryFilter, Segment, Status
 from daemon.rules import shape
 from daemon.settings import Config
 from daemon.store import Database, Transaction
-from daemon.store.entries import EntryFilter, EntryStore
+from daemon.store.entries import EntryStore
 from daemon.store.outbox import OutboxStore
 from daemon.timers.model import TicketRef
 

@@ -19,6 +19,7 @@ from typing import Literal, cast
 
 import msgspec
 
+from daemon.entries.model import RuleNote
 from daemon.settings import RoundingConfig
 
 __all__ = ["Billable", "RuleNote", "Shaped", "format_duration", "shape"]
@@ -26,13 +27,6 @@ __all__ = ["Billable", "RuleNote", "Shaped", "format_duration", "shape"]
 Billable = Literal["agreement", "yes", "no"]
 _BILLABLE: frozenset[str] = frozenset({"agreement", "yes", "no"})
 _UNSET: frozenset[str] = frozenset({"", "default"})
-
-
-class RuleNote(msgspec.Struct, frozen=True):
-    """One rule's part in an entry's figures: ("rounding", "up to 15m: 7m 03s → 15m")."""
-
-    rule: str
-    detail: str
 
 
 class Shaped(msgspec.Struct, frozen=True, kw_only=True):

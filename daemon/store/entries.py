@@ -8,7 +8,7 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from daemon.entries.model import AuditEvent, Entry
+from daemon.entries.model import AuditEvent, Entry, EntryFilter
 from daemon.store.db import Database, Transaction
 
 __all__ = ["ENTRY_COLUMNS_OF_E", "EntryFilter", "EntryStore", "entry_of"]
@@ -23,26 +23,6 @@ _JSON = ("flags", "segments", "explanation", "psa_ids")
 ENTRY_COLUMNS_OF_E = ", ".join(f"e.{c}" for c in _NAMES)
 """The entry columns of a query that names the entries table `e` (see `entry_of`)."""
 _enc = msgspec.json.Encoder()
-
-
-class EntryFilter(msgspec.Struct, kw_only=True):
-    start: float | None = None
-    end: float | None = None
-    status: Sequence[str] = ()
-    instance: str | None = None
-    ticket_id: int | None = None
-    limit: int = 500
-    offset: int = 0
-
-    def matches(self, entry: Entry) -> bool:
-        """The filter of `EntryStore.list` for an entry that is not stored (an open one): same rules, in Python."""
-        return (
-            (self.start is None or entry.ended_at > self.start)
-            and (self.end is None or entry.started_at < self.end)
-            and (not self.status or entry.status in self.status)
-            and (self.instance is None or entry.instance == self.instance)
-            and (self.ticket_id is None or entry.ticket_id == self.ticket_id)
-        )
 
 
 def _row(entry: Entry) -> tuple[Any, ...]:
