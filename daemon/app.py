@@ -129,7 +129,6 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 db=db,
                 clients=clients,
                 pairing=Pairing(clients, clock),
-                guard=guard,
                 entries=entry_service,
                 timers=timer_service,
                 psa=psa,

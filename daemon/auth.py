@@ -26,6 +26,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from daemon.clock import Clock
 from daemon.private import make_private
@@ -35,6 +36,8 @@ __all__ = [
     "CHALLENGE_PATTERN",
     "KID_PATTERN",
     "PAIRING_CODE_TTL_S",
+    "Client",
+    "ClientDirectory",
     "Pairing",
     "PairingError",
     "ensure_token_file",
@@ -46,6 +49,16 @@ __all__ = [
     "proof_matches",
     "restrict_to_user",
 ]
+
+
+class ClientDirectory(Protocol):
+    """The paired clients, as the API's guard reads and revokes them (the store's `ClientStore` is one)."""
+
+    async def by_token(self, token_sha256: str) -> Client | None: ...
+    async def token_digests(self) -> list[str]: ...
+    async def all(self) -> list[Client]: ...
+    async def remove(self, client_id: str) -> bool: ...
+
 
 PAIRING_CODE_TTL_S = 300.0
 MAX_ATTEMPTS = 5

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from daemon.api.security import Guard
 from daemon.auth import Pairing
 from daemon.clock import Clock
 from daemon.entries.service import EntryService
@@ -30,7 +29,6 @@ class Services:
     db: Database
     clients: ClientStore
     pairing: Pairing
-    guard: Guard
     entries: EntryService
     timers: TimerService
     psa: PsaService

@@ -21,8 +21,7 @@ from aiohttp import web
 
 from daemon.api.errors import ApiError
 from daemon.api.routing import decode_json
-from daemon.auth import CHALLENGE_PATTERN, KID_PATTERN, hash_token, key_id, proof
-from daemon.store.clients import Client, ClientStore
+from daemon.auth import CHALLENGE_PATTERN, KID_PATTERN, Client, ClientDirectory, hash_token, key_id, proof
 
 __all__ = [
     "AUTH",
@@ -85,7 +84,7 @@ class Principal:
 class Guard:
     port: int
     cli_token_sha256: str
-    clients: ClientStore
+    clients: ClientDirectory
     extension_origins: set[str] = field(default_factory=set)
     public: set[tuple[str, str]] = field(default_factory=set)
     """(method, path) pairs that need no token."""

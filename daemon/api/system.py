@@ -79,7 +79,7 @@ async def pair(request: web.Request) -> web.Response:
     body = await read_json(request, PairRequest)
     services = request.app[SERVICES]
     origin = request.headers.get("Origin")
-    if origin is not None and not is_extension_origin(origin) and not services.guard.origin_allowed(origin):
+    if origin is not None and not is_extension_origin(origin) and not request.app[AUTH].origin_allowed(origin):
         raise ApiError(403, "origin_forbidden", "only a browser extension or a local program can pair")
     try:
         client, token = await services.pairing.exchange(body.code, name=body.client, origin=origin)
@@ -88,7 +88,7 @@ async def pair(request: web.Request) -> web.Response:
         headers = {"Retry-After": str(int(exc.retry_after + 0.999))} if exc.retry_after else None
         raise ApiError(status, exc.code, exc.message, headers=headers) from None
     if client.origin:
-        services.guard.paired_origins.add(client.origin)
+        request.app[AUTH].paired_origins.add(client.origin)
     return json_response(PairResponse(token=token, client_id=client.id))
 
 
