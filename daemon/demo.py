@@ -12,15 +12,9 @@ from typing import Any
 import httpx
 
 from daemon.clock import Clock
-from daemon.sandbox import sandbox_module
+from daemon.sandbox import TICKET_PATHS, sandbox_module
 
 __all__ = ["TICKET_PATHS", "morning_events", "replay_morning"]
-
-TICKET_PATHS = {
-    "connectwise": "/v4_6_release/services/system_io/Service/fv_sr100_request.rails?service_recid=",
-    "autotask": "/Mvc/ServiceDesk/TicketDetail.mvc?ticketId=",
-    "halopsa": "/ticket?id=",
-}
 
 
 def ticket_url(kind: str, base: str) -> str:

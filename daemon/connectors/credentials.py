@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from daemon.auth import restrict_to_user
+from daemon.private import make_private
 
 __all__ = ["CredentialStore"]
 
@@ -99,5 +99,5 @@ class CredentialStore:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh)
-        restrict_to_user(tmp)
+        make_private(tmp)
         os.replace(tmp, self._file)

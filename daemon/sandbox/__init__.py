@@ -13,9 +13,15 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["KINDS", "sandbox_module"]
+__all__ = ["KINDS", "TICKET_PATHS", "sandbox_module"]
 
 KINDS = ("connectwise", "autotask", "halopsa")
+TICKET_PATHS = {
+    "connectwise": "/v4_6_release/services/system_io/Service/fv_sr100_request.rails?service_recid=",
+    "autotask": "/Mvc/ServiceDesk/TicketDetail.mvc?ticketId=",
+    "halopsa": "/ticket?id=",
+}
+"""Where each sandbox serves a ticket's page, before the ticket id (what the extension recognises)."""
 
 
 def sandbox_module(kind: str) -> ModuleType:

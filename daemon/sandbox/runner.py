@@ -9,8 +9,7 @@ import msgspec
 from aiohttp import web
 
 from daemon.clock import Clock
-from daemon.demo import TICKET_PATHS
-from daemon.sandbox import KINDS, sandbox_module
+from daemon.sandbox import KINDS, TICKET_PATHS, sandbox_module
 from daemon.sandbox.control import CONTROL_PREFIX, FaultSwitches, apply_switches
 from daemon.sandbox.faults import FAULTS
 from daemon.settings import InstanceConfig
