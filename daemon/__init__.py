@@ -7,7 +7,7 @@ Layers, top to bottom; a module imports only its own layer and those below (chec
     services                                           the running daemon's parts
     timers, entries, outbox, psa, notices, auth        features
     rules, connectors                                  policy and PSA clients
-    store                                              all SQL; the only importer of aiosqlite
+    store                                              all SQL; the only importer of the database driver
     settings, clock, private, textsafe,                the base, with the domain types that the store and the
     timers.model, entries.model                        features share
 
