@@ -76,10 +76,14 @@ def load_config(path: Path, *, explicit: bool) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(f"cannot read config file {path}: {exc.strerror}") from None
+    from daemon.connectors.options import check_config
+
     try:
-        return parse_config(text, path)
+        config = parse_config(text, path)
+        check_config(config, path)  # each connector's options, so a typo stops here and not at the first request
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+    return config
 
 
 def check_loopback(bind: str) -> None:

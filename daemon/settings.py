@@ -65,8 +65,9 @@ class InstanceConfig(_Strict, frozen=True):
     """Web origins of the PSA's agent UI, e.g. "https://na.myconnectwise.net"."""
     api_url: str = ""
     """Base of the PSA's API (ConnectWise site, Autotask zone, Halo resource server); empty: derived."""
-    options: dict[str, str | int | bool] = {}
-    """Connector-specific, non-secret options, checked by the connector's own config struct."""
+    options: dict[str, str | int | float | bool] = {}
+    """Connector-specific, non-secret options, checked by the connector's own config struct when the file loads
+    (`daemon.connectors.options.check_config`)."""
 
 
 class OutboxConfig(_Strict, frozen=True):

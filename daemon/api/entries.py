@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import msgspec
 from aiohttp import web
@@ -11,7 +12,7 @@ from aiohttp import web
 from daemon.api.errors import ApiError
 from daemon.api.routing import Handler, Route, json_response, read_json
 from daemon.entries.model import STATUSES, AuditEvent, Entry, EntryFilter
-from daemon.entries.service import EntryError, EntryPatch, ManualEntry
+from daemon.entries.service import EntryError, EntryPatch, EntryService, ManualEntry
 from daemon.services import SERVICES
 
 __all__ = ["parse_time", "routes"]
@@ -108,16 +109,22 @@ async def finish_entry(request: web.Request) -> web.Response:
     if not any(e.id == entry_id for e in services.timers.open_entries()):
         if await services.entries.store.get(entry_id) is not None:
             raise EntryError("invalid_transition", "this entry is already finished")
-    _, created = await services.timers.command("finish", entry_id)
+    created = await services.timers.finish(entry_id)
     if not created:  # the engine refuses anything but a held timer, so this is not expected
         raise EntryError("invalid_transition", "nothing was held to finish")
     return json_response(created[0])
 
 
-def _action(name: str) -> Handler:
+class _Act(Protocol):
+    """An entry action of `EntryService` (submit, approve, reject, void, retry), called unbound."""
+
+    def __call__(self, entries: EntryService, entry_id: str, /, *, comment: str = ...) -> Awaitable[Entry]: ...
+
+
+def _action(act: _Act) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         body = await read_json(request, ActionBody) if request.can_read_body else ActionBody()
-        entry = await request.app[SERVICES].entries.act(request.match_info["id"], name, comment=body.comment)
+        entry = await act(request.app[SERVICES].entries, request.match_info["id"], comment=body.comment)
         return json_response(entry)
 
     return handler
@@ -164,13 +171,13 @@ routes = [
         response=Entry,
     ),
     *[
-        Route("POST", f"/api/v1/entries/{{id}}/{name}", _action(name), text, "entries", body=ActionBody, response=Entry)
-        for name, text in (
-            ("submit", "Submit for approval (approval pattern none: queue for posting)"),
-            ("approve", "Approve (one level, or the next of two levels)"),
-            ("reject", "Reject with a comment; the technician edits and resubmits"),
-            ("void", "Void: kept for audit, never posted"),
-            ("retry", "Queue a failed entry again"),
+        Route("POST", f"/api/v1/entries/{{id}}/{name}", _action(act), text, "entries", body=ActionBody, response=Entry)
+        for name, act, text in (
+            ("submit", EntryService.submit, "Submit for approval (approval pattern none: queue for posting)"),
+            ("approve", EntryService.approve, "Approve (one level, or the next of two levels)"),
+            ("reject", EntryService.reject, "Reject with a comment; the technician edits and resubmits"),
+            ("void", EntryService.void, "Void: kept for audit, never posted"),
+            ("retry", EntryService.retry, "Queue a failed entry again"),
         )
     ],
 ]

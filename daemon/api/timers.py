@@ -8,7 +8,7 @@ import msgspec
 from aiohttp import web
 
 from daemon.api.errors import ApiError
-from daemon.api.routing import Handler, Route, json_response, read_json
+from daemon.api.routing import Route, json_response, read_json
 from daemon.entries.model import Entry
 from daemon.entries.service import EntryError
 from daemon.services import SERVICES
@@ -57,8 +57,8 @@ async def start_timer(request: web.Request) -> web.Response:
         ticket = services.entries.ticket_ref(body.instance, body.ticket) if body.ticket is not None else None
     except EntryError as exc:
         raise ApiError(422, "invalid_input", exc.message) from None
-    timer_id, _ = await services.timers.command(
-        "start", ticket=ticket, task=body.task, notes=body.notes, billable=body.billable, work_type=body.work_type
+    timer_id, _ = await services.timers.start_timer(
+        ticket=ticket, task=body.task, notes=body.notes, billable=body.billable, work_type=body.work_type
     )
     return json_response(services.timers.timer_view(timer_id), status=201)
 
@@ -71,31 +71,45 @@ async def edit_timer(request: web.Request) -> web.Response:
     body = await read_json(request, EditTimer)
     timers = request.app[SERVICES].timers
     timer_id = request.match_info["id"]
-    await timers.command("edit", timer_id, **{k: v for k, v in msgspec.structs.asdict(body).items() if v is not None})
+    await timers.edit(
+        timer_id,
+        notes=body.notes,
+        internal_notes=body.internal_notes,
+        billable=body.billable,
+        work_type=body.work_type,
+        colour=body.colour,
+    )
     return json_response(timers.timer_view(timer_id))
 
 
-def _action(name: str) -> Handler:
-    async def handler(request: web.Request) -> web.Response:
-        timers = request.app[SERVICES].timers
-        timer_id = request.match_info["id"]
-        _, created = await timers.command(name, timer_id)
-        if name == "stop":
-            return json_response(Stopped(entries=created))
-        return json_response(timers.timer_view(timer_id))
+async def pause_timer(request: web.Request) -> web.Response:
+    timers = request.app[SERVICES].timers
+    timer_id = request.match_info["id"]
+    await timers.pause(timer_id)
+    return json_response(timers.timer_view(timer_id))
 
-    return handler
+
+async def resume_timer(request: web.Request) -> web.Response:
+    timers = request.app[SERVICES].timers
+    timer_id = request.match_info["id"]
+    await timers.resume(timer_id)
+    return json_response(timers.timer_view(timer_id))
+
+
+async def stop_timer(request: web.Request) -> web.Response:
+    created = await request.app[SERVICES].timers.stop(request.match_info["id"])
+    return json_response(Stopped(entries=created))
 
 
 async def discard_timer(request: web.Request) -> web.Response:
-    await request.app[SERVICES].timers.command("discard", request.match_info["id"])
+    await request.app[SERVICES].timers.discard(request.match_info["id"])
     return web.Response(status=204)
 
 
 async def resolve_idle(request: web.Request) -> web.Response:
     body = await read_json(request, IdleDecision)
     timers = request.app[SERVICES].timers
-    await timers.command("resolve_idle", body.keep)
+    await timers.resolve_idle(body.keep)
     return json_response(timers.view())
 
 
@@ -126,14 +140,12 @@ routes = [
     Route(
         "DELETE", "/api/v1/timers/{id}", discard_timer, "Discard a timer (kept as a voided entry)", "timers", status=204
     ),
-    Route("POST", "/api/v1/timers/{id}/pause", _action("pause"), "Pause a timer", "timers", response=TimerView),
-    Route(
-        "POST", "/api/v1/timers/{id}/resume", _action("resume"), "Resume a paused timer", "timers", response=TimerView
-    ),
+    Route("POST", "/api/v1/timers/{id}/pause", pause_timer, "Pause a timer", "timers", response=TimerView),
+    Route("POST", "/api/v1/timers/{id}/resume", resume_timer, "Resume a paused timer", "timers", response=TimerView),
     Route(
         "POST",
         "/api/v1/timers/{id}/stop",
-        _action("stop"),
+        stop_timer,
         "Stop a timer; its entry is created at once",
         "timers",
         response=Stopped,

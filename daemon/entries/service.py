@@ -307,13 +307,66 @@ class EntryService:
             )
         return entry
 
-    async def act(self, entry_id: str, action: str, *, comment: str = "", actor: str = "user") -> Entry:
-        """submit | approve | reject | void | retry."""
+    async def submit(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+        """pending or rejected → submitted (approval pattern none: on to queued)."""
+
+        def target(s: Status) -> Status | None:
+            return "submitted" if s in ("pending", "rejected") else None
+
+        return await self._transition(entry_id, "submit", target, comment, actor)
+
+    async def approve(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+        """submitted → approved (pattern two: approved_l1 first), approved_l1 → approved; approved goes on to queued
+        when the entry has a PSA ticket."""
+
+        def target(s: Status) -> Status | None:
+            if s == "submitted":
+                return "approved_l1" if self._config.approval == "two" else "approved"
+            return "approved" if s == "approved_l1" else None
+
+        return await self._transition(entry_id, "approve", target, comment, actor)
+
+    async def reject(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+        """submitted or approved_l1 → rejected; the comment (why) is required."""
+
+        def target(s: Status) -> Status | None:
+            if s not in ("submitted", "approved_l1"):
+                return None
+            if not comment.strip():
+                raise EntryError("invalid_input", "say why the entry is rejected (comment)")
+            return "rejected"
+
+        return await self._transition(entry_id, "reject", target, comment, actor)
+
+    async def void(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+        """Anything not yet posted (or voided) → voided: kept for audit, never posted."""
+
+        def target(s: Status) -> Status | None:
+            voidable = ("pending", "submitted", "approved_l1", "approved", "rejected", "failed", "queued")
+            return "voided" if s in voidable else None
+
+        return await self._transition(entry_id, "void", target, comment, actor)
+
+    async def retry(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+        """failed → queued."""
+
+        def target(s: Status) -> Status | None:
+            return "queued" if s == "failed" else None
+
+        return await self._transition(entry_id, "retry", target, comment, actor)
+
+    async def _transition(
+        self, entry_id: str, verb: str, target_of: Callable[[Status], Status | None], comment: str, actor: str
+    ) -> Entry:
+        """Move an entry to `target_of(its status)`; None: the status does not allow it (`verb` names the action in
+        the error)."""
         async with self._db.transaction() as tx:
             entry = await self._load(tx, entry_id)
             now = self._clock.now()
             audit: list[AuditEvent] = []
-            target = self._target(entry, action, comment)
+            target = target_of(entry.status)
+            if target is None:
+                raise EntryError("invalid_transition", f"cannot {verb} an entry that is {entry.status}")
             self._move(entry, audit, target, actor, comment, now)
             if target == "approved" and entry.instance:
                 # Approved is a way station to the outbox, whatever the pattern is now (it may have changed since
@@ -333,33 +386,6 @@ class EntryService:
             elif entry.status == "voided":
                 await OutboxStore.withdraw(tx, entry.id)
         return entry
-
-    def _target(self, entry: Entry, action: str, comment: str) -> Status:
-        s = entry.status
-        pattern = self._config.approval
-        if action == "submit" and s in ("pending", "rejected"):
-            return "submitted"
-        if action == "approve" and s == "submitted":
-            return "approved_l1" if pattern == "two" else "approved"
-        if action == "approve" and s == "approved_l1":
-            return "approved"
-        if action == "reject" and s in ("submitted", "approved_l1"):
-            if not comment.strip():
-                raise EntryError("invalid_input", "say why the entry is rejected (comment)")
-            return "rejected"
-        if action == "void" and s in (
-            "pending",
-            "submitted",
-            "approved_l1",
-            "approved",
-            "rejected",
-            "failed",
-            "queued",
-        ):
-            return "voided"
-        if action == "retry" and s == "failed":
-            return "queued"
-        raise EntryError("invalid_transition", f"cannot {action} an entry that is {s}")
 
     async def _load(self, tx: Transaction, entry_id: str) -> Entry:
         entry = await EntryStore.get_in(tx, entry_id)

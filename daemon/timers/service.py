@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -28,6 +28,7 @@ from daemon.settings import Config
 from daemon.store import Database, Transaction
 from daemon.store.engine import EngineStore
 from daemon.timers import engine as E
+from daemon.timers.engine_state import Billable
 from daemon.timers.events import Batch, BrowserEvent, SeqGap, fresh_events
 from daemon.timers.model import StatePush, TicketRef, TimerView
 from daemon.timers.recognize import recognize
@@ -57,6 +58,8 @@ class EventsRejected(Exception):
         self.message = message
         self.seqs = seqs
 
+
+R = TypeVar("R")
 
 Listener = Callable[[bytes], None]
 TicketLookup = Callable[[TicketRef], Awaitable[tuple[str, str] | None]]
@@ -215,7 +218,78 @@ class TimerService:
 
     # --- commands ---------------------------------------------------------------------------------------------
 
-    async def command(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, list[Entry]]:
+    async def start_timer(
+        self,
+        *,
+        ticket: TicketRef | None = None,
+        task: str | None = None,
+        notes: str = "",
+        billable: Billable | None = None,
+        work_type: str = "",
+    ) -> tuple[str, list[Entry]]:
+        """Start a timer by hand for a ticket or a task; returns its id and the entries the start created."""
+
+        def run(state: E.EngineState, now: float) -> tuple[str, list[E.Effect]]:
+            timer, effects = E.start_manual(
+                state, now, self._cfg, ticket=ticket, task=task, notes=notes, billable=billable, work_type=work_type
+            )
+            return timer.id, effects
+
+        return await self._command(run)
+
+    async def pause(self, timer_id: str) -> list[Entry]:
+        _, created = await self._command(lambda state, now: (None, E.pause(state, timer_id, now)))
+        return created
+
+    async def resume(self, timer_id: str) -> list[Entry]:
+        _, created = await self._command(lambda state, now: (None, E.resume(state, timer_id, now, self._cfg)))
+        return created
+
+    async def stop(self, timer_id: str) -> list[Entry]:
+        """Stop a timer; returns the entry it made (none if it was too short to keep)."""
+        _, created = await self._command(lambda state, now: (None, E.stop(state, timer_id, now, self._cfg)))
+        return created
+
+    async def discard(self, timer_id: str) -> list[Entry]:
+        _, created = await self._command(lambda state, now: (None, E.discard(state, timer_id, now)))
+        return created
+
+    async def finish(self, timer_id: str) -> list[Entry]:
+        """Finish a closed ticket's timer inside its merge window now; returns the entry it made."""
+        _, created = await self._command(lambda state, now: (None, E.finish(state, timer_id, now, self._cfg)))
+        return created
+
+    async def edit(
+        self,
+        timer_id: str,
+        *,
+        notes: str | None = None,
+        internal_notes: str | None = None,
+        billable: Billable | None = None,
+        work_type: str | None = None,
+        colour: str | None = None,
+    ) -> None:
+        """Change what the user may change; None leaves a field as it is."""
+
+        def run(state: E.EngineState, now: float) -> tuple[None, list[E.Effect]]:
+            E.edit(
+                state,
+                timer_id,
+                notes=notes,
+                internal_notes=internal_notes,
+                billable=billable,
+                work_type=work_type,
+                colour=colour,
+            )
+            return None, []
+
+        await self._command(run)
+
+    async def resolve_idle(self, keep: bool) -> list[Entry]:
+        _, created = await self._command(lambda state, now: (None, E.resolve_idle(state, keep, now)))
+        return created
+
+    async def _command(self, run: Callable[[E.EngineState, float], tuple[R, list[E.Effect]]]) -> tuple[R, list[Entry]]:
         """Run an engine command at daemon time, atomically: on any error the state is unchanged.
 
         Returns the command's result and the entries it created (a stop creates one).
@@ -224,7 +298,7 @@ class TimerService:
             now = self._clock.now()
             snapshot = self._state_copy()
             try:
-                result, effects = _run(name, self._state, now, self._cfg, *args, **kwargs)
+                result, effects = run(self._state, now)
                 created = await self._commit(effects, now, changed=True)
             except BaseException:
                 self._state = snapshot
@@ -375,29 +449,7 @@ def _clamp(event: BrowserEvent, now: float) -> BrowserEvent:
     return msgspec.structs.replace(event, at=now)
 
 
-def _run(name: str, state: E.EngineState, now: float, cfg: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[Any]]:
-    if name == "start":
-        timer, effects = E.start_manual(state, now, cfg, **kwargs)
-        return timer.id, list(effects)
-    if name == "pause":
-        return None, list(E.pause(state, args[0], now) or [])
-    if name == "resume":
-        return None, list(E.resume(state, args[0], now, cfg) or [])
-    if name == "stop":
-        return None, list(E.stop(state, args[0], now, cfg) or [])
-    if name == "discard":
-        return None, list(E.discard(state, args[0], now) or [])
-    if name == "finish":
-        return None, list(E.finish(state, args[0], now, cfg) or [])
-    if name == "edit":
-        E.edit(state, args[0], **kwargs)
-        return None, []
-    if name == "resolve_idle":
-        return None, list(E.resolve_idle(state, args[0], now) or [])
-    raise ValueError(f"unknown timer command {name}")
-
-
-def _new_entry(effect: Any) -> NewEntry:
+def _new_entry(effect: E.Finalized) -> NewEntry:
     timer = effect.timer
     segments = [EntrySegment(s.start, s.end) for s in timer.segments if s.end is not None]
     return NewEntry(

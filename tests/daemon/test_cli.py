@@ -259,6 +259,24 @@ def test_a_config_typo_stops_serve_naming_the_key_and_the_file(home: Path, text:
     assert not (home / "data" / "ticketclock.db").exists()
 
 
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ('kind = "autotask"\noptions = { timout_ms = 5000 }', "`timout_ms`"),
+        ('kind = "connectwise"\noptions = { membr = "jdoe" }', "`membr`"),
+        ('kind = "halopsa"\noptions = { read_timeout_s = 0 }', "`read_timeout_s`"),
+    ],
+)
+def test_a_bad_connector_option_stops_serve_naming_the_key_and_the_file(home: Path, options: str, key: str) -> None:
+    config = write_config(home, f'[[instances]]\nname = "acme"\napi_url = "https://psa.example"\n{options}\n')
+    result = run_cli(home, "serve", "--port", "0")
+    assert result.returncode == 2
+    assert key in result.stderr and "'acme'" in result.stderr
+    assert str(config) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (home / "data" / "ticketclock.db").exists()
+
+
 def test_a_missing_explicit_config_file_is_an_error(home: Path, tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
     result = run_cli(home, "serve", "--config", str(missing), "--port", "0")

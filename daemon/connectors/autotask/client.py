@@ -54,7 +54,7 @@ from daemon.connectors.base import (
 from daemon.settings import InstanceConfig
 from daemon.timers.model import TicketRef
 
-from .config import DEFAULT_API_URL, decode_options
+from .config import DEFAULT_API_URL, parse_options
 from .config import Credentials as AutotaskCredentials
 from .models import (
     Company,
@@ -231,9 +231,9 @@ class AutotaskConnector:
         self._creds = credentials
         self._http = http
         self._clock = clock
-        self._options = decode_options(instance.options)
+        self._options = parse_options(instance)
         self._api_url = _site(instance.api_url or DEFAULT_API_URL)
-        self._timeout = httpx.Timeout(self._options.timeout_ms / 1000)
+        self._timeout = self._options.timeout()
         self._root: str | None = None
         self._root_lock = asyncio.Lock()
         self._me: Identity | None = None

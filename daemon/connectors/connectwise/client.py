@@ -109,6 +109,7 @@ class ConnectWiseConnector:
         clock: Clock,
     ) -> None:
         self._options = parse_options(instance)
+        self._timeout = self._options.timeout()
         self._site = api_site(instance)
         self._credentials = credentials
         self._http = http
@@ -290,7 +291,7 @@ class ConnectWiseConnector:
         what = f"{method} /{path}"
         try:
             response = await self._http.request(
-                method, url, params=params, content=content, headers=headers, timeout=self._options.timeout_s
+                method, url, params=params, content=content, headers=headers, timeout=self._timeout
             )
         except httpx.HTTPError as exc:
             failure = unavailable(f"ConnectWise {what}: {type(exc).__name__}", exc, write=write)

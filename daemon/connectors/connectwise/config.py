@@ -10,6 +10,7 @@ from typing import Annotated
 
 import msgspec
 
+from daemon.connectors.options import DEFAULT_TIMEOUT_S, ConnectorOptions, decode_options
 from daemon.settings import InstanceConfig
 
 __all__ = ["Credentials", "Options", "parse_options"]
@@ -33,21 +34,20 @@ class Credentials(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
     __str__ = __repr__
 
 
-class Options(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+class Options(ConnectorOptions, frozen=True, kw_only=True):
     member: Annotated[str, msgspec.Meta(min_length=1, max_length=15)]
     """Identifier (login) of the member time is logged as when an entry names nobody; normally the owner of the
     API keys. ConnectWise has no "who am I" call for API keys, so the connection names its member."""
     codebase: str = ""
     """Pin the codebase (e.g. "v4_6_release/") instead of asking /login/companyinfo/{company}."""
-    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 30.0
-    """Per-request timeout."""
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = DEFAULT_TIMEOUT_S
+    """Per-request timeout; `connect_timeout_s` and `read_timeout_s` refine it."""
+
+    @property
+    def request_timeout_s(self) -> float:
+        return self.timeout_s
 
 
 def parse_options(instance: InstanceConfig) -> Options:
-    """Decode `instance.options`, or raise ValueError naming the instance and the bad key."""
-    try:
-        # strict=False: the config's options table holds str, int or bool, so a fraction arrives as "0.5".
-        return msgspec.convert(instance.options, Options, strict=False)
-    except msgspec.ValidationError as exc:
-        msg = str(exc).replace("Object contains unknown field", "unknown option").replace("$.", "")
-        raise ValueError(f"instance {instance.name!r}: {msg}") from None
+    """Decode the instance's options, or raise OptionsError (a ValueError) naming the instance and the bad key."""
+    return decode_options(Options, instance)

@@ -90,7 +90,7 @@ class HaloPsaConnector:
         self._credentials = credentials
         self._http = http
         self._clock = clock
-        self._timeout = httpx.Timeout(self._options.timeout_s)
+        self._timeout = self._options.timeout()
         self._token: str | None = None
         self._refresh_at = 0.0
         self._token_lock = asyncio.Lock()

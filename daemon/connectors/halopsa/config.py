@@ -10,6 +10,7 @@ from typing import Annotated
 
 import msgspec
 
+from daemon.connectors.options import DEFAULT_TIMEOUT_S, ConnectorOptions, decode_options
 from daemon.settings import InstanceConfig
 
 __all__ = ["Credentials", "Options", "parse_options"]
@@ -28,7 +29,7 @@ class Credentials(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
         return f"Credentials(client_id={self.client_id!r}, client_secret='***', tenant={self.tenant!r})"
 
 
-class Options(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+class Options(ConnectorOptions, frozen=True, kw_only=True):
     """Numbers may also be given as strings ("0.5"): the config file's options table holds str, int or bool."""
 
     auth_url: str = ""
@@ -38,14 +39,16 @@ class Options(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     """The action type (Halo "Outcome") name the time is logged as; empty: leave it to Halo."""
     outcome_id: Annotated[int, msgspec.Meta(ge=0)] = 0
     """The Outcome id, where the name is ambiguous on a tenant (0: send the name only)."""
-    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 30.0
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = DEFAULT_TIMEOUT_S
+    """Per-request timeout; `connect_timeout_s` and `read_timeout_s` refine it."""
     token_margin_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 60.0
     """Fetch a new token this long before the current one expires (capped at half its lifetime)."""
 
+    @property
+    def request_timeout_s(self) -> float:
+        return self.timeout_s
+
 
 def parse_options(instance: InstanceConfig) -> Options:
-    """Decode the instance's options; raises ValueError naming the bad key."""
-    try:
-        return msgspec.convert(instance.options, Options, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ValueError(f"PSA instance {instance.name!r} (halopsa) options: {exc}") from None
+    """Decode the instance's options, or raise OptionsError (a ValueError) naming the instance and the bad key."""
+    return decode_options(Options, instance)

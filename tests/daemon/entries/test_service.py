@@ -248,12 +248,12 @@ async def test_every_transition(db: Database, fake_clock: FakeClock, pattern: st
     fake_clock.advance(5)
     if target is None:
         with pytest.raises(EntryError) as caught:
-            await svc.act(entry.id, action, comment="because")
+            await getattr(svc, action)(entry.id, comment="because")
         assert caught.value.code == "invalid_transition"
         assert await svc.get(entry.id) == entry
         assert await trail(svc, entry.id) == before
         return
-    moved = await svc.act(entry.id, action, comment="because", actor="lead")
+    moved = await getattr(svc, action)(entry.id, comment="because", actor="lead")
     assert moved.status == target
     assert await svc.get(entry.id) == moved
     history = await svc.history(entry.id)
@@ -270,10 +270,10 @@ async def test_reject_needs_a_comment(db: Database, fake_clock: FakeClock) -> No
     entry = await entry_in(svc, db, fake_clock, "submitted")
     for comment in ("", "   "):
         with pytest.raises(EntryError) as caught:
-            await svc.act(entry.id, "reject", comment=comment)
+            await svc.reject(entry.id, comment=comment)
         assert caught.value.code == "invalid_input"
     assert (await svc.get(entry.id)).status == "submitted"
-    rejected = await svc.act(entry.id, "reject", comment="wrong ticket")
+    rejected = await svc.reject(entry.id, comment="wrong ticket")
     assert (rejected.status, rejected.status_reason) == ("rejected", "wrong ticket")
 
 
@@ -292,8 +292,8 @@ async def test_only_pending_rejected_and_failed_entries_are_editable(
 async def test_a_task_entry_can_be_approved_although_it_cannot_be_posted(db: Database, fake_clock: FakeClock) -> None:
     svc = service(db, fake_clock, "one")
     entry = await insert(svc, db, fake_clock, timer_entry(fake_clock, 600, ticket=None, task="Admin"))
-    await svc.act(entry.id, "submit")
-    approved = await svc.act(entry.id, "approve")
+    await svc.submit(entry.id)
+    approved = await svc.approve(entry.id)
     assert approved.status == "approved"
     assert await outbox_ids(db) == []
 
@@ -302,7 +302,7 @@ async def test_a_voided_queued_entry_leaves_the_outbox(db: Database, fake_clock:
     svc = service(db, fake_clock)
     entry = await insert(svc, db, fake_clock, timer_entry(fake_clock, 600))
     assert await outbox_ids(db) == [entry.id]
-    await svc.act(entry.id, "void", comment="duplicate")
+    await svc.void(entry.id, comment="duplicate")
     assert await outbox_ids(db) == []
 
 
@@ -313,7 +313,7 @@ async def test_a_failed_entry_is_edited_and_retried(db: Database, fake_clock: Fa
     failed = await svc.get(entry.id)
     assert (failed.status, failed.status_reason) == ("failed", "the ticket is closed")
     await svc.patch(entry.id, EntryPatch(notes="reopened the ticket"))
-    retried = await svc.act(entry.id, "retry")
+    retried = await svc.retry(entry.id)
     assert retried.status == "queued" and retried.status_reason == ""
     row = await db.fetchone("SELECT next_at, last_error FROM outbox WHERE entry_id = ?", (entry.id,))
     assert (row[0], row[1]) == (fake_clock.now(), "")
@@ -321,7 +321,7 @@ async def test_a_failed_entry_is_edited_and_retried(db: Database, fake_clock: Fa
 
 async def test_unknown_entries(db: Database, fake_clock: FakeClock) -> None:
     svc = service(db, fake_clock)
-    for call in (svc.get("nope"), svc.history("nope"), svc.act("nope", "void"), svc.patch("nope", EntryPatch())):
+    for call in (svc.get("nope"), svc.history("nope"), svc.void("nope"), svc.patch("nope", EntryPatch())):
         with pytest.raises(EntryError) as caught:
             await call
         assert caught.value.code == "not_found"

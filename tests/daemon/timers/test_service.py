@@ -107,17 +107,17 @@ async def test_a_refused_commit_leaves_memory_as_on_disk(db: Database, fake_cloc
 async def test_a_failing_command_changes_nothing(db: Database, fake_clock: FakeClock) -> None:
     svc = await service(db, fake_clock)
     for i in range(9):
-        await svc.command("start", task=f"Task {i}")
+        await svc.start_timer(task=f"Task {i}")
     before = snapshot(svc)
     with pytest.raises(Exception, match="at most 9"):
-        await svc.command("start", task="Task 10")
+        await svc.start_timer(task="Task 10")
     assert snapshot(svc) == before
 
 
 async def test_recover_pauses_a_running_manual_timer_at_the_checkpoint(db: Database, fake_clock: FakeClock) -> None:
     svc = await service(db, fake_clock)
     t0 = fake_clock.now()
-    timer_id, _ = await svc.command("start", task="Admin")
+    timer_id, _ = await svc.start_timer(task="Admin")
     fake_clock.advance(25)
     await svc.tick()  # a checkpoint (heartbeat_s has passed)
     assert await db.scalar("SELECT daemon_seen FROM engine") == t0 + 25
@@ -138,7 +138,7 @@ async def test_a_tick_half_a_heartbeat_after_any_commit_checkpoints(db: Database
     svc = await service(db, fake_clock)
     half = CONFIG.timing.heartbeat_s / 2
     fake_clock.advance(3)
-    await svc.command("start", task="Admin")  # a commit between ticks
+    await svc.start_timer(task="Admin")  # a commit between ticks
     started = fake_clock.now()
     fake_clock.advance(half - 0.001)
     await svc.tick()
@@ -150,7 +150,7 @@ async def test_a_tick_half_a_heartbeat_after_any_commit_checkpoints(db: Database
 
 async def test_shutdown_checkpoints(db: Database, fake_clock: FakeClock) -> None:
     svc = await service(db, fake_clock)
-    await svc.command("start", task="Admin")
+    await svc.start_timer(task="Admin")
     fake_clock.advance(7)
     await svc.shutdown()
     assert await db.scalar("SELECT daemon_seen FROM engine") == fake_clock.now()

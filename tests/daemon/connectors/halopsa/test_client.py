@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -284,6 +285,18 @@ async def test_timeout_on_a_read_is_not_ambiguous(env: Env) -> None:
     env.faults.latency_s = 3600  # a read that never answers
     with pytest.raises(ConnectorUnavailable) as caught:
         await connector.ticket(TicketRef(instance="h", kind="halopsa", id=SEED.service_ticket))
+    assert caught.value.ambiguous is False
+
+
+async def test_the_read_timeout_applies_apart_from_the_connect_timeout(env: Env) -> None:
+    """Only `read_timeout_s` is short: a read that never answers ends by it, not by the connect or request timeout."""
+    connector = env.connector(timeout_s=300, connect_timeout_s=300, read_timeout_s=HANG_TIMEOUT_S)
+    await connector.test()  # token fetched: the token endpoint has no latency fault
+    env.faults.latency_s = 3600  # a read that never answers
+    async with asyncio.timeout(60):  # fails, not hangs (300 s), if the read timeout were not applied
+        with pytest.raises(ConnectorUnavailable) as caught:
+            await connector.ticket(TicketRef(instance="h", kind="halopsa", id=SEED.service_ticket))
+    assert "ReadTimeout" in str(caught.value)
     assert caught.value.ambiguous is False
 
 

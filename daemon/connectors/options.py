@@ -1,0 +1,87 @@
+"""Connector options: the non-secret `options` table of an `[[instances]]` entry in the config file.
+
+Each connector declares its options as a subclass of `ConnectorOptions` in its own `config.py`; this module decodes
+them, in one way for all: `check_config` runs when the config file loads (the CLI calls it, so a typo stops the
+daemon with an error naming the file and the key), and each connector decodes its options again when it is built.
+
+Every connector takes `connect_timeout_s` and `read_timeout_s`, which override its per-request timeout (the older
+`timeout_s` / `timeout_ms`, still honoured) for the connect and for each read of the answer.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Annotated, ClassVar, TypeVar
+
+import httpx
+import msgspec
+
+from daemon.settings import Config, ConfigError, InstanceConfig
+
+__all__ = ["DEFAULT_TIMEOUT_S", "ConnectorOptions", "OptionsError", "check_config", "decode_options", "options_type"]
+
+DEFAULT_TIMEOUT_S = 30.0
+"""Per request (connect, send, read), unless an option says otherwise."""
+
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=300)]
+
+
+class OptionsError(ValueError):
+    """An instance's options cannot be used; the message names the instance and the key."""
+
+
+class ConnectorOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Options every connector takes; a connector's `Options` subclasses this."""
+
+    strict: ClassVar[bool] = False
+    """True: numbers must be numbers. False: they may also be strings ("0.5"), as older config files give them."""
+
+    connect_timeout_s: Seconds | None = None
+    """How long to wait for a connection to the PSA; unset: the per-request timeout."""
+    read_timeout_s: Seconds | None = None
+    """How long to wait for each read of the PSA's answer; unset: the per-request timeout."""
+
+    @property
+    def request_timeout_s(self) -> float:
+        """The per-request timeout (connect, send, read, pool) that the two above refine."""
+        return DEFAULT_TIMEOUT_S
+
+    def timeout(self) -> httpx.Timeout:
+        whole = self.request_timeout_s
+        return httpx.Timeout(
+            whole,
+            connect=self.connect_timeout_s if self.connect_timeout_s is not None else whole,
+            read=self.read_timeout_s if self.read_timeout_s is not None else whole,
+        )
+
+
+Opts = TypeVar("Opts", bound=ConnectorOptions)
+
+
+def decode_options(cls: type[Opts], instance: InstanceConfig) -> Opts:
+    """Decode `instance.options` as `cls`, or raise OptionsError naming the instance and the bad key."""
+    try:
+        return msgspec.convert(instance.options, cls, strict=cls.strict)
+    except msgspec.ValidationError as exc:
+        msg = str(exc).replace("Object contains unknown field", "unknown option").replace(" - at `$`", "")
+        msg = msg.replace("$.", "")
+        raise OptionsError(f"PSA instance {instance.name!r} ({instance.kind}) options: {msg}") from None
+
+
+def options_type(kind: str) -> type[ConnectorOptions]:
+    """The options struct of a connector kind; its module is imported only when a configured instance needs it."""
+    cls = importlib.import_module(f"daemon.connectors.{kind}.config").Options
+    if not (isinstance(cls, type) and issubclass(cls, ConnectorOptions)):
+        raise TypeError(f"daemon.connectors.{kind}.config.Options is not a ConnectorOptions")
+    return cls
+
+
+def check_config(config: Config, source: Path | str) -> None:
+    """Decode every instance's options, so that a bad one stops the config from loading (ConfigError naming the
+    file, the instance and the key) instead of surfacing at the first request."""
+    for instance in config.instances:
+        try:
+            decode_options(options_type(instance.kind), instance)
+        except OptionsError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
