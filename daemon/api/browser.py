@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from daemon.api.connections import LIMITS
-from daemon.api.errors import ApiError
+from daemon.api.errors import ApiError, ws_error
 from daemon.api.routing import Route, decode_json, json_response, read_json
 from daemon.api.security import AUTH, WS_UNPAIRED, ProofMessage, bearer, decode_prove
 from daemon.services import SERVICES
@@ -91,8 +91,8 @@ class AckBody(msgspec.Struct, kw_only=True):
 def _refusal(exc: EventsRejected | SeqGap) -> ApiError:
     """How a refused batch is told, the same over HTTP and the WebSocket (contract: daemon/timers/events.py)."""
     if isinstance(exc, SeqGap):
-        return ApiError(409, "seq_gap", exc.message, details={"expected": exc.expected})
-    return ApiError(422, "invalid_events", exc.message, details={"seqs": exc.seqs})
+        return ApiError.of("seq_gap", exc.message, details={"expected": exc.expected})
+    return ApiError.of("invalid_events", exc.message, details={"seqs": exc.seqs})
 
 
 async def post_events(request: web.Request) -> web.Response:
@@ -225,7 +225,7 @@ async def _hello(ws: web.WebSocketResponse, request: web.Request) -> Hello | Non
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str) -> None:
-    await ws.send_str(_encoder.encode(WsError(code=code, message=message)).decode())
+    await ws.send_str(ws_error(code, message))
     await ws.close(code=WS_UNPAIRED if code in ("unauthorized", "unpaired") else 4400, message=code.encode())
 
 

@@ -1,7 +1,8 @@
 """Every API error has one shape: {"error": {"code": "snake_case", "message": "...", "details": ...}}.
 
-Handlers raise `ApiError` (or let a service error be mapped by the app's error table); the error middleware
-renders it. Anything unexpected becomes 500 `internal_error` without leaking its text.
+Handlers raise `ApiError`, or let a service's error (engine, entries, PSA, pairing) through; the error middleware
+is the one place that renders them, with the status the catalogue (`daemon.errors`) gives each code. Anything
+unexpected becomes 500 `internal_error` without leaking its text. WebSocket error frames are made by `ws_error`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from daemon.auth import PairingError
 from daemon.entries.service import EntryError
+from daemon.errors import HTTP_STATUS_CODES, status_of
+from daemon.psa import PsaError
 from daemon.timers.engine import EngineError, InvalidInput, InvalidTransition, NoSuchTimer, TooManyTimers
 
-__all__ = ["ApiError", "ErrorBody", "error_middleware", "error_response"]
+__all__ = ["ApiError", "ErrorBody", "error_middleware", "error_response", "ws_error"]
 
 log = logging.getLogger("ticketclock.api")
 
@@ -48,6 +52,11 @@ class ApiError(Exception):
         self.details = details
         self.headers = headers or {}
 
+    @classmethod
+    def of(cls, code: str, message: str, *, details: Any = None, headers: dict[str, str] | None = None) -> ApiError:
+        """The error with the catalogue's status for its code."""
+        return cls(status_of(code), code, message, details=details, headers=headers)
+
 
 _encoder = msgspec.json.Encoder()
 
@@ -59,29 +68,17 @@ def error_response(
     return web.Response(body=body, status=status, content_type="application/json", headers=headers)
 
 
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    408: "request_timeout",
-    409: "conflict",
-    413: "payload_too_large",
-    414: "uri_too_long",
-    415: "unsupported_media_type",
-    422: "invalid_input",
-    429: "too_many_requests",
-}
+def ws_error(code: str, message: str, details: Any = None) -> str:
+    """A WebSocket error frame: {"type": "error", "code", "message", "details"} (contract: daemon/timers/events.py)."""
+    return _encoder.encode({"type": "error", "code": code, "message": message, "details": details}).decode()
 
-_ENGINE_ERRORS: dict[type[EngineError], tuple[int, str]] = {
-    NoSuchTimer: (404, "not_found"),
-    TooManyTimers: (409, "too_many_timers"),
-    InvalidTransition: (409, "invalid_transition"),
-    InvalidInput: (422, "invalid_input"),
+
+_ENGINE_CODES: dict[type[EngineError], str] = {
+    NoSuchTimer: "not_found",
+    TooManyTimers: "too_many_timers",
+    InvalidTransition: "invalid_transition",
+    InvalidInput: "invalid_input",
 }
-_ENTRY_STATUS = {"not_found": 404, "invalid_transition": 409, "not_editable": 409, "invalid_input": 422}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -95,19 +92,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, "http_error")
+        code = HTTP_STATUS_CODES.get(exc.status, "http_error")
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         message = exc.reason if exc.status != 404 else f"no such resource: {request.path}"
         return error_response(exc.status, code, message, headers=headers)
     except EngineError as exc:
-        status, code = _ENGINE_ERRORS.get(type(exc), (409, "invalid_transition"))
-        return error_response(status, code, str(exc))
-    except EntryError as exc:
-        return error_response(_ENTRY_STATUS.get(exc.code, 409), exc.code, exc.message)
+        code = _ENGINE_CODES.get(type(exc), "invalid_transition")
+        return error_response(status_of(code), code, str(exc))
+    except (EntryError, PsaError) as exc:
+        return error_response(status_of(exc.code), exc.code, exc.message)
+    except PairingError as exc:
+        headers = {"Retry-After": str(int(exc.retry_after + 0.999))} if exc.retry_after else None
+        return error_response(status_of(exc.code), exc.code, exc.message, headers=headers)
     except msgspec.ValidationError as exc:
-        return error_response(422, "invalid_input", str(exc))
+        return error_response(status_of("invalid_input"), "invalid_input", str(exc))
     except msgspec.DecodeError as exc:
-        return error_response(400, "invalid_json", f"the body is not valid JSON: {exc}")
+        return error_response(status_of("invalid_json"), "invalid_json", f"the body is not valid JSON: {exc}")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "the daemon hit an unexpected error; see its log")
+        return error_response(
+            status_of("internal_error"), "internal_error", "the daemon hit an unexpected error; see its log"
+        )

@@ -7,10 +7,9 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from daemon.api.errors import ApiError
 from daemon.api.routing import Route, json_response, read_json
 from daemon.outbox import OutboxView
-from daemon.psa import PsaError, PsaStatus
+from daemon.psa import PsaStatus
 from daemon.services import SERVICES
 
 __all__ = ["routes"]
@@ -29,22 +28,12 @@ class CredentialsBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     credentials: dict[str, Any]
 
 
-_STATUS = {"not_found": 404, "no_credentials": 409, "invalid_credentials": 422, "connection_failed": 502}
-
-
-def _psa_error(exc: PsaError) -> ApiError:
-    return ApiError(_STATUS.get(exc.code, 400), exc.code, exc.message)
-
-
 async def list_psa(request: web.Request) -> web.Response:
     return json_response(PsaList(instances=await request.app[SERVICES].psa.status()))
 
 
 async def test_psa(request: web.Request) -> web.Response:
-    try:
-        identity = await request.app[SERVICES].psa.test(request.match_info["name"])
-    except PsaError as exc:
-        raise _psa_error(exc) from None
+    identity = await request.app[SERVICES].psa.test(request.match_info["name"])
     return json_response(TestResult(ok=True, identity=identity.name or identity.id))
 
 
@@ -52,10 +41,7 @@ async def put_credentials(request: web.Request) -> web.Response:
     body = await read_json(request, CredentialsBody)
     services = request.app[SERVICES]
     name = request.match_info["name"]
-    try:
-        identity = await services.psa.save_credentials(name, body.credentials)
-    except PsaError as exc:
-        raise _psa_error(exc) from None
+    identity = await services.psa.save_credentials(name, body.credentials)
     services.outbox.wake(name)
     return json_response(TestResult(ok=True, identity=identity.name or identity.id))
 

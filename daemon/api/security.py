@@ -19,7 +19,7 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from daemon.api.errors import ApiError
+from daemon.api.errors import ApiError, ws_error
 from daemon.api.routing import decode_json
 from daemon.auth import CHALLENGE_PATTERN, KID_PATTERN, Client, ClientDirectory, hash_token, key_id, proof
 
@@ -153,7 +153,7 @@ class Guard:
             if held.client is not None and held.client.id == client_id:
                 self.detach(ws)
                 with contextlib.suppress(Exception):
-                    await ws.send_str('{"type":"error","code":"unpaired","message":"this pairing was revoked"}')
+                    await ws.send_str(ws_error("unpaired", "this pairing was revoked"))
                     await ws.close(code=WS_UNPAIRED, message=b"unpaired")
         return removed
 

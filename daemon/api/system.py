@@ -13,7 +13,7 @@ from daemon import __version__
 from daemon.api.errors import ApiError
 from daemon.api.routing import Route, json_response, read_json
 from daemon.api.security import AUTH, is_extension_origin
-from daemon.auth import CHALLENGE_PATTERN, KID_PATTERN, PairingError
+from daemon.auth import CHALLENGE_PATTERN, KID_PATTERN
 from daemon.services import SERVICES
 
 __all__ = ["routes"]
@@ -81,12 +81,7 @@ async def pair(request: web.Request) -> web.Response:
     origin = request.headers.get("Origin")
     if origin is not None and not is_extension_origin(origin) and not request.app[AUTH].origin_allowed(origin):
         raise ApiError(403, "origin_forbidden", "only a browser extension or a local program can pair")
-    try:
-        client, token = await services.pairing.exchange(body.code, name=body.client, origin=origin)
-    except PairingError as exc:
-        status = 429 if exc.code == "too_many_attempts" else 400
-        headers = {"Retry-After": str(int(exc.retry_after + 0.999))} if exc.retry_after else None
-        raise ApiError(status, exc.code, exc.message, headers=headers) from None
+    client, token = await services.pairing.exchange(body.code, name=body.client, origin=origin)
     if client.origin:
         request.app[AUTH].paired_origins.add(client.origin)
     return json_response(PairResponse(token=token, client_id=client.id))

@@ -4,32 +4,50 @@
 import * as settings from "./settings.js";
 import { keyId, newChallenge, proofMatches } from "./proof.js";
 
-/** Error code -> what the user reads. Codes come from the daemon ({"error": {"code", ...}}) or from here. */
+/** Error code -> what the user reads. Codes come from the daemon ({"error": {"code", ...}}) or from here. The same
+ * codes and texts as the daemon's catalogue, daemon/errors.py (tests/daemon/test_errors_catalogue.py checks). */
 export const ERROR_TEXT = {
-  daemon_unreachable: "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port.",
-  timeout: "The TicketClock daemon did not answer in time.",
-  unpaired: "This browser is not paired yet. Open the options and enter the code from `ticketclock pair`.",
+  bad_request: "The daemon did not accept that request.",
+  invalid_body: "The daemon did not accept that request.",
+  invalid_json: "The daemon did not accept that request.",
+  invalid_query: "The daemon did not accept that request.",
   unauthorized: "This browser is no longer paired with the daemon. Open the options and pair again.",
-  origin_forbidden: "The daemon refused this browser. Pair again from the options page.",
-  daemon_unproven:
-    "The program on the daemon's port did not prove it is your TicketClock daemon, so this browser's token was not sent. Another user's program may hold the port: check `ticketclock doctor`, or set the right port.",
-  cli_only: "Only the TicketClock command line may do that, not the browser extension.",
   forbidden: "The daemon refused this request.",
+  not_found: "That timer or entry no longer exists.",
+  method_not_allowed: "The daemon did not accept that request.",
+  not_acceptable: "The daemon did not accept that request.",
+  request_timeout: "The request did not reach the daemon in time. Try again.",
+  conflict: "That change conflicts with the timer's current state. The list has been refreshed.",
+  payload_too_large: "That is too large for the daemon to accept.",
+  uri_too_long: "The daemon did not accept that request.",
+  unsupported_media_type: "The daemon did not accept that request.",
+  host_forbidden: "The daemon refused this request: it answers only to 127.0.0.1 or localhost.",
+  invalid_input: "The daemon did not accept that input.",
+  too_many_requests: "Too many requests. Wait a moment and try again.",
+  http_error: "The daemon did not accept that request.",
+  internal_error: "The daemon hit an unexpected error; see its log.",
+  unpaired: "This browser is not paired yet. Open the options and enter the code from `ticketclock pair`.",
+  origin_forbidden: "The daemon refused this browser. Pair again from the options page.",
+  cli_only: "Only the TicketClock command line may do that, not the browser extension.",
   pairing_code_invalid: "That pairing code is not right. Run `ticketclock pair` and type the code it shows.",
   pairing_code_expired: "That pairing code has expired. Run `ticketclock pair` again for a new one.",
   too_many_attempts: "Too many wrong pairing codes. Wait a minute, then try again with a new code.",
-  too_many_requests: "Too many requests. Wait a moment and try again.",
   too_many_timers: "You already have 9 timers. Stop or discard one first.",
-  not_found: "That timer or entry no longer exists.",
-  conflict: "That change conflicts with the timer's current state. The list has been refreshed.",
   invalid_transition:
     "That no longer applies: the timer or entry changed meanwhile (reopened, finished or stopped). The list has been refreshed.",
   not_editable: "That entry can no longer be changed here.",
-  invalid_query: "The daemon did not accept that request.",
-  invalid_input: "The daemon did not accept that input.",
-  bad_request: "The daemon did not accept that request.",
-  invalid_json: "The daemon did not accept that request.",
-  internal_error: "The daemon hit an unexpected error; see its log.",
+  seq_gap: "Some browser activity went missing on the way; it is being sent again.",
+  invalid_events: "The daemon did not accept some browser activity.",
+  invalid_message: "The daemon did not understand a message from this browser.",
+  hello_timeout: "The browser did not introduce itself to the daemon in time; it reconnects.",
+  no_credentials: "No credentials are stored for that PSA yet: run `ticketclock connect NAME`.",
+  invalid_credentials: "Those credentials are not in the form this PSA needs.",
+  connection_failed: "The PSA could not be reached or refused the credentials.",
+  daemon_unreachable: "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port.",
+  timeout: "The TicketClock daemon did not answer in time.",
+  no_answer: "Something answers on the daemon's port, but not like TicketClock.",
+  daemon_unproven:
+    "The program on the daemon's port did not prove it is your TicketClock daemon, so this browser's token was not sent. Another user's program may hold the port: check `ticketclock doctor`, or set the right port.",
 };
 
 export class ApiError extends Error {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import subprocess
 import sys
@@ -175,3 +176,38 @@ def test_timer_commands_without_a_daemon(tmp_path: Path) -> None:
             result = run_cli(home, *args)
             assert result.returncode == 1, (args, result.stderr)
             assert "Traceback" not in result.stderr and "ticketclock serve" in result.stderr, (args, result.stderr)
+
+
+@pytest.mark.parametrize("args", [("timers",), ("entries",), ("entries", "--csv"), ("status",)])
+def test_output_into_a_pipe_closed_early_ends_quietly(home: Path, args: tuple[str, ...]) -> None:
+    """`ticketclock timers | head` with head gone: no BrokenPipe traceback, no "Exception ignored" at exit."""
+    for i in range(3):
+        ok(home, "start", "--task", f"Task {i}")
+    ok(home, "stop")
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before the command writes: every write meets a closed pipe
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "daemon", *args],
+            env=daemon_env(home),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert result.stderr == ""
+    assert result.returncode == 1
+
+
+def test_keep_away_and_drop_away_reach_the_daemon(home: Path) -> None:
+    """The commands the `timers` hint names exist; with no away time waiting, the daemon says so."""
+    ok(home, "start", "--task", "Admin")
+    for command in ("keep-away", "drop-away"):
+        result = run_cli(home, command)
+        assert result.returncode == 1, (result.stdout, result.stderr)
+        assert result.stderr == "ticketclock: there is no away time to decide (invalid_transition)\n"
+    assert re.search(r"running\s+\d+:\d\d:\d\d\s+Admin$", ok(home, "timers"), re.M)

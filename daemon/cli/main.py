@@ -1,0 +1,107 @@
+"""argv in, a command run, an exit code out: the command table, the parser and the one place errors are printed.
+
+With `daemon.cli.config`, the only code that reads argv, the environment and config files (STYLE.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import msgspec
+
+from daemon import __version__
+from daemon.cli import doctor, remote, serving
+from daemon.cli.common import APP, EXIT_USAGE, CliError, Command
+from daemon.cli.config import resolve_settings
+from daemon.cli.output import silence_stdout
+from daemon.client import ApiClientError, DaemonNotRunning
+from daemon.errors import user_text
+from daemon.textsafe import SafeStream
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+_ALL: dict[str, Command] = {**serving.COMMANDS, **remote.COMMANDS, **doctor.COMMANDS}
+ORDER = (
+    "serve",
+    "status",
+    "pair",
+    "clients",
+    "token",
+    "doctor",
+    "start",
+    "stop",
+    "pause",
+    "resume",
+    "timers",
+    "keep-away",
+    "drop-away",
+    "entries",
+    "watch",
+    "connect",
+    "psa",
+    "outbox",
+    "sandbox",
+    "demo",
+)
+"""The order `ticketclock --help` lists the commands in."""
+COMMANDS: dict[str, Command] = {name: _ALL[name] for name in ORDER}
+
+DAEMON_COMMANDS = ("serve", "sandbox", "demo")
+"""Long-running servers: their output is the daemon's log, not a report of untrusted text."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=APP, description="TicketClock: time on PSA tickets, captured.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="config file (TOML); default in the user config folder")
+    common.add_argument("--data-dir", help="folder for the database and token")
+    common.add_argument("--port", type=int, help="localhost port (default 47600)")
+    common.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.help, description=command.help, parents=[common])
+        if command.arguments is not None:
+            command.arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command in DAEMON_COMMANDS:
+            return _run(args)
+        out, err = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
+        try:
+            code = _run(args)
+            sys.stdout.flush()  # here, where a closed pipe is caught, not in the interpreter's exit
+            return code
+        finally:
+            sys.stdout, sys.stderr = out, err
+    except BrokenPipeError:  # the reader went away (`ticketclock timers | head`): it has what it wanted
+        silence_stdout()
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = resolve_settings(args, dict(os.environ))
+        return COMMANDS[args.command].run(settings, args)
+    except CliError as exc:
+        print(f"ticketclock: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DaemonNotRunning as exc:
+        print(f"ticketclock: {exc}", file=sys.stderr)
+        return 1
+    except ApiClientError as exc:
+        print(f"ticketclock: {exc.message or user_text(exc.code)} ({exc.code})", file=sys.stderr)
+        return 1
+    except (msgspec.ValidationError, ValueError) as exc:
+        print(f"ticketclock: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
