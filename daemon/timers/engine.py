@@ -262,7 +262,7 @@ def _long_run(state: EngineState, tm: Timer, moment: float, effects: list[Effect
     if "long_run" not in tm.flags:
         tm.flags.append("long_run")
     tm.stopped_at = moment
-    _suppress_ifshown_tickets(state, tm, "long_run")
+    _suppress_if_shown(state, tm, "long_run")
     untimed = " and stays untimed until you start it or close and reopen it" if tm.ticket is not None else ""
     effects.append(
         Notice(
@@ -321,7 +321,7 @@ def _enforce_caps(
         _check_cap(state, tm, limit, cfg.long_run_s, effects)
 
 
-def _suppress_ifshown_tickets(state: EngineState, tm: Timer, why: Suppression) -> None:
+def _suppress_if_shown(state: EngineState, tm: Timer, why: Suppression) -> None:
     if tm.ticket is not None and tm.ticket.key in shown_tickets(state, everywhere=True):
         state.suppressed[tm.ticket.key] = why
 
@@ -333,7 +333,7 @@ def _idle_hold(state: EngineState) -> set[str]:
 # --- attention ----------------------------------------------------------------------------------------------
 
 
-def _touchattended_key(state: EngineState, at: float) -> None:
+def _touch_attended(state: EngineState, at: float) -> None:
     key = state.browser.attended
     if key is None:
         return
@@ -570,7 +570,7 @@ def _make_room(
                 timer_id=victim.id,
             )
         )
-        _suppress_ifshown_tickets(state, victim, "evicted")
+        _suppress_if_shown(state, victim, "evicted")
         _drop(state, victim, "evicted", effects)
     return _free_slot(state, prefer)  # the victim's slot is free now, whichever way it was finalized
 
@@ -706,7 +706,7 @@ def apply_event(
     state.browser_seen = t
     _settle_offline(state, install, t, gap, cfg, effects)
     _enforce_caps(state, t, t, cfg, effects)
-    _touchattended_key(state, t)
+    _touch_attended(state, t)
     _expire_idle_decision(state, t, effects)
     _expire_auto(state, t, cfg, effects)
     update_browser(state, install, event, recognize, t)
@@ -717,7 +717,7 @@ def apply_event(
             _go_idle(state, event, t, cfg, effects)
     _reconcile(state, t, cfg, effects)
     _expire_auto(state, t, cfg, effects)
-    _touchattended_key(state, t)
+    _touch_attended(state, t)
     return effects
 
 
@@ -922,7 +922,7 @@ def stop(state: EngineState, timer_id: str, now: float, cfg: TimingConfig) -> li
     """User stop: the timer ends now and is finalized at once ("stopped", or "long_run" if it hit the cap)."""
     tm = _find(state, timer_id)
     effects: list[Effect] = []
-    _suppress_ifshown_tickets(state, tm, "user")
+    _suppress_if_shown(state, tm, "user")
     stop_at = _wind_down(state, tm, now, cfg.long_run_s, effects)
     if stop_at >= 0:
         tm.stopped_at = stop_at
@@ -934,7 +934,7 @@ def discard(state: EngineState, timer_id: str, now: float) -> list[Effect]:
     """Discard: finalized as "discarded" (the service keeps a voided entry for audit)."""
     tm = _find(state, timer_id)
     effects: list[Effect] = []
-    _suppress_ifshown_tickets(state, tm, "user")
+    _suppress_if_shown(state, tm, "user")
     tm.stopped_at = _wind_down(state, tm, now, None, effects)
     _drop(state, tm, "discarded", effects)
     return effects
