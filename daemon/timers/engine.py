@@ -99,6 +99,7 @@ from daemon.timers.engine_state import (
     NoSuchTimer,
     Notice,
     OfflineStop,
+    PausedBy,
     PendingIdle,
     Recognize,
     Suppression,
@@ -360,17 +361,24 @@ def _go_idle(state: EngineState, event: IdleChanged, t: float, cfg: TimingConfig
         if not _present(state, tm):
             continue
         if tm.state == "running" and (tm.kind == "auto" or cfg.manual_idle):
-            start = tm.segments[-1].start if tm.segments else since
-            seg.cut_last(tm.segments, max(since, start))
-            if _check_cap(state, tm, since, cfg.long_run_s, effects):
-                continue
-            tm.state = "paused"
-            tm.paused_by = "idle"
-            tm.forced_run = False
-            listed.append(tm.id)
+            if _idle_pause(state, tm, since, cfg.long_run_s, effects):
+                listed.append(tm.id)
         elif tm.state == "closing" and seg.open_segment(tm.segments) is not None:
             _end_open(state, tm, since, cfg.long_run_s, effects)
     state.idle_pending = PendingIdle(since=since, timers=listed) if listed else None
+
+
+def _idle_pause(state: EngineState, tm: Timer, since: float, cap: int | None, effects: list[Effect]) -> bool:
+    """Idle: a running timer loses the time since the machine went idle and waits paused for the away decision.
+    False if the cap finalized it instead."""
+    start = tm.segments[-1].start if tm.segments else since
+    seg.cut_last(tm.segments, max(since, start))
+    if _check_cap(state, tm, since, cap, effects):
+        return False
+    tm.state = "paused"
+    tm.paused_by = "idle"
+    tm.forced_run = False
+    return True
 
 
 def _go_active(state: EngineState, t: float, cfg: TimingConfig, effects: list[Effect]) -> None:
@@ -386,9 +394,7 @@ def _go_active(state: EngineState, t: float, cfg: TimingConfig, effects: list[Ef
         if tm.paused_by != "idle" or tm.state != "paused":
             continue
         if tm.kind == "manual":
-            _open(tm, t)
-            tm.state = "running"
-            tm.paused_by = None
+            _run(tm, t)
         else:
             tm.paused_by = "attention"  # the reconcile that follows resumes it if attention says so
 
@@ -450,33 +456,13 @@ def _silent_owners(state: EngineState, tm: Timer, silent: set[str]) -> list[str]
 
 def _go_offline(state: EngineState, silent: set[str], cfg: TimingConfig, effects: list[Effect]) -> None:
     """Rule 12 per install: auto timers whose tickets only silent installs show stop where they were last seen."""
-    stopped: list[str] = []
+    stopped = False
     for tm in list(state.timers):
         if tm.kind != "auto" or not _is_live(tm) or not _present(state, tm):
             continue
         by = _silent_owners(state, tm, silent)
-        if by is None:
-            continue
-        bs = max(state.installs[name].seen or 0.0 for name in by)
-        open_seg = seg.open_segment(tm.segments)
-        prev_state: Literal["running", "paused", "closing"] = (
-            "closing" if tm.state == "closing" else "running" if tm.state == "running" else "paused"
-        )
-        prev = OfflineStop(state=prev_state, paused_by=tm.paused_by, closing_since=tm.closing_since, installs=by)
-        if open_seg is not None:
-            prev.reopen_from = max(bs, open_seg.start)
-            if not _end_open(state, tm, bs, cfg.long_run_s, effects):
-                continue
-        tm.stopped_at = tm.closing_since if tm.state == "closing" and tm.closing_since is not None else bs
-        tm.state = "stopped"
-        tm.paused_by = "offline"
-        tm.closing_since = None
-        tm.forced_run = False
-        tm.stopped_by_offline = True
-        tm.offline_prev = prev
-        if "offline" not in tm.flags:
-            tm.flags.append("offline")
-        stopped.append(tm.id)
+        if by is not None and _offline_stop(state, tm, by, cfg.long_run_s, effects):
+            stopped = True
     for name in silent:
         state.installs[name].offline = True
     if stopped:
@@ -485,19 +471,56 @@ def _go_offline(state: EngineState, silent: set[str], cfg: TimingConfig, effects
         )
 
 
+def _offline_stop(state: EngineState, tm: Timer, by: list[str], cap: int | None, effects: list[Effect]) -> bool:
+    """Offline stop: a live auto timer stops where the silent installs `by` were last seen, remembering how to
+    undo it. False if the cap finalized it instead."""
+    bs = max(state.installs[name].seen or 0.0 for name in by)
+    open_seg = seg.open_segment(tm.segments)
+    prev_state: Literal["running", "paused", "closing"] = (
+        "closing" if tm.state == "closing" else "running" if tm.state == "running" else "paused"
+    )
+    prev = OfflineStop(state=prev_state, paused_by=tm.paused_by, closing_since=tm.closing_since, installs=by)
+    if open_seg is not None:
+        prev.reopen_from = max(bs, open_seg.start)
+        if not _end_open(state, tm, bs, cap, effects):
+            return False
+    tm.stopped_at = tm.closing_since if tm.state == "closing" and tm.closing_since is not None else bs
+    tm.state = "stopped"
+    tm.paused_by = "offline"
+    tm.closing_since = None
+    tm.forced_run = False
+    tm.stopped_by_offline = True
+    tm.offline_prev = prev
+    if "offline" not in tm.flags:
+        tm.flags.append("offline")
+    return True
+
+
 def _offline_to_ordinary(state: EngineState, tm: Timer, cfg: TimingConfig, effects: list[Effect]) -> None:
+    """Confirm an offline stop: the timer becomes an ordinary stopped one (its merge window runs)."""
     tm.stopped_by_offline = False
     tm.offline_prev = None
     if tm.stopped_at is not None:
         _truncate(state, tm, tm.stopped_at, cfg.long_run_s, effects)
 
 
-def _settle_offline(
-    state: EngineState, install: str, t: float, gap: bool, cfg: TimingConfig, effects: list[Effect]
-) -> None:
-    """Rule 12 at the first event of an install after an offline stop of its tickets: undo it (events were only
-    delayed) or confirm it."""
-    held = sorted(
+def _undo_offline_stop(tm: Timer, prev: OfflineStop, slot: int) -> None:
+    """Undo an offline stop: the browser was there all along; the timer is as it was, in `slot`."""
+    _set_slot(tm, slot)
+    tm.state = prev.state
+    tm.paused_by = prev.paused_by
+    tm.closing_since = prev.closing_since
+    tm.stopped_at = None
+    tm.stopped_by_offline = False
+    tm.offline_prev = None
+    tm.flags = [f for f in tm.flags if f != "offline"]
+    if prev.reopen_from is not None:
+        _open(tm, prev.reopen_from)
+
+
+def _offline_held(state: EngineState, install: str) -> list[Timer]:
+    """Timers stopped by the silence of `install` (or of any install), by slot."""
+    return sorted(
         (
             tm
             for tm in state.timers
@@ -506,25 +529,22 @@ def _settle_offline(
         ),
         key=lambda tm: tm.slot,
     )
-    for tm in held:
+
+
+def _settle_offline(
+    state: EngineState, install: str, t: float, gap: bool, cfg: TimingConfig, effects: list[Effect]
+) -> None:
+    """Rule 12 at the first event of an install after an offline stop of its tickets: undo it (events were only
+    delayed) or confirm it."""
+    for tm in _offline_held(state, install):
         if not _present(state, tm):
             continue
         prev = tm.offline_prev
         slot = None if gap or prev is None else _make_room(state, t, effects, prefer=tm.slot, exclude=tm)
-        if prev is None or slot is None or not _present(state, tm):
-            if _present(state, tm):
-                _offline_to_ordinary(state, tm, cfg, effects)
-            continue
-        _set_slot(tm, slot)
-        tm.state = prev.state
-        tm.paused_by = prev.paused_by
-        tm.closing_since = prev.closing_since
-        tm.stopped_at = None
-        tm.stopped_by_offline = False
-        tm.offline_prev = None
-        tm.flags = [f for f in tm.flags if f != "offline"]
-        if prev.reopen_from is not None:
-            _open(tm, prev.reopen_from)
+        if prev is not None and slot is not None and _present(state, tm):
+            _undo_offline_stop(tm, prev, slot)
+        elif _present(state, tm):
+            _offline_to_ordinary(state, tm, cfg, effects)
 
 
 # --- slots and eviction ---------------------------------------------------------------------------------------
@@ -594,93 +614,161 @@ def _new_timer(
     return tm
 
 
+# --- named transitions of one timer ---------------------------------------------------------------------------
+# Each keeps the invariants: a running timer has an open segment, a paused or stopped one has none, a closing one
+# has one only while its grace runs unattended (open mode).
+
+
+def _run(tm: Timer, at: float) -> None:
+    """Start or resume: the timer runs from `at`."""
+    _open(tm, at)
+    tm.state = "running"
+    tm.paused_by = None
+
+
+def _hold(state: EngineState, tm: Timer, at: float, by: PausedBy, cap: int | None, effects: list[Effect]) -> bool:
+    """A running timer stops counting at `at` (attention left it, or the machine went idle). False if the cap
+    finalized it instead."""
+    if not _end_open(state, tm, at, cap, effects):
+        return False
+    tm.state = "paused"
+    tm.paused_by = by
+    tm.forced_run = False
+    return True
+
+
+def _leave(state: EngineState, tm: Timer, t: float, end_now: bool, cap: int | None, effects: list[Effect]) -> None:
+    """Close: no tab shows the ticket any more; grace starts at `t`. With `end_now` (focus mode, another ticket
+    attended) the open segment ends at once."""
+    if tm.state in ("running", "paused"):
+        tm.state = "closing"
+        tm.closing_since = t
+        tm.forced_run = False
+    if end_now and seg.open_segment(tm.segments) is not None:
+        _end_open(state, tm, t, cap, effects)
+
+
+def _return(tm: Timer) -> None:
+    """A closing ticket is shown again within its grace: back to running, or to paused if it was paused."""
+    tm.closing_since = None
+    tm.state = "running" if tm.paused_by is None else "paused"
+
+
+def _revive(tm: Timer, slot: int) -> None:
+    """A stopped timer's ticket is shown again within its merge window: it takes a slot and waits paused."""
+    _set_slot(tm, slot)
+    tm.stopped_at = None
+    tm.flags = [f for f in tm.flags if f != "offline"]
+    if tm.paused_by != "user":
+        tm.paused_by = "attention"
+    tm.state = "paused"
+
+
 # --- reconcile auto timers with the browser -------------------------------------------------------------------
 
 
 def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Effect]) -> None:
-    b = state.browser
+    """Bring the auto timers in line with what the browsers show and attend at browser time `t`."""
     shown = shown_tickets(state)
+    attended, changed = _refresh_attention(state, shown)
+    for tm in list(state.timers):
+        if tm.kind != "auto" or tm.ticket is None or tm.state == "stopped" or not _present(state, tm):
+            continue
+        if tm.ticket.key in shown:
+            _follow_attention(state, tm, tm.ticket.key, attended, changed, t, cfg, effects)
+        else:
+            _leave(state, tm, t, cfg.mode == "focus" and attended is not None, cfg.long_run_s, effects)
+    order = ([attended] if attended in shown else []) + [k for k in shown if k != attended]
+    for key in order:
+        _start_auto(state, shown[key], attended, t, cfg, effects)
+
+
+def _refresh_attention(state: EngineState, shown: dict[str, TicketRef]) -> tuple[str | None, bool]:
+    """Record the attended ticket; lift suppressions and refusals that no longer apply. Returns the attended
+    ticket key and whether it changed."""
     anywhere = shown_tickets(state, everywhere=True)  # a silent install's tabs still hold their suppressions
     attended = attended_key(state)
-    changed = attended != b.attended
-    b.attended = attended
+    changed = attended != state.browser.attended
+    state.browser.attended = attended
     for key in list(state.suppressed):
         if key not in anywhere or (state.suppressed[key] == "evicted" and key == attended):
             del state.suppressed[key]
     state.refused = [k for k in state.refused if k in shown]
-    idle = b.idle != "active"
-    cap = cfg.long_run_s
-    focus = cfg.mode == "focus"
+    return attended, changed
 
-    for tm in list(state.timers):
-        if tm.kind != "auto" or tm.ticket is None or tm.state == "stopped" or not _present(state, tm):
-            continue
-        key = tm.ticket.key
-        desired = not idle and (not focus or key == attended)
-        if key not in shown:
-            if tm.state in ("running", "paused"):
-                tm.state = "closing"
-                tm.closing_since = t
-                tm.forced_run = False
-            if focus and attended is not None and seg.open_segment(tm.segments) is not None:
-                _end_open(state, tm, t, cap, effects)
-            continue
-        if tm.state == "closing":
-            tm.closing_since = None
-            tm.state = "running" if tm.paused_by is None else "paused"
-        if tm.state == "running":
-            if desired or (tm.forced_run and not changed):
-                _open(tm, t)
-            else:
-                if not _end_open(state, tm, t, cap, effects):
-                    continue
-                tm.state = "paused"
-                tm.paused_by = "idle" if idle else "attention"
-                tm.forced_run = False
-        elif tm.state == "paused" and tm.paused_by != "user" and desired:
-            _open(tm, t)
-            tm.state = "running"
-            tm.paused_by = None
 
-    order = ([attended] if attended in shown else []) + [k for k in shown if k != attended]
-    for key in order:
-        if key in state.suppressed or (focus and key != attended):
-            continue
-        existing = _by_key(state, key)
-        if existing is not None and (existing.kind == "manual" or existing.state != "stopped"):
-            continue
-        slot = _make_room(state, t, effects, prefer=existing.slot if existing else None, exclude=existing, cap=cap)
-        if slot is None:
-            if key not in state.refused:
-                state.refused.append(key)
-                effects.append(
-                    Notice(
-                        code="limit_reached",
-                        message=f"{MAX_LIVE} timers are live and none can make room: the opened ticket is not timed",
-                    )
-                )
-            continue
-        if existing is None:
-            tm = _new_timer(state, kind="auto", slot=slot, at=t, ticket=shown[key], task=None)
-        else:
-            tm = existing
-            _set_slot(tm, slot)
-            tm.stopped_at = None
-            tm.flags = [f for f in tm.flags if f != "offline"]
-            if tm.paused_by != "user":
-                tm.paused_by = "attention"
-            tm.state = "paused"
-        desired = not idle and (not focus or key == attended)
-        if tm.paused_by == "user":
-            pass
-        elif desired:
+def _wanted(state: EngineState, key: str, attended: str | None, cfg: TimingConfig) -> bool:
+    """Whether the auto timer of a shown ticket should run: not idle, and attended in focus mode."""
+    return state.browser.idle == "active" and (cfg.mode != "focus" or key == attended)
+
+
+def _unwanted_reason(state: EngineState) -> PausedBy:
+    return "idle" if state.browser.idle != "active" else "attention"
+
+
+def _follow_attention(
+    state: EngineState,
+    tm: Timer,
+    key: str,
+    attended: str | None,
+    changed: bool,
+    t: float,
+    cfg: TimingConfig,
+    effects: list[Effect],
+) -> None:
+    """Attend or leave-attention for the live auto timer of a shown ticket."""
+    wanted = _wanted(state, key, attended, cfg)
+    if tm.state == "closing":
+        _return(tm)
+    if tm.state == "running":
+        if wanted or (tm.forced_run and not changed):
             _open(tm, t)
-            tm.state = "running"
-            tm.paused_by = None
         else:
-            tm.paused_by = "idle" if idle else "attention"
-        if key == attended:
-            tm.last_attended = t
+            _hold(state, tm, t, _unwanted_reason(state), cfg.long_run_s, effects)
+    elif tm.state == "paused" and tm.paused_by != "user" and wanted:
+        _run(tm, t)
+
+
+def _start_auto(
+    state: EngineState, ticket: TicketRef, attended: str | None, t: float, cfg: TimingConfig, effects: list[Effect]
+) -> None:
+    """Start: a shown ticket without a live timer gets one (a new one, or its stopped one revived)."""
+    key = ticket.key
+    if key in state.suppressed or (cfg.mode == "focus" and key != attended):
+        return
+    existing = _by_key(state, key)
+    if existing is not None and (existing.kind == "manual" or existing.state != "stopped"):
+        return
+    prefer = existing.slot if existing else None
+    slot = _make_room(state, t, effects, prefer=prefer, exclude=existing, cap=cfg.long_run_s)
+    if slot is None:
+        _refuse(state, key, effects)
+        return
+    if existing is None:
+        tm = _new_timer(state, kind="auto", slot=slot, at=t, ticket=ticket, task=None)
+    else:
+        tm = existing
+        _revive(tm, slot)
+    if tm.paused_by != "user":
+        if _wanted(state, key, attended, cfg):
+            _run(tm, t)
+        else:
+            tm.paused_by = _unwanted_reason(state)
+    if key == attended:
+        tm.last_attended = t
+
+
+def _refuse(state: EngineState, key: str, effects: list[Effect]) -> None:
+    """Cap: no slot and nothing to evict; the ticket is told once that it is not timed."""
+    if key in state.refused:
+        return
+    state.refused.append(key)
+    effects.append(
+        Notice(
+            code="limit_reached",
+            message=f"{MAX_LIVE} timers are live and none can make room: the opened ticket is not timed",
+        )
+    )
 
 
 # --- entry points ---------------------------------------------------------------------------------------------
@@ -836,6 +924,29 @@ def start_manual(
     work_type: str = "",
 ) -> tuple[Timer, list[Effect]]:
     """Start a timer by hand for a ticket or a task. A ticket that has a timer gets that timer, made manual."""
+    task = _check_manual(ticket, task, notes, billable, work_type)
+    effects: list[Effect] = []
+    existing = _by_key(state, ticket.key) if ticket is not None else None
+    if existing is not None and _take_over(state, existing, now, cfg, effects):
+        _describe(existing, notes, billable, work_type, keep_blank=True)
+        if ticket is not None:
+            state.suppressed.pop(ticket.key, None)
+        return existing, effects
+    slot = _free_slot(state)
+    if slot is None:
+        raise TooManyTimers(f"at most {MAX_LIVE} timers can be live; stop one first")
+    tm = _new_timer(state, kind="manual", slot=slot, at=now, ticket=ticket, task=task)
+    _run(tm, now)
+    _describe(tm, notes, billable if billable is not None else "agreement", work_type, keep_blank=False)
+    if ticket is not None:
+        state.suppressed.pop(ticket.key, None)
+    return tm, effects
+
+
+def _check_manual(
+    ticket: TicketRef | None, task: str | None, notes: str, billable: Billable | None, work_type: str
+) -> str | None:
+    """Refuse a bad start_manual before anything changes; returns the task name, stripped."""
     if (ticket is None) == (task is None):
         raise InvalidInput("give either a ticket or a task")
     if task is not None:
@@ -844,50 +955,41 @@ def start_manual(
             raise InvalidInput(f"a task needs a name of 1 to {MAX_SHORT} characters")
     _check_text(notes, None, work_type)
     _check_billable(billable)
-    effects: list[Effect] = []
-    existing = _by_key(state, ticket.key) if ticket is not None else None
-    if existing is not None:
-        if existing.kind == "manual" and existing.state == "running":
-            raise InvalidTransition(f"timer {existing.id} already runs for this ticket")
-        if not _is_live(existing) and _live_count(state) >= MAX_LIVE:
-            raise TooManyTimers(f"at most {MAX_LIVE} timers can be live; stop one first")
-        stop_at = _wind_down(state, existing, now, cfg.long_run_s, effects)
-        if stop_at >= 0:
-            if not _is_live(existing):
-                slot = _free_slot(state, existing.slot)
-                _set_slot(existing, slot if slot is not None else 0)
-            existing.kind = "manual"
-            existing.state = "running"
-            existing.paused_by = None
-            existing.closing_since = None
-            existing.stopped_at = None
-            existing.stopped_by_offline = False
-            existing.offline_prev = None
-            existing.forced_run = False
-            existing.flags = [f for f in existing.flags if f != "offline"]
-            existing.last_attended = now
-            _open(existing, now)
-            if notes:
-                existing.notes = notes
-            if billable is not None:
-                existing.billable = billable
-            if work_type:
-                existing.work_type = work_type
-            if ticket is not None:
-                state.suppressed.pop(ticket.key, None)
-            return existing, effects
-    slot = _free_slot(state)
-    if slot is None:
+    return task
+
+
+def _take_over(state: EngineState, tm: Timer, now: float, cfg: TimingConfig, effects: list[Effect]) -> bool:
+    """Start by hand a ticket's existing timer: it becomes a running manual timer from `now`. False if settling
+    its time first finalized it at the long-run cap (a new timer is started then)."""
+    if tm.kind == "manual" and tm.state == "running":
+        raise InvalidTransition(f"timer {tm.id} already runs for this ticket")
+    if not _is_live(tm) and _live_count(state) >= MAX_LIVE:
         raise TooManyTimers(f"at most {MAX_LIVE} timers can be live; stop one first")
-    tm = _new_timer(state, kind="manual", slot=slot, at=now, ticket=ticket, task=task)
-    tm.state = "running"
-    tm.segments.append(Segment(now))
-    tm.notes = notes
-    tm.billable = billable if billable is not None else "agreement"
-    tm.work_type = work_type
-    if ticket is not None:
-        state.suppressed.pop(ticket.key, None)
-    return tm, effects
+    if _wind_down(state, tm, now, cfg.long_run_s, effects) < 0:
+        return False
+    if not _is_live(tm):
+        slot = _free_slot(state, tm.slot)
+        _set_slot(tm, slot if slot is not None else 0)
+    tm.kind = "manual"
+    tm.closing_since = None
+    tm.stopped_at = None
+    tm.stopped_by_offline = False
+    tm.offline_prev = None
+    tm.forced_run = False
+    tm.flags = [f for f in tm.flags if f != "offline"]
+    tm.last_attended = now
+    _run(tm, now)
+    return True
+
+
+def _describe(tm: Timer, notes: str, billable: Billable | None, work_type: str, *, keep_blank: bool) -> None:
+    """Set what start_manual was given; with `keep_blank`, an empty value keeps what the timer has."""
+    if notes or not keep_blank:
+        tm.notes = notes
+    if billable is not None:
+        tm.billable = billable
+    if work_type or not keep_blank:
+        tm.work_type = work_type
 
 
 def pause(state: EngineState, timer_id: str, now: float) -> list[Effect]:
@@ -908,9 +1010,7 @@ def resume(state: EngineState, timer_id: str, now: float, cfg: TimingConfig) -> 
     tm = _find(state, timer_id)
     if tm.state != "paused":
         raise InvalidTransition(f"timer {timer_id} is {tm.state} and cannot be resumed")
-    _open(tm, now)
-    tm.state = "running"
-    tm.paused_by = None
+    _run(tm, now)
     tm.last_attended = max(tm.last_attended, now)
     tm.forced_run = (
         tm.kind == "auto" and cfg.mode == "focus" and (tm.ticket is None or tm.ticket.key != state.browser.attended)
