@@ -109,11 +109,11 @@ from daemon.timers.engine_state import (
 from daemon.timers.events import BrowserEvent, IdleChanged
 from daemon.timers.model import PALETTE, IdlePending, TicketRef, TimerView
 from daemon.timers.offline import (
+    end_unseen,
     finalize_long_silent,
     go_offline,
     offline_to_ordinary,
     settle_offline,
-    shown_elsewhere,
     silent_installs,
 )
 from daemon.timers.segments import Segment
@@ -423,12 +423,7 @@ def apply_event(
     prev = view.seen if view is not None else None
     gap = prev is not None and t - prev > _gap_limit(cfg)
     if gap and prev is not None:
-        # This browser was away: what only it showed ends where it was last seen; reconcile restarts it at t.
-        elsewhere = shown_elsewhere(state, install)
-        for tm in list(state.timers):
-            if tm.kind == "auto" and present(state, tm) and seg.open_segment(tm.segments) is not None:
-                if tm.ticket is None or tm.ticket.key not in elsewhere:
-                    end_open(state, tm, prev, cfg.long_run_s, effects)
+        end_unseen(state, install, prev, cfg, effects)
     state.browser_seen = t
     settle_offline(state, install, t, gap, cfg, effects)
     enforce_caps(state, t, t, cfg, effects)

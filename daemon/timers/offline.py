@@ -25,6 +25,7 @@ from daemon.timers.transitions import end_open, finalize, is_live, make_room, op
 
 __all__ = [
     "OFFLINE_FINALIZE_S",
+    "end_unseen",
     "finalize_long_silent",
     "go_offline",
     "offline_to_ordinary",
@@ -136,6 +137,16 @@ def settle_offline(
             undo_offline_stop(tm, prev, slot)
         elif present(state, tm):
             offline_to_ordinary(state, tm, cfg, effects)
+
+
+def end_unseen(state: EngineState, install: str, seen: float, cfg: TimingConfig, effects: list[Effect]) -> None:
+    """`install` is back after a gap: what only it showed ends where it was last `seen` (the reconcile that
+    follows restarts what it still shows)."""
+    elsewhere = shown_elsewhere(state, install)
+    for tm in list(state.timers):
+        if tm.kind == "auto" and present(state, tm) and seg.open_segment(tm.segments) is not None:
+            if tm.ticket is None or tm.ticket.key not in elsewhere:
+                end_open(state, tm, seen, cfg.long_run_s, effects)
 
 
 def shown_elsewhere(state: EngineState, install: str) -> set[str]:
