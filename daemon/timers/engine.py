@@ -4,7 +4,8 @@ No clock, no I/O. The service loads `EngineState` (msgspec JSON), calls one entr
 returned effects in one transaction, then acknowledges. Every entry point takes the time as an argument; functions
 mutate the state passed in and return effects. Same inputs, same outputs (timer ids come from `next_id`).
 The persisted shapes, effects and errors live in `engine_state.py` (re-exported here); segment arithmetic in
-`segments.py`.
+`segments.py`; the named transitions of one timer, each keeping the invariants, in `transitions.py`; browser
+silence per install (rule 12) in `offline.py`.
 
 Entry points
     apply_event(state, event, *, cfg, recognize, install="") -> list[Effect]   one event of one install
@@ -80,7 +81,6 @@ Choices where the rules are silent (a technician's expectations)
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 import msgspec
 
@@ -92,27 +92,60 @@ from daemon.timers.engine_state import (
     EngineError,
     EngineState,
     Finalized,
-    FinalReason,
     InvalidInput,
     InvalidTransition,
-    Kind,
     NoSuchTimer,
     Notice,
-    OfflineStop,
+    PausedBy,
     PendingIdle,
     Recognize,
-    Suppression,
     Timer,
     TooManyTimers,
     adopt_legacy_view,
     attended_key,
-    owners,
     shown_tickets,
     update_browser,
 )
 from daemon.timers.events import BrowserEvent, IdleChanged
 from daemon.timers.model import PALETTE, IdlePending, TicketRef, TimerView
+from daemon.timers.offline import (
+    end_unseen,
+    finalize_long_silent,
+    go_offline,
+    offline_to_ordinary,
+    settle_offline,
+    silent_installs,
+)
 from daemon.timers.segments import Segment
+from daemon.timers.transitions import (
+    MAX_LIVE,
+    by_key,
+    check_cap,
+    come_back,
+    credit_limit,
+    end_open,
+    enforce_caps,
+    expire_grace,
+    finalize,
+    free_slot,
+    hold,
+    id_number,
+    idle_hold,
+    is_live,
+    label,
+    leave,
+    live_count,
+    make_room,
+    new_timer,
+    open_from,
+    present,
+    revive,
+    run,
+    set_slot,
+    suppress_if_shown,
+    touch_attended,
+    wind_down,
+)
 
 __all__ = [
     "MAX_LIVE",
@@ -146,14 +179,8 @@ __all__ = [
     "views",
 ]
 
-MAX_LIVE = 9
-"""Most live (running, paused or closing) timers at once; one per palette slot."""
-OFFLINE_FINALIZE_S = 2 * 3600
-"""After this much browser silence, its stopped timers are finalized."""
 IDLE_DECISION_TTL_S = 3600
 """An unanswered away decision is dropped this long after the away span ended."""
-RECENT_FINALIZED = 100
-"""How many finalized timer ids are remembered, so late commands on them get a clear error."""
 MAX_NOTES = 10_000
 MAX_SHORT = 200
 
@@ -167,37 +194,6 @@ def _gap_limit(cfg: TimingConfig) -> float:
     return 2 * cfg.heartbeat_s + 5
 
 
-def _is_live(tm: Timer) -> bool:
-    return tm.state != "stopped"
-
-
-def _live_count(state: EngineState) -> int:
-    return sum(1 for tm in state.timers if _is_live(tm))
-
-
-def _label(tm: Timer) -> str:
-    if tm.ticket is not None:
-        if tm.ticket.id is not None:
-            return f"#{tm.ticket.id}"
-        return f"#{tm.ticket.number or ''}"
-    return tm.task or ""
-
-
-def _id_number(tm: Timer) -> int:
-    return int(tm.id[1:]) if tm.id[1:].isdigit() else 0
-
-
-def _present(state: EngineState, tm: Timer) -> bool:
-    return any(t is tm for t in state.timers)
-
-
-def _by_key(state: EngineState, key: str) -> Timer | None:
-    for tm in state.timers:
-        if tm.ticket is not None and tm.ticket.key == key:
-            return tm
-    return None
-
-
 def _find(state: EngineState, timer_id: str) -> Timer:
     for tm in state.timers:
         if tm.id == timer_id:
@@ -205,141 +201,6 @@ def _find(state: EngineState, timer_id: str) -> Timer:
     if timer_id in state.finalized_ids:
         raise InvalidTransition(f"timer {timer_id} is finalized; change its entry instead")
     raise NoSuchTimer(f"no timer {timer_id}")
-
-
-def _credit_limit(tm: Timer, state: EngineState, now: float) -> float:
-    """Up to when the open segment of `tm` is credited, as seen at daemon time `now`."""
-    if tm.kind == "manual":
-        return now
-    bs = state.browser_seen
-    limit = now if bs is None else min(now, bs)
-    if tm.state == "closing" and tm.closing_since is not None:
-        limit = min(limit, tm.closing_since)
-    return limit
-
-
-def _open(tm: Timer, at: float) -> None:
-    """Open a segment at `at`, never before the timer started (daemon and browser clocks differ slightly)."""
-    seg.open_at(tm.segments, max(at, tm.started_at))
-
-
-def _set_slot(tm: Timer, slot: int) -> None:
-    tm.slot = slot
-    if not tm.colour_custom:
-        tm.colour = PALETTE[slot]
-
-
-def _free_slot(state: EngineState, prefer: int | None = None) -> int | None:
-    used = {tm.slot for tm in state.timers if _is_live(tm)}
-    if prefer is not None and 0 <= prefer < MAX_LIVE and prefer not in used:
-        return prefer
-    for slot in range(MAX_LIVE):
-        if slot not in used:
-            return slot
-    return None
-
-
-def _drop(state: EngineState, tm: Timer, reason: FinalReason, effects: list[Effect]) -> None:
-    """Remove a timer whose segments are already settled and emit Finalized."""
-    if seg.open_segment(tm.segments) is not None:  # never expected; settle rather than invent time
-        seg.close(tm.segments, tm.stopped_at if tm.stopped_at is not None else tm.segments[-1].start)
-    if tm.stopped_at is None:
-        tm.stopped_at = tm.segments[-1].end if tm.segments else tm.started_at
-    tm.state = "stopped"
-    tm.closing_since = None
-    tm.forced_run = False
-    tm.stopped_by_offline = False
-    tm.offline_prev = None
-    state.timers = [t for t in state.timers if t is not tm]
-    state.finalized_ids = [*state.finalized_ids, tm.id][-RECENT_FINALIZED:]
-    effects.append(Finalized(timer=tm, reason=reason))
-
-
-def _long_run(state: EngineState, tm: Timer, moment: float, effects: list[Effect]) -> None:
-    """Finalize at the cap. A ticket still shown stays untimed until the user starts it or closes and reopens it:
-    timing it again at once would bill the rest of the night unreviewed."""
-    seg.truncate(tm.segments, moment)
-    if "long_run" not in tm.flags:
-        tm.flags.append("long_run")
-    tm.stopped_at = moment
-    _suppress_ifshown_tickets(state, tm, "long_run")
-    untimed = " and stays untimed until you start it or close and reopen it" if tm.ticket is not None else ""
-    effects.append(
-        Notice(
-            code="long_run",
-            message=f"{_label(tm)} reached the long-run cap and was stopped for review{untimed}",
-            timer_id=tm.id,
-        )
-    )
-    _drop(state, tm, "long_run", effects)
-
-
-def _check_cap(state: EngineState, tm: Timer, limit: float, cap: int | None, effects: list[Effect]) -> bool:
-    """Finalize `tm` at the moment it reached the cap, if it did by `limit`. True if it was finalized."""
-    if cap is None:
-        return False
-    moment = seg.cap_moment(tm.segments, limit, cap)
-    if moment is None:
-        return False
-    _long_run(state, tm, moment, effects)
-    return True
-
-
-def _end_open(state: EngineState, tm: Timer, at: float, cap: int | None, effects: list[Effect]) -> bool:
-    """Close the open segment at `at` (cap-aware). False if the cap finalized the timer instead."""
-    seg.close(tm.segments, at)
-    return not _check_cap(state, tm, at, cap, effects)
-
-
-def _truncate(state: EngineState, tm: Timer, at: float, cap: int | None, effects: list[Effect]) -> bool:
-    seg.truncate(tm.segments, at)
-    return not _check_cap(state, tm, at, cap, effects)
-
-
-def _wind_down(state: EngineState, tm: Timer, now: float, cap: int | None, effects: list[Effect]) -> float:
-    """Settle the segments of a timer the user ends at `now`; returns the stop moment (-1 if cap finalized it)."""
-    if tm.state == "stopped":
-        at = tm.stopped_at if tm.stopped_at is not None else now
-        return at if _truncate(state, tm, at, cap, effects) else -1.0
-    if tm.state == "closing" and tm.closing_since is not None:
-        at = tm.closing_since
-        return at if _truncate(state, tm, at, cap, effects) else -1.0
-    at = _credit_limit(tm, state, now)
-    return at if _end_open(state, tm, at, cap, effects) else -1.0
-
-
-def _enforce_caps(
-    state: EngineState, auto_limit: float, manual_limit: float, cfg: TimingConfig, effects: list[Effect]
-) -> None:
-    for tm in list(state.timers):
-        if tm.kind == "manual":
-            limit = manual_limit
-        elif tm.state == "closing" and tm.closing_since is not None:
-            limit = min(auto_limit, tm.closing_since)
-        else:
-            limit = auto_limit
-        _check_cap(state, tm, limit, cfg.long_run_s, effects)
-
-
-def _suppress_ifshown_tickets(state: EngineState, tm: Timer, why: Suppression) -> None:
-    if tm.ticket is not None and tm.ticket.key in shown_tickets(state, everywhere=True):
-        state.suppressed[tm.ticket.key] = why
-
-
-def _idle_hold(state: EngineState) -> set[str]:
-    return set(state.idle_pending.timers) if state.idle_pending is not None else set()
-
-
-# --- attention ----------------------------------------------------------------------------------------------
-
-
-def _touchattended_key(state: EngineState, at: float) -> None:
-    key = state.browser.attended
-    if key is None:
-        return
-    tm = _by_key(state, key)
-    if tm is not None and _is_live(tm):
-        tm.last_attended = max(tm.last_attended, at)
 
 
 # --- idle -----------------------------------------------------------------------------------------------------
@@ -357,20 +218,27 @@ def _go_idle(state: EngineState, event: IdleChanged, t: float, cfg: TimingConfig
         effects.append(Notice(code="idle_dropped", message="an earlier away time was not decided and is dropped"))
     listed: list[str] = []
     for tm in list(state.timers):
-        if not _present(state, tm):
+        if not present(state, tm):
             continue
         if tm.state == "running" and (tm.kind == "auto" or cfg.manual_idle):
-            start = tm.segments[-1].start if tm.segments else since
-            seg.cut_last(tm.segments, max(since, start))
-            if _check_cap(state, tm, since, cfg.long_run_s, effects):
-                continue
-            tm.state = "paused"
-            tm.paused_by = "idle"
-            tm.forced_run = False
-            listed.append(tm.id)
+            if _idle_pause(state, tm, since, cfg.long_run_s, effects):
+                listed.append(tm.id)
         elif tm.state == "closing" and seg.open_segment(tm.segments) is not None:
-            _end_open(state, tm, since, cfg.long_run_s, effects)
+            end_open(state, tm, since, cfg.long_run_s, effects)
     state.idle_pending = PendingIdle(since=since, timers=listed) if listed else None
+
+
+def _idle_pause(state: EngineState, tm: Timer, since: float, cap: int | None, effects: list[Effect]) -> bool:
+    """Idle: a running timer loses the time since the machine went idle and waits paused for the away decision.
+    False if the cap finalized it instead."""
+    start = tm.segments[-1].start if tm.segments else since
+    seg.cut_last(tm.segments, max(since, start))
+    if check_cap(state, tm, since, cap, effects):
+        return False
+    tm.state = "paused"
+    tm.paused_by = "idle"
+    tm.forced_run = False
+    return True
 
 
 def _go_active(state: EngineState, t: float, cfg: TimingConfig, effects: list[Effect]) -> None:
@@ -386,9 +254,7 @@ def _go_active(state: EngineState, t: float, cfg: TimingConfig, effects: list[Ef
         if tm.paused_by != "idle" or tm.state != "paused":
             continue
         if tm.kind == "manual":
-            _open(tm, t)
-            tm.state = "running"
-            tm.paused_by = None
+            run(tm, t)
         else:
             tm.paused_by = "attention"  # the reconcile that follows resumes it if attention says so
 
@@ -407,13 +273,9 @@ def _expire_auto(state: EngineState, at: float, cfg: TimingConfig, effects: list
     """Grace and merge windows of auto timers, judged at browser time `at`."""
     for tm in list(state.timers):
         if tm.kind == "auto" and tm.state == "closing" and tm.closing_since is not None:
-            since = tm.closing_since
-            if at >= since + cfg.grace_s and _truncate(state, tm, since, cfg.long_run_s, effects):
-                tm.state = "stopped"
-                tm.stopped_at = since
-                tm.closing_since = None
-                tm.forced_run = False
-    held = _idle_hold(state)
+            if at >= tm.closing_since + cfg.grace_s:
+                expire_grace(state, tm, tm.closing_since, cfg.long_run_s, effects)
+    held = idle_hold(state)
     for tm in list(state.timers):
         if (
             tm.kind == "auto"
@@ -423,7 +285,7 @@ def _expire_auto(state: EngineState, at: float, cfg: TimingConfig, effects: list
             and at >= until
             and tm.id not in held
         ):
-            _drop(state, tm, "closed", effects)
+            finalize(state, tm, "closed", effects)
 
 
 def held_until(tm: Timer, cfg: TimingConfig) -> float | None:
@@ -440,247 +302,111 @@ def held_until(tm: Timer, cfg: TimingConfig) -> float | None:
     return None
 
 
-def _silent_owners(state: EngineState, tm: Timer, silent: set[str]) -> list[str] | None:
-    """The installs whose silence stops `tm`: those showing its ticket (every install if none does, as for a
-    closing ticket), if all of them are silent; None if one that shows it still speaks."""
-    shown_by = owners(state, tm.ticket.key) if tm.ticket is not None else []
-    by = shown_by or sorted(state.installs)
-    return by if by and set(by) <= silent else None
-
-
-def _go_offline(state: EngineState, silent: set[str], cfg: TimingConfig, effects: list[Effect]) -> None:
-    """Rule 12 per install: auto timers whose tickets only silent installs show stop where they were last seen."""
-    stopped: list[str] = []
-    for tm in list(state.timers):
-        if tm.kind != "auto" or not _is_live(tm) or not _present(state, tm):
-            continue
-        by = _silent_owners(state, tm, silent)
-        if by is None:
-            continue
-        bs = max(state.installs[name].seen or 0.0 for name in by)
-        open_seg = seg.open_segment(tm.segments)
-        prev_state: Literal["running", "paused", "closing"] = (
-            "closing" if tm.state == "closing" else "running" if tm.state == "running" else "paused"
-        )
-        prev = OfflineStop(state=prev_state, paused_by=tm.paused_by, closing_since=tm.closing_since, installs=by)
-        if open_seg is not None:
-            prev.reopen_from = max(bs, open_seg.start)
-            if not _end_open(state, tm, bs, cfg.long_run_s, effects):
-                continue
-        tm.stopped_at = tm.closing_since if tm.state == "closing" and tm.closing_since is not None else bs
-        tm.state = "stopped"
-        tm.paused_by = "offline"
-        tm.closing_since = None
-        tm.forced_run = False
-        tm.stopped_by_offline = True
-        tm.offline_prev = prev
-        if "offline" not in tm.flags:
-            tm.flags.append("offline")
-        stopped.append(tm.id)
-    for name in silent:
-        state.installs[name].offline = True
-    if stopped:
-        effects.append(
-            Notice(code="browser_offline", message="the browser went silent; its timers are stopped for now")
-        )
-
-
-def _offline_to_ordinary(state: EngineState, tm: Timer, cfg: TimingConfig, effects: list[Effect]) -> None:
-    tm.stopped_by_offline = False
-    tm.offline_prev = None
-    if tm.stopped_at is not None:
-        _truncate(state, tm, tm.stopped_at, cfg.long_run_s, effects)
-
-
-def _settle_offline(
-    state: EngineState, install: str, t: float, gap: bool, cfg: TimingConfig, effects: list[Effect]
-) -> None:
-    """Rule 12 at the first event of an install after an offline stop of its tickets: undo it (events were only
-    delayed) or confirm it."""
-    held = sorted(
-        (
-            tm
-            for tm in state.timers
-            if tm.stopped_by_offline
-            and (tm.offline_prev is None or not tm.offline_prev.installs or install in tm.offline_prev.installs)
-        ),
-        key=lambda tm: tm.slot,
-    )
-    for tm in held:
-        if not _present(state, tm):
-            continue
-        prev = tm.offline_prev
-        slot = None if gap or prev is None else _make_room(state, t, effects, prefer=tm.slot, exclude=tm)
-        if prev is None or slot is None or not _present(state, tm):
-            if _present(state, tm):
-                _offline_to_ordinary(state, tm, cfg, effects)
-            continue
-        _set_slot(tm, slot)
-        tm.state = prev.state
-        tm.paused_by = prev.paused_by
-        tm.closing_since = prev.closing_since
-        tm.stopped_at = None
-        tm.stopped_by_offline = False
-        tm.offline_prev = None
-        tm.flags = [f for f in tm.flags if f != "offline"]
-        if prev.reopen_from is not None:
-            _open(tm, prev.reopen_from)
-
-
-# --- slots and eviction ---------------------------------------------------------------------------------------
-
-
-def _make_room(
-    state: EngineState,
-    at: float,
-    effects: list[Effect],
-    *,
-    prefer: int | None = None,
-    exclude: Timer | None = None,
-    cap: int | None = None,
-) -> int | None:
-    """A slot for an automatic timer, evicting the least recently attended live auto timer if need be.
-
-    The attended ticket's timer and timers created at this very moment are never evicted. None if every
-    live timer is manual (or protected).
-    """
-    slot = _free_slot(state, prefer)
-    if slot is not None:
-        return slot
-    attended = state.browser.attended
-    candidates = [
-        tm
-        for tm in state.timers
-        if tm.kind == "auto"
-        and _is_live(tm)
-        and tm is not exclude
-        and not (tm.ticket is not None and tm.ticket.key == attended)
-        and not (tm.started_at == at and tm.last_attended == at)
-    ]
-    if not candidates:
-        return None
-    victim = min(candidates, key=lambda tm: (tm.last_attended, tm.started_at, _id_number(tm)))
-    stop_at = _wind_down(state, victim, at, cap, effects)
-    if stop_at >= 0:
-        victim.stopped_at = stop_at
-        effects.append(
-            Notice(
-                code="evicted",
-                message=f"{_label(victim)} was closed to make room: at most {MAX_LIVE} timers run at once",
-                timer_id=victim.id,
-            )
-        )
-        _suppress_ifshown_tickets(state, victim, "evicted")
-        _drop(state, victim, "evicted", effects)
-    return _free_slot(state, prefer)  # the victim's slot is free now, whichever way it was finalized
-
-
-def _new_timer(
-    state: EngineState, *, kind: Kind, slot: int, at: float, ticket: TicketRef | None, task: str | None
-) -> Timer:
-    tm = Timer(
-        id=f"t{state.next_id}",
-        slot=slot,
-        colour=PALETTE[slot],
-        kind=kind,
-        ticket=ticket,
-        task=task,
-        state="paused",
-        started_at=at,
-        last_attended=at,
-    )
-    state.next_id += 1
-    state.timers.append(tm)
-    return tm
-
-
 # --- reconcile auto timers with the browser -------------------------------------------------------------------
 
 
 def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Effect]) -> None:
-    b = state.browser
+    """Bring the auto timers in line with what the browsers show and attend at browser time `t`."""
     shown = shown_tickets(state)
+    attended, changed = _refresh_attention(state, shown)
+    for tm in list(state.timers):
+        if tm.kind != "auto" or tm.ticket is None or tm.state == "stopped" or not present(state, tm):
+            continue
+        if tm.ticket.key in shown:
+            _follow_attention(state, tm, tm.ticket.key, attended, changed, t, cfg, effects)
+        else:
+            leave(state, tm, t, cfg.mode == "focus" and attended is not None, cfg.long_run_s, effects)
+    order = ([attended] if attended in shown else []) + [k for k in shown if k != attended]
+    for key in order:
+        _start_auto(state, shown[key], attended, t, cfg, effects)
+
+
+def _refresh_attention(state: EngineState, shown: dict[str, TicketRef]) -> tuple[str | None, bool]:
+    """Record the attended ticket; lift suppressions and refusals that no longer apply. Returns the attended
+    ticket key and whether it changed."""
     anywhere = shown_tickets(state, everywhere=True)  # a silent install's tabs still hold their suppressions
     attended = attended_key(state)
-    changed = attended != b.attended
-    b.attended = attended
+    changed = attended != state.browser.attended
+    state.browser.attended = attended
     for key in list(state.suppressed):
         if key not in anywhere or (state.suppressed[key] == "evicted" and key == attended):
             del state.suppressed[key]
     state.refused = [k for k in state.refused if k in shown]
-    idle = b.idle != "active"
-    cap = cfg.long_run_s
-    focus = cfg.mode == "focus"
+    return attended, changed
 
-    for tm in list(state.timers):
-        if tm.kind != "auto" or tm.ticket is None or tm.state == "stopped" or not _present(state, tm):
-            continue
-        key = tm.ticket.key
-        desired = not idle and (not focus or key == attended)
-        if key not in shown:
-            if tm.state in ("running", "paused"):
-                tm.state = "closing"
-                tm.closing_since = t
-                tm.forced_run = False
-            if focus and attended is not None and seg.open_segment(tm.segments) is not None:
-                _end_open(state, tm, t, cap, effects)
-            continue
-        if tm.state == "closing":
-            tm.closing_since = None
-            tm.state = "running" if tm.paused_by is None else "paused"
-        if tm.state == "running":
-            if desired or (tm.forced_run and not changed):
-                _open(tm, t)
-            else:
-                if not _end_open(state, tm, t, cap, effects):
-                    continue
-                tm.state = "paused"
-                tm.paused_by = "idle" if idle else "attention"
-                tm.forced_run = False
-        elif tm.state == "paused" and tm.paused_by != "user" and desired:
-            _open(tm, t)
-            tm.state = "running"
-            tm.paused_by = None
 
-    order = ([attended] if attended in shown else []) + [k for k in shown if k != attended]
-    for key in order:
-        if key in state.suppressed or (focus and key != attended):
-            continue
-        existing = _by_key(state, key)
-        if existing is not None and (existing.kind == "manual" or existing.state != "stopped"):
-            continue
-        slot = _make_room(state, t, effects, prefer=existing.slot if existing else None, exclude=existing, cap=cap)
-        if slot is None:
-            if key not in state.refused:
-                state.refused.append(key)
-                effects.append(
-                    Notice(
-                        code="limit_reached",
-                        message=f"{MAX_LIVE} timers are live and none can make room: the opened ticket is not timed",
-                    )
-                )
-            continue
-        if existing is None:
-            tm = _new_timer(state, kind="auto", slot=slot, at=t, ticket=shown[key], task=None)
+def _wanted(state: EngineState, key: str, attended: str | None, cfg: TimingConfig) -> bool:
+    """Whether the auto timer of a shown ticket should run: not idle, and attended in focus mode."""
+    return state.browser.idle == "active" and (cfg.mode != "focus" or key == attended)
+
+
+def _unwanted_reason(state: EngineState) -> PausedBy:
+    return "idle" if state.browser.idle != "active" else "attention"
+
+
+def _follow_attention(
+    state: EngineState,
+    tm: Timer,
+    key: str,
+    attended: str | None,
+    changed: bool,
+    t: float,
+    cfg: TimingConfig,
+    effects: list[Effect],
+) -> None:
+    """Attend or leave-attention for the live auto timer of a shown ticket."""
+    wanted = _wanted(state, key, attended, cfg)
+    if tm.state == "closing":
+        come_back(tm)
+    if tm.state == "running":
+        if wanted or (tm.forced_run and not changed):
+            open_from(tm, t)
         else:
-            tm = existing
-            _set_slot(tm, slot)
-            tm.stopped_at = None
-            tm.flags = [f for f in tm.flags if f != "offline"]
-            if tm.paused_by != "user":
-                tm.paused_by = "attention"
-            tm.state = "paused"
-        desired = not idle and (not focus or key == attended)
-        if tm.paused_by == "user":
-            pass
-        elif desired:
-            _open(tm, t)
-            tm.state = "running"
-            tm.paused_by = None
+            hold(state, tm, t, _unwanted_reason(state), cfg.long_run_s, effects)
+    elif tm.state == "paused" and tm.paused_by != "user" and wanted:
+        run(tm, t)
+
+
+def _start_auto(
+    state: EngineState, ticket: TicketRef, attended: str | None, t: float, cfg: TimingConfig, effects: list[Effect]
+) -> None:
+    """Start: a shown ticket without a live timer gets one (a new one, or its stopped one revived)."""
+    key = ticket.key
+    if key in state.suppressed or (cfg.mode == "focus" and key != attended):
+        return
+    existing = by_key(state, key)
+    if existing is not None and (existing.kind == "manual" or existing.state != "stopped"):
+        return
+    prefer = existing.slot if existing else None
+    slot = make_room(state, t, effects, prefer=prefer, exclude=existing, cap=cfg.long_run_s)
+    if slot is None:
+        _refuse(state, key, effects)
+        return
+    if existing is None:
+        tm = new_timer(state, kind="auto", slot=slot, at=t, ticket=ticket, task=None)
+    else:
+        tm = existing
+        revive(tm, slot)
+    if tm.paused_by != "user":
+        if _wanted(state, key, attended, cfg):
+            run(tm, t)
         else:
-            tm.paused_by = "idle" if idle else "attention"
-        if key == attended:
-            tm.last_attended = t
+            tm.paused_by = _unwanted_reason(state)
+    if key == attended:
+        tm.last_attended = t
+
+
+def _refuse(state: EngineState, key: str, effects: list[Effect]) -> None:
+    """Cap: no slot and nothing to evict; the ticket is told once that it is not timed."""
+    if key in state.refused:
+        return
+    state.refused.append(key)
+    effects.append(
+        Notice(
+            code="limit_reached",
+            message=f"{MAX_LIVE} timers are live and none can make room: the opened ticket is not timed",
+        )
+    )
 
 
 # --- entry points ---------------------------------------------------------------------------------------------
@@ -697,16 +423,11 @@ def apply_event(
     prev = view.seen if view is not None else None
     gap = prev is not None and t - prev > _gap_limit(cfg)
     if gap and prev is not None:
-        # This browser was away: what only it showed ends where it was last seen; reconcile restarts it at t.
-        elsewhere = _shown_elsewhere(state, install)
-        for tm in list(state.timers):
-            if tm.kind == "auto" and _present(state, tm) and seg.open_segment(tm.segments) is not None:
-                if tm.ticket is None or tm.ticket.key not in elsewhere:
-                    _end_open(state, tm, prev, cfg.long_run_s, effects)
+        end_unseen(state, install, prev, cfg, effects)
     state.browser_seen = t
-    _settle_offline(state, install, t, gap, cfg, effects)
-    _enforce_caps(state, t, t, cfg, effects)
-    _touchattended_key(state, t)
+    settle_offline(state, install, t, gap, cfg, effects)
+    enforce_caps(state, t, t, cfg, effects)
+    touch_attended(state, t)
     _expire_idle_decision(state, t, effects)
     _expire_auto(state, t, cfg, effects)
     update_browser(state, install, event, recognize, t)
@@ -717,7 +438,7 @@ def apply_event(
             _go_idle(state, event, t, cfg, effects)
     _reconcile(state, t, cfg, effects)
     _expire_auto(state, t, cfg, effects)
-    _touchattended_key(state, t)
+    touch_attended(state, t)
     return effects
 
 
@@ -730,7 +451,7 @@ def tick(state: EngineState, now: float, cfg: TimingConfig, *, allow_offline: bo
     effects: list[Effect] = []
     adopt_legacy_view(state, None)
     bs = state.browser_seen
-    _enforce_caps(state, now if bs is None else min(now, bs), now, cfg, effects)
+    enforce_caps(state, now if bs is None else min(now, bs), now, cfg, effects)
     _expire_idle_decision(state, now, effects)
     if bs is None:
         return effects
@@ -741,50 +462,10 @@ def tick(state: EngineState, now: float, cfg: TimingConfig, *, allow_offline: bo
             # windows on daemon time: a closed browser must not hold their entries back. (A late replay would at
             # worst split an entry.)
             _expire_auto(state, now, cfg, effects)
-        _go_offline(state, _silent(state, now, limit), cfg, effects)
-        _finalize_long_silent(state, now, cfg, effects)
+        go_offline(state, silent_installs(state, now, limit), cfg, effects)
+        finalize_long_silent(state, now, cfg, effects)
     _expire_auto(state, bs, cfg, effects)
     return effects
-
-
-def _shown_elsewhere(state: EngineState, install: str) -> set[str]:
-    """Ticket keys shown in a tab of another install that is not offline."""
-    return {
-        tab.ticket.key
-        for name, view in state.installs.items()
-        if name != install and not view.offline
-        for tab in view.tabs.values()
-        if tab.ticket is not None
-    }
-
-
-def _silent(state: EngineState, now: float, longer_than: float) -> set[str]:
-    return {name for name, view in state.installs.items() if view.seen is not None and now - view.seen > longer_than}
-
-
-def _finalize_long_silent(state: EngineState, now: float, cfg: TimingConfig, effects: list[Effect]) -> None:
-    """After OFFLINE_FINALIZE_S of silence an install's offline-stopped timers are finalized and, while another
-    install still speaks, its view is forgotten (closed or uninstalled: its stale tabs must not keep tickets
-    shown; it sends a snapshot when it connects again). Once every browser has been silent that long, the stopped
-    timers waiting out a merge window are finalized too and the views are kept (the machine was asleep)."""
-    bs = state.browser_seen
-    everyone = bs is not None and now - bs > OFFLINE_FINALIZE_S
-    gone = _silent(state, now, OFFLINE_FINALIZE_S)
-    for tm in list(state.timers):
-        if tm.kind != "auto" or tm.state != "stopped":
-            continue
-        prev = tm.offline_prev
-        if not everyone and not (
-            tm.stopped_by_offline and prev is not None and prev.installs and set(prev.installs) <= gone
-        ):
-            continue
-        reason: FinalReason = "offline" if tm.stopped_by_offline else "closed"
-        _offline_to_ordinary(state, tm, cfg, effects)
-        if _present(state, tm):
-            _drop(state, tm, reason, effects)
-    if not everyone:
-        for name in gone:
-            del state.installs[name]
 
 
 def recover(state: EngineState, daemon_seen: float, now: float) -> list[Effect]:
@@ -802,7 +483,7 @@ def recover(state: EngineState, daemon_seen: float, now: float) -> list[Effect]:
             effects.append(
                 Notice(
                     code="restart",
-                    message=f"{_label(tm)} was paused when the daemon restarted; resume it if you are still on it",
+                    message=f"{label(tm)} was paused when the daemon restarted; resume it if you are still on it",
                     timer_id=tm.id,
                 )
             )
@@ -836,6 +517,29 @@ def start_manual(
     work_type: str = "",
 ) -> tuple[Timer, list[Effect]]:
     """Start a timer by hand for a ticket or a task. A ticket that has a timer gets that timer, made manual."""
+    task = _check_manual(ticket, task, notes, billable, work_type)
+    effects: list[Effect] = []
+    existing = by_key(state, ticket.key) if ticket is not None else None
+    if existing is not None and _take_over(state, existing, now, cfg, effects):
+        _describe(existing, notes, billable, work_type, keep_blank=True)
+        if ticket is not None:
+            state.suppressed.pop(ticket.key, None)
+        return existing, effects
+    slot = free_slot(state)
+    if slot is None:
+        raise TooManyTimers(f"at most {MAX_LIVE} timers can be live; stop one first")
+    tm = new_timer(state, kind="manual", slot=slot, at=now, ticket=ticket, task=task)
+    run(tm, now)
+    _describe(tm, notes, billable if billable is not None else "agreement", work_type, keep_blank=False)
+    if ticket is not None:
+        state.suppressed.pop(ticket.key, None)
+    return tm, effects
+
+
+def _check_manual(
+    ticket: TicketRef | None, task: str | None, notes: str, billable: Billable | None, work_type: str
+) -> str | None:
+    """Refuse a bad start_manual before anything changes; returns the task name, stripped."""
     if (ticket is None) == (task is None):
         raise InvalidInput("give either a ticket or a task")
     if task is not None:
@@ -844,50 +548,41 @@ def start_manual(
             raise InvalidInput(f"a task needs a name of 1 to {MAX_SHORT} characters")
     _check_text(notes, None, work_type)
     _check_billable(billable)
-    effects: list[Effect] = []
-    existing = _by_key(state, ticket.key) if ticket is not None else None
-    if existing is not None:
-        if existing.kind == "manual" and existing.state == "running":
-            raise InvalidTransition(f"timer {existing.id} already runs for this ticket")
-        if not _is_live(existing) and _live_count(state) >= MAX_LIVE:
-            raise TooManyTimers(f"at most {MAX_LIVE} timers can be live; stop one first")
-        stop_at = _wind_down(state, existing, now, cfg.long_run_s, effects)
-        if stop_at >= 0:
-            if not _is_live(existing):
-                slot = _free_slot(state, existing.slot)
-                _set_slot(existing, slot if slot is not None else 0)
-            existing.kind = "manual"
-            existing.state = "running"
-            existing.paused_by = None
-            existing.closing_since = None
-            existing.stopped_at = None
-            existing.stopped_by_offline = False
-            existing.offline_prev = None
-            existing.forced_run = False
-            existing.flags = [f for f in existing.flags if f != "offline"]
-            existing.last_attended = now
-            _open(existing, now)
-            if notes:
-                existing.notes = notes
-            if billable is not None:
-                existing.billable = billable
-            if work_type:
-                existing.work_type = work_type
-            if ticket is not None:
-                state.suppressed.pop(ticket.key, None)
-            return existing, effects
-    slot = _free_slot(state)
-    if slot is None:
+    return task
+
+
+def _take_over(state: EngineState, tm: Timer, now: float, cfg: TimingConfig, effects: list[Effect]) -> bool:
+    """Start by hand a ticket's existing timer: it becomes a running manual timer from `now`. False if settling
+    its time first finalized it at the long-run cap (a new timer is started then)."""
+    if tm.kind == "manual" and tm.state == "running":
+        raise InvalidTransition(f"timer {tm.id} already runs for this ticket")
+    if not is_live(tm) and live_count(state) >= MAX_LIVE:
         raise TooManyTimers(f"at most {MAX_LIVE} timers can be live; stop one first")
-    tm = _new_timer(state, kind="manual", slot=slot, at=now, ticket=ticket, task=task)
-    tm.state = "running"
-    tm.segments.append(Segment(now))
-    tm.notes = notes
-    tm.billable = billable if billable is not None else "agreement"
-    tm.work_type = work_type
-    if ticket is not None:
-        state.suppressed.pop(ticket.key, None)
-    return tm, effects
+    if wind_down(state, tm, now, cfg.long_run_s, effects) < 0:
+        return False
+    if not is_live(tm):
+        slot = free_slot(state, tm.slot)
+        set_slot(tm, slot if slot is not None else 0)
+    tm.kind = "manual"
+    tm.closing_since = None
+    tm.stopped_at = None
+    tm.stopped_by_offline = False
+    tm.offline_prev = None
+    tm.forced_run = False
+    tm.flags = [f for f in tm.flags if f != "offline"]
+    tm.last_attended = now
+    run(tm, now)
+    return True
+
+
+def _describe(tm: Timer, notes: str, billable: Billable | None, work_type: str, *, keep_blank: bool) -> None:
+    """Set what start_manual was given; with `keep_blank`, an empty value keeps what the timer has."""
+    if notes or not keep_blank:
+        tm.notes = notes
+    if billable is not None:
+        tm.billable = billable
+    if work_type or not keep_blank:
+        tm.work_type = work_type
 
 
 def pause(state: EngineState, timer_id: str, now: float) -> list[Effect]:
@@ -896,7 +591,7 @@ def pause(state: EngineState, timer_id: str, now: float) -> list[Effect]:
     if not (tm.state == "running" or (tm.state == "paused" and tm.paused_by != "user")):
         raise InvalidTransition(f"timer {timer_id} is {tm.state} and cannot be paused")
     if tm.state == "running":
-        seg.close(tm.segments, _credit_limit(tm, state, now))
+        seg.close(tm.segments, credit_limit(tm, state, now))
     tm.state = "paused"
     tm.paused_by = "user"
     tm.forced_run = False
@@ -908,9 +603,7 @@ def resume(state: EngineState, timer_id: str, now: float, cfg: TimingConfig) -> 
     tm = _find(state, timer_id)
     if tm.state != "paused":
         raise InvalidTransition(f"timer {timer_id} is {tm.state} and cannot be resumed")
-    _open(tm, now)
-    tm.state = "running"
-    tm.paused_by = None
+    run(tm, now)
     tm.last_attended = max(tm.last_attended, now)
     tm.forced_run = (
         tm.kind == "auto" and cfg.mode == "focus" and (tm.ticket is None or tm.ticket.key != state.browser.attended)
@@ -922,11 +615,11 @@ def stop(state: EngineState, timer_id: str, now: float, cfg: TimingConfig) -> li
     """User stop: the timer ends now and is finalized at once ("stopped", or "long_run" if it hit the cap)."""
     tm = _find(state, timer_id)
     effects: list[Effect] = []
-    _suppress_ifshown_tickets(state, tm, "user")
-    stop_at = _wind_down(state, tm, now, cfg.long_run_s, effects)
+    suppress_if_shown(state, tm, "user")
+    stop_at = wind_down(state, tm, now, cfg.long_run_s, effects)
     if stop_at >= 0:
         tm.stopped_at = stop_at
-        _drop(state, tm, "stopped", effects)
+        finalize(state, tm, "stopped", effects)
     return effects
 
 
@@ -934,9 +627,9 @@ def discard(state: EngineState, timer_id: str, now: float) -> list[Effect]:
     """Discard: finalized as "discarded" (the service keeps a voided entry for audit)."""
     tm = _find(state, timer_id)
     effects: list[Effect] = []
-    _suppress_ifshown_tickets(state, tm, "user")
-    tm.stopped_at = _wind_down(state, tm, now, None, effects)
-    _drop(state, tm, "discarded", effects)
+    suppress_if_shown(state, tm, "user")
+    tm.stopped_at = wind_down(state, tm, now, None, effects)
+    finalize(state, tm, "discarded", effects)
     return effects
 
 
@@ -950,18 +643,18 @@ def finish(state: EngineState, timer_id: str, now: float, cfg: TimingConfig) -> 
     tm = _find(state, timer_id)
     if tm.kind != "auto" or tm.state not in ("closing", "stopped"):
         raise InvalidTransition(f"timer {timer_id} is {tm.state}: only a closed ticket's held entry can be finished")
-    if tm.id in _idle_hold(state):
+    if tm.id in idle_hold(state):
         raise InvalidTransition("decide first whether to keep the away time on this ticket")
     effects: list[Effect] = []
     if tm.stopped_by_offline:
-        _offline_to_ordinary(state, tm, cfg, effects)
-        if _present(state, tm):
-            _drop(state, tm, "offline", effects)
+        offline_to_ordinary(state, tm, cfg, effects)
+        if present(state, tm):
+            finalize(state, tm, "offline", effects)
         return effects
-    stop_at = _wind_down(state, tm, now, cfg.long_run_s, effects)
+    stop_at = wind_down(state, tm, now, cfg.long_run_s, effects)
     if stop_at >= 0:
         tm.stopped_at = stop_at
-        _drop(state, tm, "closed", effects)
+        finalize(state, tm, "closed", effects)
     return effects
 
 
@@ -1026,20 +719,20 @@ def resolve_idle(state: EngineState, keep: bool, now: float) -> list[Effect]:
 
 def elapsed(timer: Timer, state: EngineState, now: float) -> float:
     """Seconds credited to `timer` as of daemon time `now` (auto timers only up to `browser_seen`)."""
-    return seg.total(timer.segments, _credit_limit(timer, state, now))
+    return seg.total(timer.segments, credit_limit(timer, state, now))
 
 
 def views(state: EngineState, now: float) -> list[TimerView]:
     """What clients see: live timers by slot, then stopped ones (merge window, offline) by stop time."""
-    live = sorted((tm for tm in state.timers if _is_live(tm)), key=lambda tm: tm.slot)
+    live = sorted((tm for tm in state.timers if is_live(tm)), key=lambda tm: tm.slot)
     done = sorted(
-        (tm for tm in state.timers if not _is_live(tm)),
-        key=lambda tm: (tm.stopped_at or 0.0, _id_number(tm)),
+        (tm for tm in state.timers if not is_live(tm)),
+        key=lambda tm: (tm.stopped_at or 0.0, id_number(tm)),
     )
     out: list[TimerView] = []
     for tm in [*live, *done]:
         running = tm.state == "running"
-        limit = _credit_limit(tm, state, now)
+        limit = credit_limit(tm, state, now)
         open_seg = seg.open_segment(tm.segments)
         as_of = max(limit, open_seg.start) if running and open_seg is not None else now
         out.append(
@@ -1052,7 +745,7 @@ def views(state: EngineState, now: float) -> list[TimerView]:
                 paused_by=tm.paused_by,
                 ticket=tm.ticket,
                 task=tm.task,
-                label=_label(tm),
+                label=label(tm),
                 summary="",
                 company="",
                 elapsed_s=seg.total(tm.segments, limit),
@@ -1084,7 +777,7 @@ def held(state: EngineState, now: float, cfg: TimingConfig) -> list[tuple[Timer,
             seg.truncate(copy.segments, tm.closing_since)
         elif tm.stopped_at is not None:
             seg.truncate(copy.segments, tm.stopped_at)
-        seg.close(copy.segments, _credit_limit(tm, state, now))
+        seg.close(copy.segments, credit_limit(tm, state, now))
         out.append((copy, held_until(tm, cfg)))
     return out
 

@@ -279,27 +279,9 @@ def update_browser(state: EngineState, install: str, event: BrowserEvent, recogn
     b.offline = False
     match event:
         case TabOpened() | TabUpdated():
-            old = b.tabs.get(event.tab)
-            window = event.window if event.window >= 0 or old is None else old.window
-            b.tabs[event.tab] = Tab(
-                window=window,
-                url=event.url,
-                title=event.title,
-                page_ticket=event.page_ticket,
-                ticket=recognize(event.url, event.title, event.page_ticket),
-            )
-            if isinstance(event, TabOpened) and event.active:
-                b.active[window] = event.tab
-                if b.focused_window < 0:
-                    _focus_implicitly(state, b, window, t)
+            _tab_changed(state, b, event, recognize, t)
         case TabActivated():
-            known = b.tabs.get(event.tab)
-            if known is not None and event.window >= 0:
-                known.window = event.window
-            window = event.window if event.window >= 0 or known is None else known.window
-            b.active[window] = event.tab
-            if b.focused_window < 0:
-                _focus_implicitly(state, b, window, t)
+            _tab_activated(state, b, event, t)
         case TabClosed():
             b.tabs.pop(event.tab, None)
             b.active = {w: tab for w, tab in b.active.items() if tab != event.tab}
@@ -308,28 +290,61 @@ def update_browser(state: EngineState, install: str, event: BrowserEvent, recogn
                 b.focused_window = event.window
                 b.focused_at = event.at
         case Snapshot():
-            b.tabs = {}
-            b.active = {}
-            for info in event.tabs:
-                b.tabs[info.tab] = Tab(
-                    window=info.window,
-                    url=info.url,
-                    title=info.title,
-                    page_ticket=info.page_ticket,
-                    ticket=recognize(info.url, info.title, info.page_ticket),
-                )
-                if info.active:
-                    b.active[info.window] = info.tab
-            windows = {tab.window for tab in b.tabs.values()} | set(b.active)
-            if event.focused_window >= 0:
-                b.focused_window = event.focused_window
-                b.focused_at = event.at
-            elif b.focused_window not in windows:
-                b.focused_window = -1
-                if b.active:
-                    _focus_implicitly(state, b, min(b.active), t)
+            _snapshot(state, b, event, recognize, t)
         case IdleChanged() | Heartbeat():
             pass
+
+
+def _tab_changed(
+    state: EngineState, b: InstallView, event: TabOpened | TabUpdated, recognize: Recognize, t: float
+) -> None:
+    old = b.tabs.get(event.tab)
+    window = event.window if event.window >= 0 or old is None else old.window
+    b.tabs[event.tab] = Tab(
+        window=window,
+        url=event.url,
+        title=event.title,
+        page_ticket=event.page_ticket,
+        ticket=recognize(event.url, event.title, event.page_ticket),
+    )
+    if isinstance(event, TabOpened) and event.active:
+        b.active[window] = event.tab
+        if b.focused_window < 0:
+            _focus_implicitly(state, b, window, t)
+
+
+def _tab_activated(state: EngineState, b: InstallView, event: TabActivated, t: float) -> None:
+    known = b.tabs.get(event.tab)
+    if known is not None and event.window >= 0:
+        known.window = event.window
+    window = event.window if event.window >= 0 or known is None else known.window
+    b.active[window] = event.tab
+    if b.focused_window < 0:
+        _focus_implicitly(state, b, window, t)
+
+
+def _snapshot(state: EngineState, b: InstallView, event: Snapshot, recognize: Recognize, t: float) -> None:
+    """The install's whole layout replaces its view; focus is kept or inferred when the snapshot names none."""
+    b.tabs = {}
+    b.active = {}
+    for info in event.tabs:
+        b.tabs[info.tab] = Tab(
+            window=info.window,
+            url=info.url,
+            title=info.title,
+            page_ticket=info.page_ticket,
+            ticket=recognize(info.url, info.title, info.page_ticket),
+        )
+        if info.active:
+            b.active[info.window] = info.tab
+    windows = {tab.window for tab in b.tabs.values()} | set(b.active)
+    if event.focused_window >= 0:
+        b.focused_window = event.focused_window
+        b.focused_at = event.at
+    elif b.focused_window not in windows:
+        b.focused_window = -1
+        if b.active:
+            _focus_implicitly(state, b, min(b.active), t)
 
 
 def _focus_implicitly(state: EngineState, b: InstallView, window: int, t: float) -> None:
