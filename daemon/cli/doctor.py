@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,7 +33,9 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
             _doctor_private(label, folder, fix=args.fix, report=report)
     db = settings.db_path
     if db.exists():
-        verdict = _check_database(db)
+        from daemon.store.check import check_database
+
+        verdict = check_database(db)
         report(verdict == "ok", f"database {db}: {verdict}", "restore a backup or move the file aside")
     else:
         report(True, f"database {db} will be created on first start")
@@ -91,27 +92,6 @@ def _writable_dir(folder: Path) -> bool:
     except OSError:
         return False
     return os.access(folder, os.W_OK)
-
-
-def _check_database(path: Path) -> str:
-    from daemon.store.migrations import MIGRATIONS
-
-    try:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-        try:
-            result = conn.execute("PRAGMA quick_check").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        text = str(exc).lower()
-        damaged = "not a database" in text or "malformed" in text or "corrupt" in text
-        return f"{'damaged' if damaged else 'unreadable'} ({exc})"
-    if result != "ok":
-        return f"damaged ({result})"
-    if version > len(MIGRATIONS):
-        return f"written by a newer TicketClock (schema {version})"
-    return "ok"
 
 
 def _port_free(bind: str, port: int) -> bool:
