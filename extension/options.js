@@ -25,7 +25,13 @@ async function renderStatus() {
   $("status").textContent = STATUS_TEXT[status.state] ?? status.state;
   $("status").dataset.state = status.state;
   $("status-detail").textContent = status.error && status.state !== "connected" ? `(${status.error})` : "";
-  $("paired").textContent = (await settings.getToken()) ? "yes" : "no";
+  const paired = Boolean(await settings.getToken());
+  $("paired").textContent = paired ? "yes" : "no";
+  const result = $("pair-result");
+  if (!paired && result.className === "ok") {
+    // The pairing was revoked (or forgotten) since: the old "Paired." would contradict the status above.
+    show(result, "This pairing was revoked or forgotten: pair again with a new code.", false);
+  }
 }
 
 async function renderConfig() {

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from daemon.auth import hash_token, proof
-from tests.e2e.conftest import start_app
+from tests.e2e.conftest import ARTIFACTS, start_app
 from tests.support import RunningDaemon, await_until, daemon_env, make_settings, start_daemon
 
 pytestmark = pytest.mark.e2e
@@ -96,6 +96,8 @@ async def test_a_program_holding_the_port_gets_no_token_from_the_extension(
         popup = await ctx.new_page()
         await popup.goto(f"chrome-extension://{ext_id}/popup.html")  # the popup's REST calls: the same rule
         await popup.wait_for_selector("#error:text('did not prove it is your TicketClock daemon')")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await popup.screenshot(path=str(ARTIFACTS / "popup-daemon-unproven.png"))
     # The worker retries with backoff; whatever it sent so far and on a retry, the token was never among it.
     await sw.evaluate("globalThis.ticketclock.daemon.restart()")
     await await_until(unproven, timeout=DEADLINE_S, what="the retry to be refused too")
@@ -152,9 +154,13 @@ async def test_revoking_in_the_cli_shows_unpaired_in_the_extension_at_once(
 
     await options.wait_for_selector("#status[data-state='unpaired']", timeout=DEADLINE_S * 1000)
     assert await options.text_content("#paired") == "no"
+    assert "Paired." not in (await options.text_content("#pair-result") or "")  # no stale success beside it
     assert await sw.evaluate("chrome.storage.local.get('token').then(r => r.token)") == ""
     popup = await ctx.new_page()
     await popup.goto(f"chrome-extension://{ext_id}/popup.html")
     await popup.wait_for_selector("body[data-rendered='1']")
     assert await popup.text_content("#status") == "not paired"
+    ARTIFACTS.mkdir(exist_ok=True)
+    await popup.screenshot(path=str(ARTIFACTS / "popup-unpaired.png"))
+    await options.screenshot(path=str(ARTIFACTS / "options-unpaired.png"))
     assert (await real.http.get("/api/v1/clients")).json()["clients"] == []
