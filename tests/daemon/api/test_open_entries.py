@@ -12,21 +12,12 @@ import pytest
 
 from daemon.clock import FakeClock
 from daemon.services import SERVICES
-from tests.events import batch, beat, closed, opened
+from tests.events import HALO_INSTANCE, batch, beat, closed, opened
 from tests.support import RunningDaemon, assert_api_error
 from tests.support import get_entries as entries
 from tests.support import get_timers as timers
 
-CONFIG = """
-[timing]
-grace_s = 30
-merge_s = 600
-
-[[instances]]
-name = "halo"
-kind = "halopsa"
-origins = ["https://acme.halopsa.com"]
-"""
+CONFIG = "[timing]\ngrace_s = 30\nmerge_s = 600\n" + HALO_INSTANCE  # the defaults, spelled out for the arithmetic
 EVENTS = "/api/v1/browser/events"
 
 
