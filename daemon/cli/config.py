@@ -50,10 +50,14 @@ def load_config(path: Path, *, explicit: bool) -> Config:
     except OSError as exc:
         raise CliError(f"cannot read config file {path}: {exc.strerror}") from None
     from daemon.connectors.options import check_config
+    from daemon.rules import RulesError, check_rules
 
     try:
         config = parse_config(text, path)
         check_config(config, path)  # each connector's options, so a typo stops here and not at the first request
+        check_rules(config.rules, where="rules", instances={i.name for i in config.instances})
+    except RulesError as exc:
+        raise CliError(f"{path}: {exc}") from None
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     return config

@@ -20,7 +20,7 @@ from __future__ import annotations
 import email.utils
 import math
 from datetime import UTC
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 import httpx
 import msgspec
@@ -39,6 +39,8 @@ __all__ = [
     "Posted",
     "TicketInfo",
     "TicketNotFound",
+    "WorkItem",
+    "WorkTypeSource",
     "is_transient",
     "marker",
     "maybe_applied",
@@ -214,3 +216,26 @@ class Connector(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class WorkItem(msgspec.Struct, frozen=True, kw_only=True):
+    """A work type (ConnectWise work type, Autotask billing code, Halo charge rate) or a work role."""
+
+    id: str
+    name: str
+    value: str
+    """What an entry's `work_type` (or a rule's) holds to pick it: ConnectWise posts by name, so the name."""
+
+
+@runtime_checkable
+class WorkTypeSource(Protocol):
+    """A connector that can list the PSA's work types and roles (ConnectWise so far; Autotask `BillingCodes` and
+    Halo charge rates are still to come)."""
+
+    async def work_types(self) -> list[WorkItem]:
+        """The active work types."""
+        ...
+
+    async def work_roles(self) -> list[WorkItem]:
+        """The active work roles (empty where the PSA has none)."""
+        ...
