@@ -301,8 +301,8 @@ def _billable(value: int | str) -> Billable:
 def _split(msg: str) -> tuple[str, str]:
     """msgspec's "Expected `int`, got `str` - at `$.scoped[0].min_seconds`" → ("scoped[0].min_seconds", "Expected…")."""
     text, sep, at = msg.rpartition(" - at `")
-    if not sep:
-        return "", msg.replace("Object contains unknown field", "unknown key")
+    if not sep:  # at the top level msgspec names no place
+        text, at = msg, "$`"
     field = at.rstrip("`").removeprefix("$").removeprefix(".")
     if text.startswith("Object contains unknown field"):
         name = text.split("`")[1] if "`" in text else ""
