@@ -122,6 +122,9 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 settings.config, CredentialStore(settings.data_dir, settings.config.credentials), http, clock
             )
             rule_service.known_work_types = psa.known_work_types
+            psa.on_company = lambda instance, company, attributes: entry_service.rules.set_psa_attributes(
+                instance, company, attributes, clock.now()
+            )
             outbox = OutboxService(db, settings.config, psa, clock, local_timezone(settings.config.timezone))
             entry_service.on_queued = outbox.wake
             timer_service.lookup = psa.ticket_summary

@@ -14,6 +14,7 @@ Errors::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -68,6 +69,8 @@ class PsaService:
         self._connectors: dict[str, Connector] = {}
         self._health: dict[str, tuple[str, str, str, float]] = {}
         self._work_types: dict[str, WorkTypes] = {}
+        self.on_company: Callable[[str, str, dict[str, str]], None] = lambda instance, company, attributes: None
+        """Called with (instance, company, its PSA attributes) after each ticket look-up (company tags)."""
 
     def instance(self, name: str) -> InstanceConfig:
         try:
@@ -148,6 +151,8 @@ class PsaService:
             info = await connector.ticket(ref)
         except (PsaError, ConnectorError):
             return None
+        if info.company:
+            self.on_company(ref.instance, info.company, info.company_attributes)
         return info.summary, info.company
 
     async def work_types(self, name: str) -> WorkTypes:

@@ -15,6 +15,8 @@ import msgspec
 __all__ = [
     "DEFAULT_PORT",
     "CompanyConfig",
+    "CompanyTagRule",
+    "CompanyTagsConfig",
     "Config",
     "ConfigError",
     "InstanceConfig",
@@ -148,6 +150,23 @@ class CompanyConfig(_Strict, frozen=True):
     tags: list[Annotated[str, msgspec.Meta(min_length=1, max_length=100)]] = []
 
 
+class CompanyTagRule(_Strict, frozen=True):
+    """`[[company_tags.map]]`: a company whose PSA attribute `attribute` is `value` gets `tags` (e.g. Autotask
+    `companyType` 1 → "customer"). The connector names the attributes it reads (Autotask: companyType,
+    classification)."""
+
+    instance: Name
+    attribute: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    value: Annotated[str, msgspec.Meta(max_length=200)]
+    tags: list[Annotated[str, msgspec.Meta(min_length=1, max_length=100)]]
+
+
+class CompanyTagsConfig(_Strict, frozen=True):
+    refresh_s: Annotated[int, msgspec.Meta(ge=60, le=30 * 86_400)] = 86_400
+    """Tags mapped from a PSA attribute are forgotten after this long unless a ticket look-up renews them."""
+    map: list[CompanyTagRule] = []
+
+
 class Config(_Strict, frozen=True):
     port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = DEFAULT_PORT
     bind: str = "127.0.0.1"
@@ -167,6 +186,7 @@ class Config(_Strict, frozen=True):
     rules: RuleSet = RuleSet()
     """Rules as data: a global block plus `[[rules.scoped]]` overrides (daemon.rules.model)."""
     companies: list[CompanyConfig] = []
+    company_tags: CompanyTagsConfig = CompanyTagsConfig()
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):

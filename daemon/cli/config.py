@@ -55,7 +55,12 @@ def load_config(path: Path, *, explicit: bool) -> Config:
     try:
         config = parse_config(text, path)
         check_config(config, path)  # each connector's options, so a typo stops here and not at the first request
-        check_rules(config.rules, where="rules", instances={i.name for i in config.instances})
+        names = {i.name for i in config.instances}
+        check_rules(config.rules, where="rules", instances=names)
+        for n, mapping in enumerate(config.company_tags.map):
+            if mapping.instance not in names:
+                field = f"company_tags.map[{n}].instance"
+                raise RulesError(field, f"no PSA instance named {mapping.instance!r} is configured")
     except RulesError as exc:
         raise CliError(f"{path}: {exc}") from None
     except ConfigError as exc:

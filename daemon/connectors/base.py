@@ -168,6 +168,9 @@ class TicketInfo(msgspec.Struct, frozen=True, kw_only=True):
     """ConnectWise board / Autotask queue / Halo team."""
     assignee: Identity | None = None
     is_project: bool = False
+    company_attributes: dict[str, str] = {}
+    """What the PSA says about the ticket's company that `[[company_tags.map]]` can turn into tags
+    (Autotask: companyType, classification)."""
 
 
 class PostEntry(msgspec.Struct, frozen=True, kw_only=True):

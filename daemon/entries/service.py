@@ -174,7 +174,8 @@ class EntryService:
         """The rules in force for the entry's context (instance, company and its tags), applied to `actual`.
 
         The board and the automation join the context when entries carry them (issue 11, automation runs)."""
-        resolved = self.rules.resolve(self.rules.context(instance=instance, company=company))
+        context = self.rules.context(instance=instance, company=company, now=self._clock.now())
+        resolved = self.rules.resolve(context)
         return shape_entry(
             actual,
             resolved,

@@ -136,6 +136,7 @@ class RulesService:
             board=request.board,
             automation=request.automation,
             tags=request.tags,
+            now=self._clock.now(),
         )
         resolved = self.book.resolve(context)
         shaped = shape_entry(

@@ -253,12 +253,22 @@ class AutotaskConnector:
     async def ticket(self, ref: TicketRef) -> TicketInfo:
         t = await self._load_ticket(ref)
         company = ""
+        attributes: dict[str, str] = {}
         if t.companyID is not None:
             try:
                 found = _decode(_COMPANY, await self._request("GET", f"Companies/{t.companyID}"))
             except ConnectorRejected:
                 found = Item[Company]()
             company = found.item.companyName if found.item is not None else ""
+            if found.item is not None:
+                attributes = {
+                    name: str(value)
+                    for name, value in (
+                        ("companyType", found.item.companyType),
+                        ("classification", found.item.classification),
+                    )
+                    if value is not None
+                }
         assignee = None
         if t.assignedResourceID is not None:
             role = str(t.assignedResourceRoleID) if t.assignedResourceRoleID is not None else ""
@@ -272,6 +282,7 @@ class AutotaskConnector:
             board=str(t.queueID) if t.queueID is not None else "",
             assignee=assignee,
             is_project=t.projectID is not None,
+            company_attributes=attributes,
         )
 
     async def identity(self, who: str | None) -> Identity:

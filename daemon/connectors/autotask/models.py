@@ -98,6 +98,8 @@ class ServiceDeskRole(_Vendor):
 class Company(_Vendor):
     id: int
     companyName: str = ""
+    companyType: int | None = None
+    classification: int | None = None
 
 
 class Ticket(_Vendor):

@@ -13,12 +13,15 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from daemon.clock import SystemClock
+from daemon.clock import FakeClock, SystemClock
+from daemon.sandbox.autotask import SEED as AT_SEED
+from daemon.sandbox.autotask import create_app as autotask_sandbox
+from daemon.sandbox.autotask import demo_instance as autotask_instance
 from daemon.sandbox.connectwise import SEED
 from daemon.sandbox.connectwise.app import create_app as cw_sandbox
 from daemon.sandbox.connectwise.app import demo_instance
 from daemon.services import SERVICES
-from tests.support import RunningDaemon, assert_api_error, make_settings, start_daemon
+from tests.support import RunningDaemon, assert_api_error, await_until, make_settings, start_daemon
 
 CW = "connectwise-sandbox"
 
@@ -241,3 +244,56 @@ async def test_explain_refuses_bad_input(daemon: RunningDaemon) -> None:
         "/api/v1/rules/explain", content=cut, headers={"Content-Type": "application/json"}
     )
     assert_api_error(response, 400, "invalid_json")
+
+
+async def test_company_tags_mapped_from_the_psa_shape_a_timers_entry(tmp_path: Path, fake_clock: FakeClock) -> None:
+    """Autotask sandbox: the ticket look-up reads the company's companyType, `[[company_tags.map]]` makes it a tag,
+    and the tag's rule shapes the entry the timer becomes (the same notes explain gives)."""
+    runner = web.AppRunner(autotask_sandbox(clock=SystemClock()), access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    url = f"http://{host}:{port}"
+    instance, credentials = autotask_instance(url)
+    text = (
+        'approval = "one"\ncredentials = "file"\ntimezone = "UTC"\n'
+        f'[[instances]]\nname = "{instance.name}"\nkind = "autotask"\norigins = ["{url}"]\napi_url = "{url}"\n'
+        f'[[company_tags.map]]\ninstance = "{instance.name}"\nattribute = "companyType"\nvalue = "1"\n'
+        'tags = ["customer"]\n'
+        '[[rules.scoped]]\nmatch = { tag = "customer" }\nrounding = { increment_s = 1800 }\nbillable_default = "yes"\n'
+    )
+    d = await start_daemon(make_settings(tmp_path, config_text=text), clock=fake_clock)
+    try:
+        response = await d.http.put(
+            f"/api/v1/psa/{instance.name}/credentials", json={"credentials": msgspec.to_builtins(credentials)}
+        )
+        assert response.status_code == 200, response.text
+        before = await explain(d, {"seconds": 901, "instance": instance.name, "company": AT_SEED.ticket_company})
+        assert before["context"]["tags"] == []  # not looked up yet: the PSA's tags are unknown
+        response = await d.http.post(
+            "/api/v1/timers", json={"instance": instance.name, "ticket": str(AT_SEED.service_ticket)}
+        )
+        assert response.status_code == 201, response.text
+        timer_id = response.json()["id"]
+
+        async def company() -> str:
+            timers = (await d.http.get("/api/v1/timers")).json()["timers"]
+            return str(next(t for t in timers if t["id"] == timer_id).get("company", ""))
+
+        assert await await_until(company, what="the ticket look-up") == AT_SEED.ticket_company
+        fake_clock.advance(901)
+        response = await d.http.post(f"/api/v1/timers/{timer_id}/stop", json={})
+        assert response.status_code == 200, response.text
+        entry = response.json()["entries"][0]
+        assert (entry["company"], entry["billed_seconds"]) == (AT_SEED.ticket_company, 1800)
+        # A timer always carries a billable choice ("agreement" unless set: the timer engine's), so the entry's
+        # billable is its own and the dry run says the same.
+        body = {"seconds": 901, "instance": instance.name, "company": AT_SEED.ticket_company, "billable": "agreement"}
+        after = await explain(d, body)
+        assert after["context"]["tags"] == ["customer"]
+        assert entry["explanation"] == after["explanation"]
+        assert {n["rule"]: n["source"] for n in entry["explanation"]}["rounding"] == "tag 'customer'; config"
+    finally:
+        await d.stop()
+        await runner.cleanup()

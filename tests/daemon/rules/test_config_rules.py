@@ -40,6 +40,10 @@ def test_a_config_with_rules_and_companies_loads(tmp_path: Path) -> None:
         ('[[rules.scoped]]\nmatch = { instance = "at" }\n', "rules.scoped[0].match.instance"),
         ("[[rules.scoped]]\nmatch = {}\nmin_seconds = 5\n", "rules.scoped[0].match"),
         ('[rules]\nnote_template = "{tikcet}"\n', "rules.note_template"),
+        (
+            '[[company_tags.map]]\ninstance = "at"\nattribute = "companyType"\nvalue = "1"\ntags = ["customer"]\n',
+            "company_tags.map[0].instance",
+        ),
     ],
 )
 def test_rules_are_checked_when_the_config_loads(tmp_path: Path, rules: str, named: str) -> None:

@@ -215,6 +215,23 @@ def test_psa_tags_join_the_config_tags() -> None:
     assert book.context(instance="cw", company="Contoso").tags == ("managed", "vip")
 
 
+def test_psa_attributes_map_to_tags_that_expire_unless_renewed() -> None:
+    text = (
+        '[company_tags]\nrefresh_s = 3600\n[[company_tags.map]]\ninstance = "at"\nattribute = "companyType"\n'
+        'value = "1"\ntags = ["customer"]\n[[company_tags.map]]\ninstance = "at"\nattribute = "classification"\n'
+        'value = "5"\ntags = ["gold", "customer"]\n'
+    )
+    book = RuleBook(parse_config(text))
+    book.set_psa_attributes("at", "Northwind", {"companyType": "1", "classification": "5"}, now=1000.0)
+    assert book.context(instance="at", company="NORTHWIND", now=1000.0).tags == ("customer", "gold")
+    assert book.context(instance="at", company="Northwind", now=4600.0).tags == ("customer", "gold")
+    assert book.context(instance="at", company="Northwind", now=4601.0).tags == ()  # older than refresh_s
+    book.set_psa_attributes("at", "Northwind", {"companyType": "2"}, now=4601.0)  # the PSA changed it
+    assert book.context(instance="at", company="Northwind", now=4602.0).tags == ()
+    book.set_psa_attributes("cw", "Fabrikam", {"companyType": "1"}, now=0.0)  # maps are per instance
+    assert book.context(instance="cw", company="Fabrikam", now=1.0).tags == ()
+
+
 def test_old_configs_keep_working_as_the_global_block() -> None:
     old = parse_config('billable_default = "yes"\n[timing]\nmin_seconds = 30\n[rounding]\nincrement_s = 900\n')
     book = RuleBook(old)
