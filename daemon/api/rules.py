@@ -71,7 +71,7 @@ routes = [
         "GET",
         "/api/v1/psa/{name}/work-types",
         work_types,
-        "The PSA's work types and roles, fetched through its connector (ConnectWise so far)",
+        "The PSA's work types and roles, fetched through its connector (ConnectWise, Autotask)",
         "psa",
         response=WorkTypes,
     ),

@@ -227,13 +227,13 @@ class WorkItem(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     name: str
     value: str
-    """What an entry's `work_type` (or a rule's) holds to pick it: ConnectWise posts by name, so the name."""
+    """What an entry's `work_type` (or a rule's) holds to pick it: ConnectWise posts by name, Autotask by id."""
 
 
 @runtime_checkable
 class WorkTypeSource(Protocol):
-    """A connector that can list the PSA's work types and roles (ConnectWise so far; Autotask `BillingCodes` and
-    Halo charge rates are still to come)."""
+    """A connector that can list the PSA's work types and roles: ConnectWise (`/time/workTypes`, `/time/workRoles`)
+    and Autotask (`BillingCodes`, `Roles`). HaloPSA (charge rates) is still to come: its contract has no such path."""
 
     async def work_types(self) -> list[WorkItem]:
         """The active work types."""

@@ -12,12 +12,14 @@ from typing import Generic, TypeVar
 import msgspec
 
 __all__ = [
+    "BillingCode",
     "Company",
     "CreateResult",
     "ErrorBody",
     "Filter",
     "Item",
     "Items",
+    "NamedRole",
     "NewTimeEntry",
     "PageDetails",
     "Query",
@@ -92,6 +94,22 @@ class ServiceDeskRole(_Vendor):
     resourceID: int
     roleID: int
     isDefault: bool = False
+    isActive: bool = True
+
+
+class BillingCode(_Vendor):
+    """`BillingCodes` (`BillingCodeModel`): what a time entry's billingCodeID names, its "work type"."""
+
+    id: int
+    name: str = ""
+    isActive: bool = True
+
+
+class NamedRole(_Vendor):
+    """`Roles`: what a time entry's roleID names."""
+
+    id: int
+    name: str = ""
     isActive: bool = True
 
 

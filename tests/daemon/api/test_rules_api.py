@@ -246,15 +246,54 @@ async def test_explain_refuses_bad_input(daemon: RunningDaemon) -> None:
     assert_api_error(response, 400, "invalid_json")
 
 
-async def test_company_tags_mapped_from_the_psa_shape_a_timers_entry(tmp_path: Path, fake_clock: FakeClock) -> None:
-    """Autotask sandbox: the ticket look-up reads the company's companyType, `[[company_tags.map]]` makes it a tag,
-    and the tag's rule shapes the entry the timer becomes (the same notes explain gives)."""
+@pytest.fixture
+async def autotask_url() -> AsyncIterator[str]:
     runner = web.AppRunner(autotask_sandbox(clock=SystemClock()), access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
-    url = f"http://{host}:{port}"
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_autotask_work_types_are_its_active_billing_codes(autotask_url: str, tmp_path: Path) -> None:
+    instance, credentials = autotask_instance(autotask_url)
+    text = (
+        f'credentials = "file"\n[[instances]]\nname = "{instance.name}"\nkind = "autotask"\n'
+        f'origins = ["{autotask_url}"]\napi_url = "{autotask_url}"\n'
+    )
+    d = await start_daemon(make_settings(tmp_path, config_text=text))
+    try:
+        response = await d.http.put(
+            f"/api/v1/psa/{instance.name}/credentials", json={"credentials": msgspec.to_builtins(credentials)}
+        )
+        assert response.status_code == 200, response.text
+        response = await d.http.get(f"/api/v1/psa/{instance.name}/work-types")
+        assert response.status_code == 200, response.text
+        listed = response.json()
+        assert [(w["value"], w["name"]) for w in listed["work_types"]] == [
+            ("29682801", "Remote Support"),
+            ("29682802", "Onsite Support"),
+        ]
+        assert "Technician" in [r["name"] for r in listed["roles"]]
+        inactive = {"scoped": [{"match": {"instance": instance.name}, "work_type": "29682803"}]}
+        response = await d.http.put("/api/v1/rules", json=inactive)
+        assert assert_api_error(response, 400, "invalid_rules")["details"] == {"field": "scoped[0].work_type"}
+        fine = {"scoped": [{"match": {"instance": instance.name}, "work_type": "29682802"}]}
+        assert (await d.http.put("/api/v1/rules", json=fine)).status_code == 200
+    finally:
+        await d.stop()
+
+
+async def test_company_tags_mapped_from_the_psa_shape_a_timers_entry(
+    autotask_url: str, tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    """Autotask sandbox: the ticket look-up reads the company's companyType, `[[company_tags.map]]` makes it a tag,
+    and the tag's rule shapes the entry the timer becomes (the same notes explain gives)."""
+    url = autotask_url
     instance, credentials = autotask_instance(url)
     text = (
         'approval = "one"\ncredentials = "file"\ntimezone = "UTC"\n'
@@ -296,4 +335,3 @@ async def test_company_tags_mapped_from_the_psa_shape_a_timers_entry(tmp_path: P
         assert {n["rule"]: n["source"] for n in entry["explanation"]}["rounding"] == "tag 'customer'; config"
     finally:
         await d.stop()
-        await runner.cleanup()
