@@ -30,6 +30,10 @@ async def put_rules(request: web.Request) -> web.Response:
     return json_response(view)
 
 
+async def reset_rules(request: web.Request) -> web.Response:
+    return json_response(await request.app[SERVICES].rules.reset())
+
+
 async def explain(request: web.Request) -> web.Response:
     body = await read_json(request, ExplainRequest)
     return json_response(request.app[SERVICES].rules.explain(body))
@@ -56,6 +60,14 @@ routes = [
         "Replace the rule set (validated; on error 400 naming the field and the previous rules stay in force)",
         "rules",
         body=RuleSet,
+        response=RulesView,
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/rules",
+        reset_rules,
+        "Forget the rule set saved by PUT: the config file's [rules] are in force again",
+        "rules",
         response=RulesView,
     ),
     Route(

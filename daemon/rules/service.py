@@ -3,7 +3,8 @@
 The only module of `daemon.rules` with I/O (the store); the policy itself is the pure `model` and `shaping`.
 
 Which rules are in force: the rule set saved by the last valid `PUT /api/v1/rules` (kept in the database, so it
-survives a restart) wins over the config file's `[rules]`; until the first PUT, the config file's are in force.
+survives a restart) wins over the config file's `[rules]`; until the first PUT, and again after
+`DELETE /api/v1/rules`, the config file's are in force.
 Beneath both, the config file's `rounding`, `timing.min_seconds`, `timing.long_run_s` and `billable_default` keys
 are the base every rule set inherits from.
 
@@ -126,6 +127,14 @@ class RulesService:
             await RulesStore.put(tx, msgspec.json.encode(rules).decode(), now)
         self.book.replace(rules)
         self._source, self._updated_at = "stored", now
+        return self.view()
+
+    async def reset(self) -> RulesView:
+        """Forget the saved rule set: the config file's `[rules]` are in force again."""
+        async with self._db.transaction() as tx:
+            await RulesStore.clear(tx)
+        self.book.replace(self._config.rules)
+        self._source, self._updated_at = "config", None
         return self.view()
 
     def explain(self, request: ExplainRequest) -> Explained:

@@ -23,3 +23,9 @@ class RulesStore:
             "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at",
             (doc, at),
         )
+
+    @staticmethod
+    async def clear(tx: Transaction) -> bool:
+        """Forget the saved rule set; whether there was one."""
+        cur = await tx.execute("DELETE FROM rules WHERE id = 1")
+        return cur.rowcount > 0

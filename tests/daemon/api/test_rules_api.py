@@ -199,8 +199,21 @@ async def test_a_put_is_in_force_at_once_and_after_a_restart(sandbox_url: str, t
         assert body["rules"] == new
         result = await explain(again, {"seconds": 45, "instance": CW, "company": "Contoso"})
         assert result["billed_seconds"] == 600
+
+        response = await again.http.delete("/api/v1/rules")  # back to the config file's rules
+        assert response.status_code == 200, response.text
+        assert (response.json()["source"], response.json()["updated_at"]) == ("config", None)
+        body = await get_rules(again)
+        assert (body["source"], body["rules"]["min_seconds"]) == ("config", 60)
+        result = await explain(again, {"seconds": 45, "instance": CW, "company": "Contoso"})
+        assert result["void_reason"] == "too_short"
     finally:
         await again.stop()
+    last = await start_daemon(first.settings)
+    try:
+        assert (await get_rules(last))["source"] == "config"
+    finally:
+        await last.stop()
 
 
 async def test_work_types_come_from_the_psa_and_bound_the_rules(daemon: RunningDaemon, sandbox_url: str) -> None:
