@@ -158,7 +158,7 @@ def resolve(rules: RuleSet, context: EntryContext, base: Mapping[str, int | str]
     matching = [
         (_tier(rule.match), index, rule)
         for index, rule in enumerate(rules.scoped)
-        if _matches(rule.match, context, tags)
+        if describe_match(rule.match) and _matches(rule.match, context, tags)  # an empty match (refused) never applies
     ]
     for _, _, rule in sorted(matching, key=lambda m: (m[0], m[1])):
         label = describe_match(rule.match)

@@ -207,6 +207,11 @@ def test_within_a_tier_a_later_rule_wins() -> None:
     assert book.resolve(book.context(instance="cw")).min_seconds == 40
 
 
+def test_an_unchecked_empty_match_never_applies() -> None:
+    book = RuleBook(parse_config("[[rules.scoped]]\nmatch = {}\nmin_seconds = 5\n"))  # parsed, not checked
+    assert book.resolve(book.context(instance="cw")).min_seconds == 60
+
+
 def test_psa_tags_join_the_config_tags() -> None:
     book = RuleBook(config())
     book.set_psa_tags("cw", "Northwind", ["managed"])
