@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 from aiohttp import web
 
-from daemon.api import browser, entries, notices, psa_routes, system, timers
+from daemon.api import browser, entries, notices, psa_routes, rules, system, timers
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
@@ -22,6 +22,7 @@ from daemon.entries.service import EntryService
 from daemon.outbox import OutboxService
 from daemon.private import private_dir
 from daemon.psa import PsaService
+from daemon.rules.service import RulesService
 from daemon.services import SERVICES, Services
 from daemon.settings import Settings
 from daemon.store import Database, StoreLocked
@@ -41,6 +42,7 @@ ROUTES: list[Route] = [
     *entries.routes,
     *notices.routes,
     *psa_routes.routes,
+    *rules.routes,
 ]
 
 
@@ -112,10 +114,16 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 paired_origins={c.origin for c in await clients.all() if c.origin},
             )
             entry_service = EntryService(db, settings.config, clock)
+            rule_service = RulesService(db, settings.config, clock, entry_service.rules)
+            await rule_service.start()  # before the timers: finishing a timer at start shapes an entry
             timer_service = TimerService(db, settings.config, clock, entry_service)
             await timer_service.start()
             psa = PsaService(
                 settings.config, CredentialStore(settings.data_dir, settings.config.credentials), http, clock
+            )
+            rule_service.known_work_types = psa.known_work_types
+            psa.on_company = lambda instance, company, attributes: entry_service.rules.set_psa_attributes(
+                instance, company, attributes, clock.now()
             )
             outbox = OutboxService(db, settings.config, psa, clock, local_timezone(settings.config.timezone))
             entry_service.on_queued = outbox.wake
@@ -133,6 +141,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 timers=timer_service,
                 psa=psa,
                 outbox=outbox,
+                rules=rule_service,
                 openapi=build_openapi(ROUTES),
             )
             app[SERVICES] = services

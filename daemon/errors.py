@@ -76,6 +76,9 @@ CATALOGUE: Mapping[str, ErrorKind] = {
     "no_credentials": ErrorKind(409, "No credentials are stored for that PSA yet: run `ticketclock connect NAME`."),
     "invalid_credentials": ErrorKind(422, "Those credentials are not in the form this PSA needs."),
     "connection_failed": ErrorKind(502, "The PSA could not be reached or refused the credentials."),
+    "not_supported": ErrorKind(409, "TicketClock cannot do that with this PSA yet."),
+    # Rules
+    "invalid_rules": ErrorKind(400, "Those rules were not accepted; the previous rules stay in force."),
     # Made by a client, never sent by the daemon
     "daemon_unreachable": ErrorKind(
         0, "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port."

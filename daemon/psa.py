@@ -9,10 +9,12 @@ Errors::
       no_credentials        the instance has no stored credentials yet
       invalid_credentials   the credentials do not fit the connector (names the field)
       connection_failed     the PSA refused or could not be reached (its message included)
+      not_supported         the connector cannot do that for this PSA (yet)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,11 +22,12 @@ import msgspec
 
 from daemon.clock import Clock
 from daemon.connectors import CONNECTORS, Connector, ConnectorAuthError, ConnectorError, Identity
+from daemon.connectors.base import WorkItem, WorkTypeSource
 from daemon.connectors.credentials import CredentialStore
 from daemon.settings import Config, InstanceConfig
 from daemon.timers.model import TicketRef
 
-__all__ = ["PsaError", "PsaService", "PsaStatus"]
+__all__ = ["PsaError", "PsaService", "PsaStatus", "WorkTypes"]
 
 
 class PsaError(Exception):
@@ -48,6 +51,15 @@ class PsaStatus(msgspec.Struct, kw_only=True):
     checked_at: float | None = None
 
 
+class WorkTypes(msgspec.Struct, kw_only=True):
+    """`GET /api/v1/psa/{name}/work-types`: what entries and rules may name as work type (`value`) and role."""
+
+    instance: str
+    work_types: list[WorkItem]
+    roles: list[WorkItem]
+    fetched_at: float
+
+
 class PsaService:
     def __init__(self, config: Config, credentials: CredentialStore, http: httpx.AsyncClient, clock: Clock) -> None:
         self._instances = {i.name: i for i in config.instances}
@@ -56,6 +68,9 @@ class PsaService:
         self._clock = clock
         self._connectors: dict[str, Connector] = {}
         self._health: dict[str, tuple[str, str, str, float]] = {}
+        self._work_types: dict[str, WorkTypes] = {}
+        self.on_company: Callable[[str, str, dict[str, str]], None] = lambda instance, company, attributes: None
+        """Called with (instance, company, its PSA attributes) after each ticket look-up (company tags)."""
 
     def instance(self, name: str) -> InstanceConfig:
         try:
@@ -136,7 +151,32 @@ class PsaService:
             info = await connector.ticket(ref)
         except (PsaError, ConnectorError):
             return None
+        if info.company:
+            self.on_company(ref.instance, info.company, info.company_attributes)
         return info.summary, info.company
+
+    async def work_types(self, name: str) -> WorkTypes:
+        """The instance's work types and roles, fetched from the PSA now (and remembered for `known_work_types`)."""
+        instance = self.instance(name)
+        if not issubclass(CONNECTORS[instance.kind], WorkTypeSource):
+            raise PsaError("not_supported", f"{name}: TicketClock cannot list {instance.kind} work types yet")
+        connector = await self.connector(name)
+        assert isinstance(connector, WorkTypeSource)
+        try:
+            found = WorkTypes(
+                instance=name,
+                work_types=await connector.work_types(),
+                roles=await connector.work_roles(),
+                fetched_at=self._clock.now(),
+            )
+        except ConnectorError as exc:
+            raise PsaError("connection_failed", f"{name}: {exc.message}") from None
+        self._work_types[name] = found
+        return found
+
+    def known_work_types(self) -> dict[str, list[str]]:
+        """instance → the work types (as entries name them) its PSA listed, for the instances fetched so far."""
+        return {name: [w.value for w in found.work_types] for name, found in self._work_types.items()}
 
     def note(self, name: str, health: str, message: str) -> None:
         previous = self._health.get(name)

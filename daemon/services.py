@@ -13,6 +13,7 @@ from daemon.clock import Clock
 from daemon.entries.service import EntryService
 from daemon.outbox import OutboxService
 from daemon.psa import PsaService
+from daemon.rules.service import RulesService
 from daemon.settings import Settings
 from daemon.store import Database
 from daemon.store.clients import ClientStore
@@ -33,6 +34,7 @@ class Services:
     timers: TimerService
     psa: PsaService
     outbox: OutboxService
+    rules: RulesService
     openapi: dict[str, Any] = field(default_factory=dict)
 
 

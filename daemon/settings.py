@@ -14,11 +14,19 @@ import msgspec
 
 __all__ = [
     "DEFAULT_PORT",
+    "CompanyConfig",
+    "CompanyTagRule",
+    "CompanyTagsConfig",
     "Config",
     "ConfigError",
     "InstanceConfig",
+    "Match",
     "OutboxConfig",
     "RoundingConfig",
+    "RoundingRule",
+    "RuleSet",
+    "RuleSettings",
+    "ScopedRule",
     "Settings",
     "TimingConfig",
     "parse_config",
@@ -85,6 +93,80 @@ class LimitsConfig(_Strict, frozen=True):
     """Open connections that have not shown a token; beyond this the oldest of them is dropped."""
 
 
+# -- rules as data (`[rules]`, `[[rules.scoped]]`; resolved by daemon.rules.model) and company tags ----------------
+
+RuleText = Annotated[str, msgspec.Meta(max_length=200)]
+RuleSeconds = Annotated[int, msgspec.Meta(ge=0, le=7 * 86_400)]
+
+
+class _Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True, omit_defaults=True):
+    """Rule structs: unset (None) means "inherit"; encoded without the unset keys."""
+
+
+class RoundingRule(_Rule, frozen=True):
+    increment_s: RuleSeconds | None = None
+    direction: Literal["up", "nearest", "down"] | None = None
+    minimum_billed_s: RuleSeconds | None = None
+
+
+class RuleSettings(_Rule, frozen=True):
+    """The settings a rule may make; None: not set here (inherit)."""
+
+    rounding: RoundingRule = RoundingRule()
+    min_seconds: RuleSeconds | None = None
+    billable_default: Literal["agreement", "yes", "no"] | None = None
+    work_type: RuleText | None = None
+    role: RuleText | None = None
+    note_template: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    long_run_s: Annotated[int, msgspec.Meta(ge=60, le=7 * 86_400)] | None = None
+
+
+class Match(_Rule, frozen=True):
+    """When a scoped rule applies: every key given must match the entry's context."""
+
+    instance: RuleText | None = None
+    company: RuleText | None = None
+    tag: RuleText | None = None
+    board: RuleText | None = None
+    """ConnectWise board / Autotask queue / Halo team."""
+    automation: RuleText | None = None
+
+
+class ScopedRule(RuleSettings, frozen=True, kw_only=True):
+    match: Match
+    name: RuleText = ""
+
+
+class RuleSet(RuleSettings, frozen=True, kw_only=True):
+    """The global block (this struct's own settings) and the scoped overrides."""
+
+    scoped: Annotated[list[ScopedRule], msgspec.Meta(max_length=500)] = []
+
+
+class CompanyConfig(_Strict, frozen=True):
+    """`[[companies]]`: tags for a PSA company (matched by name, without regard to case), for `match = {tag = …}`."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    tags: list[Annotated[str, msgspec.Meta(min_length=1, max_length=100)]] = []
+
+
+class CompanyTagRule(_Strict, frozen=True):
+    """`[[company_tags.map]]`: a company whose PSA attribute `attribute` is `value` gets `tags` (e.g. Autotask
+    `companyType` 1 → "customer"). The connector names the attributes it reads (Autotask: companyType,
+    classification)."""
+
+    instance: Name
+    attribute: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    value: Annotated[str, msgspec.Meta(max_length=200)]
+    tags: list[Annotated[str, msgspec.Meta(min_length=1, max_length=100)]]
+
+
+class CompanyTagsConfig(_Strict, frozen=True):
+    refresh_s: Annotated[int, msgspec.Meta(ge=60, le=30 * 86_400)] = 86_400
+    """Tags mapped from a PSA attribute are forgotten after this long unless a ticket look-up renews them."""
+    map: list[CompanyTagRule] = []
+
+
 class Config(_Strict, frozen=True):
     port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = DEFAULT_PORT
     bind: str = "127.0.0.1"
@@ -101,6 +183,10 @@ class Config(_Strict, frozen=True):
     instances: list[InstanceConfig] = []
     extension_origins: list[str] = []
     """Extra extension origins allowed besides paired ones (chrome-extension://ID)."""
+    rules: RuleSet = RuleSet()
+    """Rules as data: a global block plus `[[rules.scoped]]` overrides (daemon.rules.model)."""
+    companies: list[CompanyConfig] = []
+    company_tags: CompanyTagsConfig = CompanyTagsConfig()
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):

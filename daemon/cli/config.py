@@ -50,10 +50,19 @@ def load_config(path: Path, *, explicit: bool) -> Config:
     except OSError as exc:
         raise CliError(f"cannot read config file {path}: {exc.strerror}") from None
     from daemon.connectors.options import check_config
+    from daemon.rules import RulesError, check_rules
 
     try:
         config = parse_config(text, path)
         check_config(config, path)  # each connector's options, so a typo stops here and not at the first request
+        names = {i.name for i in config.instances}
+        check_rules(config.rules, where="rules", instances=names)
+        for n, mapping in enumerate(config.company_tags.map):
+            if mapping.instance not in names:
+                field = f"company_tags.map[{n}].instance"
+                raise RulesError(field, f"no PSA instance named {mapping.instance!r} is configured")
+    except RulesError as exc:
+        raise CliError(f"{path}: {exc}") from None
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     return config

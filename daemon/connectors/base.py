@@ -20,7 +20,7 @@ from __future__ import annotations
 import email.utils
 import math
 from datetime import UTC
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 import httpx
 import msgspec
@@ -39,6 +39,8 @@ __all__ = [
     "Posted",
     "TicketInfo",
     "TicketNotFound",
+    "WorkItem",
+    "WorkTypeSource",
     "is_transient",
     "marker",
     "maybe_applied",
@@ -166,6 +168,9 @@ class TicketInfo(msgspec.Struct, frozen=True, kw_only=True):
     """ConnectWise board / Autotask queue / Halo team."""
     assignee: Identity | None = None
     is_project: bool = False
+    company_attributes: dict[str, str] = {}
+    """What the PSA says about the ticket's company that `[[company_tags.map]]` can turn into tags
+    (Autotask: companyType, classification)."""
 
 
 class PostEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -214,3 +219,26 @@ class Connector(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class WorkItem(msgspec.Struct, frozen=True, kw_only=True):
+    """A work type (ConnectWise work type, Autotask billing code, Halo charge rate) or a work role."""
+
+    id: str
+    name: str
+    value: str
+    """What an entry's `work_type` (or a rule's) holds to pick it: ConnectWise posts by name, Autotask by id."""
+
+
+@runtime_checkable
+class WorkTypeSource(Protocol):
+    """A connector that can list the PSA's work types and roles: ConnectWise (`/time/workTypes`, `/time/workRoles`)
+    and Autotask (`BillingCodes`, `Roles`). HaloPSA (charge rates) is still to come: its contract has no such path."""
+
+    async def work_types(self) -> list[WorkItem]:
+        """The active work types."""
+        ...
+
+    async def work_roles(self) -> list[WorkItem]:
+        """The active work roles (empty where the PSA has none)."""
+        ...

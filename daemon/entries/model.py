@@ -22,10 +22,14 @@ __all__ = ["EDITABLE", "STATUSES", "AuditEvent", "Entry", "EntryFilter", "EntryN
 
 
 class RuleNote(msgspec.Struct, frozen=True):
-    """One rule's part in an entry's figures: ("rounding", "up to 15m: 7m 03s → 15m")."""
+    """One rule's part in an entry's figures: ("rounding", "up to 15m: 7m 03s → 15m", "company 'Contoso'").
+
+    `source` names the rule that set the value ("config", "global", "company 'Contoso'", "entry"); entries stored
+    before it existed read as "" (unknown)."""
 
     rule: str
     detail: str
+    source: str = ""
 
 
 Status = Literal[

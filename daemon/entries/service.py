@@ -21,7 +21,7 @@ import msgspec
 
 from daemon.clock import Clock
 from daemon.entries.model import EDITABLE, AuditEvent, Entry, EntryFilter, Segment, Status
-from daemon.rules import shape
+from daemon.rules import RuleBook, Shaped, note_fields, shape_entry
 from daemon.settings import Config
 from daemon.store import Database, Transaction
 from daemon.store.entries import EntryStore
@@ -94,6 +94,8 @@ class EntryService:
         self._config = config
         self._clock = clock
         self.store = EntryStore(db)
+        self.rules = RuleBook(config)
+        """The rules in force (scoped by instance, company/tag, …); `RulesService` replaces them after a PUT."""
         self.on_queued: Callable[[str], None] = lambda instance: None
         """Called with the instance name whenever an entry is queued (the outbox wakes its worker)."""
 
@@ -104,16 +106,19 @@ class EntryService:
         segments = sorted((s for s in new.segments if s.end > s.start), key=lambda s: s.start)
         measured = sum(s.end - s.start for s in segments)
         actual = float(new.seconds_override) if new.seconds_override is not None else measured
-        shaped = shape(
+        ticket = new.ticket
+        shaped = self._shape(
             actual,
-            rounding=self._config.rounding,
-            min_seconds=self._config.timing.min_seconds,
-            billable=new.billable,
-            billable_default=self._config.billable_default,
+            ticket.instance if ticket else "",
+            _label(ticket.id if ticket else None, ticket.number if ticket else None, new.task),
+            new.company,
+            new.summary,
+            new.billable,
+            new.work_type,
+            new.notes,
         )
         started = segments[0].start if segments else now
         ended = segments[-1].end if segments else now
-        ticket = new.ticket
         entry = Entry(
             id=uuid.uuid4().hex,
             source=new.source,
@@ -128,10 +133,10 @@ class EntryService:
             ended_at=ended,
             actual_seconds=shaped.actual_seconds,
             billed_seconds=shaped.billed_seconds,
-            notes=new.notes,
+            notes=shaped.notes,
             internal_notes=new.internal_notes,
             billable=shaped.billable,
-            work_type=new.work_type,
+            work_type=shaped.work_type,
             log_as=new.log_as,
             status="pending",
             flags=list(new.flags),
@@ -154,6 +159,31 @@ class EntryService:
         elif self._config.approval == "none":
             self._queue_or_hold(entry, audit, now)
         return entry, audit
+
+    def _shape(
+        self,
+        actual: float,
+        instance: str,
+        label: str,
+        company: str,
+        summary: str,
+        billable: str,
+        work_type: str,
+        notes: str,
+    ) -> Shaped:
+        """The rules in force for the entry's context (instance, company and its tags), applied to `actual`.
+
+        The board and the automation join the context when entries carry them (issue 11, automation runs)."""
+        context = self.rules.context(instance=instance, company=company, now=self._clock.now())
+        resolved = self.rules.resolve(context)
+        return shape_entry(
+            actual,
+            resolved,
+            billable=billable,
+            work_type=work_type,
+            notes=notes,
+            fields=note_fields(ticket=label, summary=summary, company=company, instance=instance),
+        )
 
     def preview_open(self, new: NewEntry, timer_id: str, held_until: float | None, now: float) -> Entry:
         """An open entry (a closed ticket inside its merge window) as finalizing it now would shape it.
@@ -273,12 +303,15 @@ class EntryService:
                     raise EntryError("invalid_input", "an entry cannot end in the future")
                 entry.segments = [Segment(start, end)]
                 entry.started_at, entry.ended_at = start, end
-                shaped = shape(
+                shaped = self._shape(
                     end - start,
-                    rounding=self._config.rounding,
-                    min_seconds=self._config.timing.min_seconds,
-                    billable=entry.billable,
-                    billable_default=self._config.billable_default,
+                    entry.instance,
+                    _label(entry.ticket_id, entry.ticket_number, entry.task),
+                    entry.company,
+                    entry.summary,
+                    entry.billable,
+                    entry.work_type,
+                    entry.notes,
                 )
                 entry.actual_seconds, entry.billed_seconds = shaped.actual_seconds, shaped.billed_seconds
                 entry.explanation = [*shaped.explanation]
@@ -394,3 +427,8 @@ class EntryService:
         if entry.status == "queued" and await OutboxStore.is_sending(tx, entry_id):
             raise EntryError("invalid_transition", "the entry is being posted right now; try again shortly")
         return entry
+
+
+def _label(ticket_id: int | None, number: str | None, task: str | None) -> str:
+    """The `{ticket}` of a note template: the ticket's number, else its id, else the task's name."""
+    return number or (str(ticket_id) if ticket_id is not None else "") or task or ""

@@ -104,4 +104,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX notices_unread ON notices (read_at, id);
     """,
+    # 5 (rules branch): the rule set in force after a PUT /api/v1/rules — one row, the RuleSet as JSON. Absent: the
+    # config file's [rules] are in force.
+    """
+    CREATE TABLE rules (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        doc TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]

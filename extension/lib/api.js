@@ -43,6 +43,8 @@ export const ERROR_TEXT = {
   no_credentials: "No credentials are stored for that PSA yet: run `ticketclock connect NAME`.",
   invalid_credentials: "Those credentials are not in the form this PSA needs.",
   connection_failed: "The PSA could not be reached or refused the credentials.",
+  not_supported: "TicketClock cannot do that with this PSA yet.",
+  invalid_rules: "Those rules were not accepted; the previous rules stay in force.",
   daemon_unreachable: "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port.",
   timeout: "The TicketClock daemon did not answer in time.",
   no_answer: "Something answers on the daemon's port, but not like TicketClock.",

@@ -51,18 +51,21 @@ from daemon.connectors.base import (
     parse_retry_after,
     unavailable,
 )
+from daemon.connectors.base import WorkItem as WorkTypeItem
 from daemon.settings import InstanceConfig
 from daemon.timers.model import TicketRef
 
 from .config import DEFAULT_API_URL, parse_options
 from .config import Credentials as AutotaskCredentials
 from .models import (
+    BillingCode,
     Company,
     CreateResult,
     ErrorBody,
     Filter,
     Item,
     Items,
+    NamedRole,
     NewTimeEntry,
     Query,
     Resource,
@@ -114,6 +117,8 @@ _RESOURCE = msgspec.json.Decoder(Item[Resource])
 _RESOURCES = msgspec.json.Decoder(Items[Resource])
 _ROLES = msgspec.json.Decoder(Items[ServiceDeskRole])
 _ENTRIES = msgspec.json.Decoder(Items[TimeEntry])
+_BILLING_CODES = msgspec.json.Decoder(Items[BillingCode])
+_NAMED_ROLES = msgspec.json.Decoder(Items[NamedRole])
 _ENCODER = msgspec.json.Encoder()
 
 _PART = re.compile(r" part (\d+)/(\d+)")
@@ -253,12 +258,22 @@ class AutotaskConnector:
     async def ticket(self, ref: TicketRef) -> TicketInfo:
         t = await self._load_ticket(ref)
         company = ""
+        attributes: dict[str, str] = {}
         if t.companyID is not None:
             try:
                 found = _decode(_COMPANY, await self._request("GET", f"Companies/{t.companyID}"))
             except ConnectorRejected:
                 found = Item[Company]()
             company = found.item.companyName if found.item is not None else ""
+            if found.item is not None:
+                attributes = {
+                    name: str(value)
+                    for name, value in (
+                        ("companyType", found.item.companyType),
+                        ("classification", found.item.classification),
+                    )
+                    if value is not None
+                }
         assignee = None
         if t.assignedResourceID is not None:
             role = str(t.assignedResourceRoleID) if t.assignedResourceRoleID is not None else ""
@@ -272,12 +287,24 @@ class AutotaskConnector:
             board=str(t.queueID) if t.queueID is not None else "",
             assignee=assignee,
             is_project=t.projectID is not None,
+            company_attributes=attributes,
         )
 
     async def identity(self, who: str | None) -> Identity:
         if who is None or not who.strip():
             return await self._api_identity()
         return await self._identity_of(await self._resource(who.strip()))
+
+    async def work_types(self) -> list[WorkTypeItem]:
+        """The active `BillingCodes`, by id (a time entry names its work type as billingCodeID). Which `useType`
+        marks a work-type code (as opposed to materials or expenses) is UNVERIFIED, so every active code is listed."""
+        codes = await self._query("BillingCodes", [Filter(op="eq", field="isActive", value=True)], _BILLING_CODES)
+        return [WorkTypeItem(id=str(c.id), name=c.name, value=str(c.id)) for c in codes if c.isActive]
+
+    async def work_roles(self) -> list[WorkTypeItem]:
+        """The active `Roles`, by id (a time entry's roleID)."""
+        roles = await self._query("Roles", [Filter(op="eq", field="isActive", value=True)], _NAMED_ROLES)
+        return [WorkTypeItem(id=str(r.id), name=r.name, value=str(r.id)) for r in roles if r.isActive]
 
     async def post(self, entry: PostEntry) -> Posted:
         parts = plan_parts(entry)

@@ -12,12 +12,14 @@ from typing import Generic, TypeVar
 import msgspec
 
 __all__ = [
+    "BillingCode",
     "Company",
     "CreateResult",
     "ErrorBody",
     "Filter",
     "Item",
     "Items",
+    "NamedRole",
     "NewTimeEntry",
     "PageDetails",
     "Query",
@@ -95,9 +97,27 @@ class ServiceDeskRole(_Vendor):
     isActive: bool = True
 
 
+class BillingCode(_Vendor):
+    """`BillingCodes` (`BillingCodeModel`): what a time entry's billingCodeID names, its "work type"."""
+
+    id: int
+    name: str = ""
+    isActive: bool = True
+
+
+class NamedRole(_Vendor):
+    """`Roles`: what a time entry's roleID names."""
+
+    id: int
+    name: str = ""
+    isActive: bool = True
+
+
 class Company(_Vendor):
     id: int
     companyName: str = ""
+    companyType: int | None = None
+    classification: int | None = None
 
 
 class Ticket(_Vendor):

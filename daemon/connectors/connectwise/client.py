@@ -49,6 +49,7 @@ from daemon.connectors.base import (
     parse_retry_after,
     unavailable,
 )
+from daemon.connectors.base import WorkItem as WorkTypeItem
 from daemon.connectors.connectwise.config import API_VERSION, parse_options
 from daemon.connectors.connectwise.config import Credentials as CwCredentials
 from daemon.connectors.connectwise.models import (
@@ -60,6 +61,7 @@ from daemon.connectors.connectwise.models import (
     NamedRef,
     Ticket,
     TimeEntry,
+    WorkItem,
 )
 from daemon.settings import InstanceConfig
 from daemon.timers.model import TicketRef
@@ -81,6 +83,7 @@ _encoder = msgspec.json.Encoder()
 _companyinfo = msgspec.json.Decoder(CompanyInfo | None)
 _ticket = msgspec.json.Decoder(Ticket)
 _members = msgspec.json.Decoder(list[Member])
+_work_items = msgspec.json.Decoder(list[WorkItem])
 _entry = msgspec.json.Decoder(TimeEntry)
 _entries = msgspec.json.Decoder(list[TimeEntry])
 _error = msgspec.json.Decoder(ErrorBody)
@@ -169,6 +172,23 @@ class ConnectWiseConnector:
             raise ConnectorRejected(f"no ConnectWise member matches {wanted!r}")
         member = members[0]
         return Identity(id=str(member.id), name=member.name)
+
+    async def work_types(self) -> list[WorkTypeItem]:
+        """`GET /time/workTypes`: the active ones, by name (entries name their work type by name)."""
+        return await self._work_items("time/workTypes")
+
+    async def work_roles(self) -> list[WorkTypeItem]:
+        """`GET /time/workRoles`: the active ones, by name."""
+        return await self._work_items("time/workRoles")
+
+    async def _work_items(self, path: str) -> list[WorkTypeItem]:
+        params: dict[str, str | int] = {"fields": "id,name,inactiveFlag", "pageSize": 1000}
+        raw = await self._request("GET", path, params=params)
+        return [
+            WorkTypeItem(id=str(item.id), name=item.name, value=item.name)
+            for item in _decode(_work_items, raw)
+            if not item.inactive_flag
+        ]
 
     async def post(self, entry: PostEntry) -> Posted:
         """`POST /time/entries` charged to the ticket; the marker goes into `internalNotes`.

@@ -20,6 +20,7 @@ __all__ = [
     "NamedRef",
     "Ticket",
     "TimeEntry",
+    "WorkItem",
 ]
 
 ChargeToType = Literal["Company", "ServiceTicket", "ProjectTicket", "ChargeCode", "Activity"]
@@ -60,6 +61,14 @@ class Ticket(_Vendor):
     board: NamedRef | None = None
     status: NamedRef | None = None
     owner: MemberRef | None = None
+
+
+class WorkItem(_Vendor):
+    """`GET /time/workTypes` (`WorkType`) and `GET /time/workRoles` (`WorkRole`): what we read of either."""
+
+    id: int
+    name: str
+    inactive_flag: bool | None = None
 
 
 class Member(_Vendor):

@@ -16,6 +16,7 @@ ENTITIES = {
     "companies": "Companies",
     "roles": "Roles",
     "resourceservicedeskroles": "ResourceServiceDeskRoles",
+    "billingcodes": "BillingCodes",
 }
 TIME_ENTRY_FIELDS = {
     k.lower()

@@ -55,6 +55,7 @@ class AutotaskStore:
     resources: dict[int, Record] = field(default_factory=dict)
     roles: dict[int, Record] = field(default_factory=dict)
     service_desk_roles: dict[int, Record] = field(default_factory=dict)
+    billing_codes: dict[int, Record] = field(default_factory=dict)
     tickets: dict[int, Record] = field(default_factory=dict)
     time_entries: dict[int, Record] = field(default_factory=dict)
     next_id: int = 40_000_001
@@ -78,6 +79,7 @@ class AutotaskStore:
             "Companies": self.companies,
             "Roles": self.roles,
             "ResourceServiceDeskRoles": self.service_desk_roles,
+            "BillingCodes": self.billing_codes,
         }
         return tables[entity]
 
@@ -92,6 +94,12 @@ STORE = web.AppKey("autotask_store", AutotaskStore)
 def seed(store: AutotaskStore) -> None:
     for cid, name in ((29683500, "Contoso Dental"), (29683501, "Fabrikam Logistics"), (29683502, "Northwind Traders")):
         store.companies[cid] = {"id": cid, "companyName": name, "companyType": 1, "isActive": True}
+    for bid, name, active in (
+        (29682801, "Remote Support", True),
+        (29682802, "Onsite Support", True),
+        (29682803, "Legacy Labour", False),
+    ):
+        store.billing_codes[bid] = {"id": bid, "name": name, "useType": 1, "billingCodeType": 0, "isActive": active}
     for rid, name in ((TECHNICIAN, "Technician"), (ENGINEER, "Senior Engineer"), (PROJECT_MANAGER, "Project Manager")):
         store.roles[rid] = {"id": rid, "name": name, "isActive": True}
     people = (

@@ -70,6 +70,8 @@ def create_app(*, clock: Clock, faults: Faults | None = None) -> web.Application
     app.router.add_post(f"{api}/time/entries", _create_entry)
     app.router.add_get(f"{api}/time/entries/count", _count_entries)
     app.router.add_get(f"{api}/time/entries/{{id:[0-9]+}}", _entry)
+    app.router.add_get(f"{api}/time/workTypes", _work_types)
+    app.router.add_get(f"{api}/time/workRoles", _work_roles)
     add_page_routes(app, CW_STORE)
     return app
 
@@ -251,6 +253,34 @@ async def _ticket(request: web.Request) -> web.Response:
         # UNVERIFIED text: the vendor's 404 body shape is {"code": "NotFound", "message": …}.
         return _fail(404, "NotFound", f"Ticket with id {request.match_info['id']} not found")
     return _json(_fields(store.ticket_json(ticket, _base(request)), request.query.get("fields", "")))
+
+
+async def _work_types(request: web.Request) -> web.Response:
+    """`GET /time/workTypes`: the `WorkType` schema's required fields (name, billTime, rateType, rate) and more."""
+    store = request.app[CW_STORE]
+    rows = [
+        {
+            "id": wid,
+            "name": name,
+            "billTime": bill,
+            "rateType": "Multiplier",
+            "rate": 1.0,
+            "inactiveFlag": False,
+            "_info": {"lastUpdated": "2025-01-01T00:00:00Z"},
+        }
+        for wid, (name, bill) in store.work_types.items()
+    ]
+    return _listing(request, rows)
+
+
+async def _work_roles(request: web.Request) -> web.Response:
+    """`GET /time/workRoles` (`WorkRole`: name required)."""
+    store = request.app[CW_STORE]
+    rows = [
+        {"id": rid, "name": name, "hourlyRate": 0.0, "inactiveFlag": False, "_info": {}}
+        for rid, name in store.work_roles.items()
+    ]
+    return _listing(request, rows)
 
 
 async def _entries(request: web.Request) -> web.Response:

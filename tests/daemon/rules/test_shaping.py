@@ -105,7 +105,7 @@ def test_voided_entries_skip_rounding_and_bill_nothing() -> None:
         void_reason="too_short",
         explanation=[
             RuleNote("minimum", "45s < minimum 1m: voided as too short"),
-            RuleNote("billable", "yes (set on the entry)"),
+            RuleNote("billable", "yes (set on the entry)", "entry"),
         ],
     )
 
@@ -194,7 +194,7 @@ def test_explanation(actual: int, rounding: RoundingConfig, min_seconds: int, no
 def test_billable(billable: str, default: str, expected: str, detail: str) -> None:
     shaped = shape(600, rounding=NONE, min_seconds=60, billable=billable, billable_default=default)
     assert shaped.billable == expected
-    assert shaped.explanation[-1] == RuleNote("billable", detail)
+    assert shaped.explanation[-1] == RuleNote("billable", detail, "entry" if "set on the entry" in detail else "")
 
 
 @pytest.mark.parametrize(
