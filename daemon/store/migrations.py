@@ -104,4 +104,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX notices_unread ON notices (read_at, id);
     """,
+    # 5 (tasks-workorders): what an entry's time is for — ticket, work_order (project ticket/task) or task.
+    """
+    ALTER TABLE entries ADD COLUMN kind TEXT NOT NULL DEFAULT 'ticket';
+    UPDATE entries SET kind = 'task' WHERE task IS NOT NULL;
+    """,
 ]

@@ -16,13 +16,14 @@ ENTITIES = {
     "companies": "Companies",
     "roles": "Roles",
     "resourceservicedeskroles": "ResourceServiceDeskRoles",
+    "billingcodes": "BillingCodes",
 }
 TIME_ENTRY_FIELDS = {
     k.lower()
     for k in (
         "id ticketID taskID resourceID roleID dateWorked startDateTime endDateTime hoursWorked hoursToBill summaryNotes"
-        " internalNotes isNonBillable billingCodeID contractID creatorUserID impersonatorCreatorResourceID"
-        " createDateTime"
+        " internalNotes isNonBillable billingCodeID internalBillingCodeID timeEntryType contractID creatorUserID"
+        " impersonatorCreatorResourceID createDateTime"
     ).split()
 }
 OPS = {
