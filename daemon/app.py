@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 from aiohttp import web
 
-from daemon.api import browser, entries, notices, psa_routes, system, timers
+from daemon.api import browser, entries, notices, psa_routes, system, tasks, timers
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
@@ -41,6 +41,7 @@ ROUTES: list[Route] = [
     *entries.routes,
     *notices.routes,
     *psa_routes.routes,
+    *tasks.routes,
 ]
 
 
