@@ -195,3 +195,20 @@ async def test_a_work_order_that_is_not_one_is_refused(env: Env) -> None:
     assert WORK_ORDER_REFUSAL[env.kind] in caught.value.message
     assert isinstance(caught.value, TicketNotFound) or env.kind == "connectwise"
     assert env.stored() == []
+
+
+@pytest.mark.parametrize("kind", TASK_KINDS)
+async def test_the_sandbox_control_endpoint_shows_what_each_record_is_for(env: Env) -> None:
+    connector = env.connector()
+    await connector.post(task_entry(env, "shown-task"))
+    await connector.post(work_order_entry(env, "shown-wo"))
+    await connector.post(env.entry("shown-ticket", ago_s=5 * 3600))
+    listed = (await env.http.get(f"{env.base_url}/_sandbox/entries")).json()["entries"]
+    kinds = {
+        e["internal_notes"].rsplit("[ticketclock:", 1)[1].rstrip("]"): (e["record"], e["ticket_id"]) for e in listed
+    }
+    assert kinds == {
+        "shown-task": ("task", env.seed.task_code),
+        "shown-wo": ("work_order", env.seed.work_order),
+        "shown-ticket": ("ticket", env.seed.service_ticket),
+    }
