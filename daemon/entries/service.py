@@ -177,14 +177,13 @@ class EntryService:
 
     def _queue_or_hold(self, entry: Entry, audit: list[AuditEvent], now: float) -> None:
         """Approval pattern none: pending → queued at once for entries with a PSA to post to (a ticket, a work order,
-        a task whose `[[tasks]]` entry posts somewhere); a local task ends at approved, saying so."""
+        a task whose `[[tasks]]` entry posts somewhere: `entry.instance` says where)."""
         if entry.instance:
             # A ticket known only by its number (Autotask "T2024…") is resolved to its id by the outbox, through the
             # PSA's API, before posting.
             self._move(entry, audit, "queued", "system", "approval: none", now)
-        else:
-            self._move(entry, audit, "approved", "system", "approval: none", now)
-            entry.status_reason = LOCAL_TASK
+        # A local task stays pending (editable in the timesheet) until it is submitted: then it is approved, where it
+        # ends (`_transition`).
 
     @staticmethod
     def _move(entry: Entry, audit: list[AuditEvent], to: Status, actor: str, comment: str, now: float) -> None:
@@ -396,7 +395,7 @@ class EntryService:
                 # the entry was submitted). Local tasks have no PSA to post to: approved is where they end.
                 self._move(entry, audit, "queued", "system", "approved", now)
             if target == "submitted" and self._config.approval == "none":
-                self._queue_or_hold(entry, audit, now)
+                self._move(entry, audit, "queued" if entry.instance else "approved", "system", "approval: none", now)
             if entry.status == "approved" and not entry.instance:
                 entry.status_reason = LOCAL_TASK
             if "review" in entry.flags and target in ("submitted", "queued"):

@@ -97,8 +97,12 @@ async def test_tasks_and_work_orders_post_exactly_once_after_an_ambiguous_502(wo
         ]
         assert comments.count("found after an uncertain attempt") == 1, (kind, comments)
 
-    # The local task ends at approved, says why, and never reaches the outbox or a PSA.
-    assert (local["status"], local["kind"], local["instance"]) == ("approved", "task", "")
+    # The local task is submitted, ends at approved, says why, and never reaches the outbox or a PSA.
+    assert (local["status"], local["kind"], local["instance"]) == ("pending", "task", "")
+    response = await world.api.post(f"/api/v1/entries/{local['id']}/submit")
+    assert response.status_code == 200, response.text
+    local = response.json()
+    assert local["status"] == "approved"
     assert "not posted to a PSA" in local["status_reason"]
     assert all(r["entry_id"] != local["id"] for r in await world.outbox())
     assert not any(

@@ -12,7 +12,7 @@ import pytest
 
 from daemon.clock import FakeClock
 from daemon.entries.model import STATUSES, Entry, Segment
-from daemon.entries.service import LOCAL_TASK, EntryError, EntryPatch, EntryService, ManualEntry, NewEntry
+from daemon.entries.service import EntryError, EntryPatch, EntryService, ManualEntry, NewEntry
 from daemon.settings import Config, InstanceConfig
 from daemon.store.db import Database
 from daemon.store.outbox import OutboxStore
@@ -86,7 +86,7 @@ async def test_approval_none_queues_a_ticket_entry_at_once(db: Database, fake_cl
             "pending",
             "held for review: ran past the long-run cap; the ticket stays untimed until started or reopened",
         ),
-        ({"ticket": None, "task": "Admin"}, "approved", LOCAL_TASK),  # a local task ends at approved, saying so
+        ({"ticket": None, "task": "Admin"}, "pending", ""),
         ({"ticket": TicketRef(instance="halo", kind="halopsa", number="T1")}, "queued", ""),
     ],
 )
@@ -127,7 +127,7 @@ async def test_manual_entries(db: Database, fake_clock: FakeClock) -> None:
     ticket = await svc.create_manual(ManualEntry(started_at=now - 3600, ended_at=now - 1800, ticket="#4711"))
     assert (ticket.status, ticket.ticket_id, ticket.actual_seconds, ticket.source) == ("queued", 4711, 1800, "manual")
     task = await svc.create_manual(ManualEntry(started_at=now - 900, seconds=300, task="Admin"))
-    assert (task.status, task.task, task.ended_at, task.kind) == ("approved", "Admin", now - 600, "task")
+    assert (task.status, task.task, task.ended_at, task.kind) == ("pending", "Admin", now - 600, "task")
 
 
 @pytest.mark.parametrize(

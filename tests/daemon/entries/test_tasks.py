@@ -59,12 +59,16 @@ async def test_a_posting_task_is_queued_for_its_instance_at_once(db: Database, f
 
 
 async def test_a_local_task_ends_at_approved_and_says_so(db: Database, fake_clock: FakeClock) -> None:
+    """Approval none: a local task stays pending (editable) until submitted (e.g. with its timesheet period), then
+    it is approved, where it ends. Before, submitting it was refused as having no PSA ticket."""
     svc = service(db, fake_clock, "none")
     for name in ("Team meeting", "Not in the list"):
         entry = await svc.create_manual(manual(fake_clock, task=name))
-        assert (entry.status, entry.status_reason, entry.instance) == ("approved", LOCAL_TASK, "")
+        assert (entry.status, entry.status_reason, entry.instance) == ("pending", "", "")
+        submitted = await svc.submit(entry.id)
+        assert (submitted.status, submitted.status_reason) == ("approved", LOCAL_TASK)
         trail = [(a.from_status, a.to_status) for a in await svc.history(entry.id)]
-        assert trail == [(None, "pending"), ("pending", "approved")]
+        assert trail == [(None, "pending"), ("pending", "submitted"), ("submitted", "approved")]
     assert await outbox(db) == []
 
 
@@ -83,15 +87,6 @@ async def test_tasks_go_through_approval(db: Database, fake_clock: FakeClock, ap
     assert (kept.status, kept.status_reason) == ("approved", LOCAL_TASK)
     assert done.status == "approved"
     assert await outbox(db) == [(posting.id, "acme-cw")]
-
-
-async def test_a_local_task_submitted_without_approval_is_approved(db: Database, fake_clock: FakeClock) -> None:
-    """Approval none: submitting a rejected or pending local task (e.g. a timesheet's submit) approves it; before,
-    it was refused as having no PSA ticket."""
-    svc = service(db, fake_clock, "one")
-    entry = await svc.create_manual(manual(fake_clock, task="Team meeting"))
-    submitted = await service(db, fake_clock, "none").submit(entry.id)  # the pattern changed since
-    assert (submitted.status, submitted.status_reason) == ("approved", LOCAL_TASK)
 
 
 @pytest.mark.parametrize(
