@@ -14,6 +14,7 @@ from daemon.clock import FakeClock
 from daemon.entries.service import LOCAL_TASK, EntryError, EntryService, ManualEntry
 from daemon.settings import Config
 from daemon.store.db import Database
+from daemon.timers.model import TicketRef
 
 CONFIG = {
     "instances": [
@@ -126,3 +127,11 @@ async def test_bad_targets_are_refused_and_change_nothing(
     assert caught.value.code == "invalid_input"
     assert words in caught.value.message
     assert await db.fetchall("SELECT id FROM entries") == []
+
+
+def test_a_work_order_is_timed_apart_from_a_ticket_with_the_same_number() -> None:
+    """Autotask task ids and ticket ids are separate number spaces: ticket 88 and work order 88 are two timers."""
+    ticket = TicketRef(instance="acme-at", kind="autotask", id=88)
+    work_order = msgspec.structs.replace(ticket, record="work_order")
+    assert ticket.key == "acme-at:88"
+    assert work_order.key == "acme-at:wo:88"
