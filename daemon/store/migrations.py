@@ -113,4 +113,9 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 6 (tasks-workorders): what an entry's time is for — ticket, work_order (project ticket/task) or task.
+    """
+    ALTER TABLE entries ADD COLUMN kind TEXT NOT NULL DEFAULT 'ticket';
+    UPDATE entries SET kind = 'task' WHERE task IS NOT NULL;
+    """,
 ]
