@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 from aiohttp import web
 
-from daemon.api import browser, entries, notices, psa_routes, system, timers
+from daemon.api import browser, entries, notices, psa_routes, summary, system, timers, timesheets
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
@@ -41,6 +41,8 @@ ROUTES: list[Route] = [
     *entries.routes,
     *notices.routes,
     *psa_routes.routes,
+    *timesheets.routes,
+    *summary.routes,
 ]
 
 
@@ -111,7 +113,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 client_routes={(r.method, r.path) for r in ROUTES if r.tag in CLIENT_TAGS},
                 paired_origins={c.origin for c in await clients.all() if c.origin},
             )
-            entry_service = EntryService(db, settings.config, clock)
+            entry_service = EntryService(db, settings.config, clock, timezone=local_timezone(settings.config.timezone))
             timer_service = TimerService(db, settings.config, clock, entry_service)
             await timer_service.start()
             psa = PsaService(
