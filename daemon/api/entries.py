@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Annotated, Protocol
 
 import msgspec
@@ -33,8 +33,9 @@ class ActionBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     comment: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
-def parse_time(name: str, text: str) -> float:
-    """Epoch seconds, or ISO 8601 (a date or date-time without offset is local time)."""
+def parse_time(name: str, text: str, tz: tzinfo | None = None) -> float:
+    """Epoch seconds, or ISO 8601 (a date or date-time without offset is in `tz`, the technician's zone; None:
+    this machine's)."""
     try:
         return float(text)
     except ValueError:
@@ -43,7 +44,9 @@ def parse_time(name: str, text: str) -> float:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ApiError(400, "invalid_query", f"{name}: not a time: {text!r} (use ISO 8601 or epoch seconds)") from None
-    return moment.timestamp() if moment.tzinfo else moment.astimezone().timestamp()
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=tz).timestamp() if tz is not None else moment.astimezone().timestamp()
+    return moment.timestamp()
 
 
 def _int(name: str, text: str, lo: int, hi: int) -> int:
@@ -78,8 +81,8 @@ def read_filter(q: Mapping[str, str], entries: EntryService, *, extra: frozenset
     unknown = set(q) - set(FILTERS) - extra
     if unknown:
         raise ApiError(400, "invalid_query", f"unknown query parameter(s): {', '.join(sorted(unknown))}")
-    lo: float | None = parse_time("start_from", q["start_from"]) if "start_from" in q else None
-    hi: float | None = parse_time("start_to", q["start_to"]) if "start_to" in q else None
+    lo: float | None = parse_time("start_from", q["start_from"], entries.zone) if "start_from" in q else None
+    hi: float | None = parse_time("start_to", q["start_to"], entries.zone) if "start_to" in q else None
     spans: list[tuple[float, float]] = []
     try:
         if "day" in q:
@@ -98,8 +101,8 @@ def read_filter(q: Mapping[str, str], entries: EntryService, *, extra: frozenset
     if number is not None and not (number.startswith("T") and len(number) <= 32 and number.isprintable()):
         raise ApiError(400, "invalid_query", f"ticket: {ticket[:40]!r} is not a ticket id or number")
     return EntryFilter(
-        start=parse_time("from", q["from"]) if "from" in q else None,
-        end=parse_time("to", q["to"]) if "to" in q else None,
+        start=parse_time("from", q["from"], entries.zone) if "from" in q else None,
+        end=parse_time("to", q["to"], entries.zone) if "to" in q else None,
         started_from=lo,
         started_before=hi,
         status=_choices("status", q.get("status", ""), STATUSES),
