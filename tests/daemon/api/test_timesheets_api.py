@@ -236,7 +236,7 @@ async def test_a_closed_period_refuses_every_change(tc: RunningDaemon) -> None:
     ]
     for refused in refusals:
         error = assert_api_error(refused, 409, "period_closed")
-        assert "2026-11-23 – 2026-11-29 is closed" in error["message"]
+        assert "2026-11-23 \N{EN DASH} 2026-11-29 is closed" in error["message"]
     assert (await tc.http.get("/api/v1/entries")).json() == before
     # approving still works; entries outside the period are still editable
     approved = await tc.http.post(f"/api/v1/entries/{submitted['id']}/approve")
