@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 from aiohttp import web
 
-from daemon.api import browser, entries, notices, psa_routes, summary, system, timers, timesheets
+from daemon.api import approvals, browser, entries, notices, psa_routes, summary, system, timers, timesheets
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
@@ -43,6 +43,7 @@ ROUTES: list[Route] = [
     *psa_routes.routes,
     *timesheets.routes,
     *summary.routes,
+    *approvals.routes,
 ]
 
 
