@@ -10,7 +10,7 @@ whose actual seconds add up to the row's seconds, to the second.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import msgspec
@@ -28,8 +28,8 @@ from daemon.services import SERVICES
 __all__ = ["GROUPS", "Summary", "SummaryRow", "routes", "summarize"]
 
 GROUPS = ("day", "ticket", "company", "work_type", "billable", "status", "period")
-MAX_RANGES = 4000
-"""At most this many days (or periods) in one summary by day (or period): about eleven years."""
+MAX_DAYS = 4000
+"""At most this many days in one summary by day or period: about eleven years."""
 
 
 class SummaryRow(msgspec.Struct, kw_only=True):
@@ -73,10 +73,8 @@ def _day_label(d: date) -> str:
     return d.strftime("%a %d %b")
 
 
-async def _ranges(
-    entries: EntryService, f: EntryFilter, group: str
-) -> list[tuple[str, float, float, str, dict[str, str]]]:
-    """(key, lo, hi, label, filter) for each day or period the window covers."""
+async def _by_time(entries: EntryService, f: EntryFilter, group: str) -> list[tuple[str, str, Sums, dict[str, str]]]:
+    """(key, label, sums, filter) per local day, or per period (its days' sums added up), in time order."""
     lo, hi = f.started_from, f.started_before
     if lo is None or hi is None:
         span = await entries.sums.started_span(f)
@@ -86,23 +84,29 @@ async def _ranges(
         hi = span[1] + 1 if hi is None else hi
     if hi <= lo:
         return []
-    first, last = periods.local_day(lo, entries.zone), periods.local_day(hi - 0.001, entries.zone)
-    if (last - first).days > MAX_RANGES:
-        raise ApiError(400, "invalid_query", f"group={group}: give a window of at most {MAX_RANGES} days")
-    out: list[tuple[str, float, float, str, dict[str, str]]] = []
+    if (hi - lo) / 86400 > MAX_DAYS:
+        raise ApiError(400, "invalid_query", f"group={group}: give a window of at most {MAX_DAYS} days")
+    days = await entries.sums.by_local_day(f, periods.utc_offsets(lo, hi, entries.zone))
     if group == "day":
-        d = first
-        while d <= last:
-            d_lo, d_hi = entries.bounds(d, d)
-            out.append((d.isoformat(), d_lo, d_hi, _day_label(d), {"day": d.isoformat()}))
-            d += timedelta(days=1)
+        out = []
+        for s in days:
+            d = periods.epoch_day(int(s.key[0]))
+            out.append((d.isoformat(), _day_label(d), s, {"day": d.isoformat()}))
         return out
-    p = periods.period_of(first, entries.config.timesheet)
-    while p.start <= last:
-        p_lo, p_hi = entries.bounds(p.start, p.end)
-        out.append((p.id, p_lo, p_hi, p.label(), {"period": p.id}))
-        p = periods.following(p, entries.config.timesheet)
-    return out
+    by_period: dict[str, tuple[periods.Period, Sums]] = {}
+    for s in days:
+        p = periods.period_of(periods.epoch_day(int(s.key[0])), entries.config.timesheet)
+        held = by_period.get(p.id)
+        if held is None:
+            by_period[p.id] = (p, msgspec.structs.replace(s, key=(p.id,), buckets=dict(s.buckets)))
+            continue
+        total = held[1]
+        total.count += s.count
+        total.seconds += s.seconds
+        total.billed_seconds += s.billed_seconds
+        for b in BUCKETS:
+            total.buckets[b] += s.buckets[b]
+    return [(pid, p.label(), s, {"period": pid}) for pid, (p, s) in by_period.items()]
 
 
 def _column_row(group: str, s: Sums) -> tuple[str, str, dict[str, str]]:
@@ -128,12 +132,8 @@ async def summarize(entries: EntryService, q: Mapping[str, str]) -> Summary:
     f = read_filter(base, entries)
     rows: list[SummaryRow] = []
     if group in ("day", "period"):
-        ranges = await _ranges(entries, f, group)
-        found = {s.key[0]: s for s in await entries.sums.by_range(f, [(k, lo, hi) for k, lo, hi, _, _ in ranges])}
-        for key, _, _, label, extra in ranges:
-            s = found.get(key)
-            if s is not None:
-                rows.append(_row(key, label, s, {**base, **extra}))
+        for key, label, s, extra in await _by_time(entries, f, group):
+            rows.append(_row(key, label, s, {**base, **extra}))
     else:
         for s in await entries.sums.by_column(f, group):
             key, label, extra = _column_row(group, s)
