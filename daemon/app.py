@@ -10,7 +10,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 from aiohttp import web
 
-from daemon.api import browser, entries, notices, psa_routes, rules, system, tasks, timers
+from daemon.api import (  # issue 10 (web-api)
+    approvals,
+    browser,
+    entries,
+    exports,
+    notices,
+    psa_routes,
+    rules,
+    summary,
+    system,
+    tasks,
+    timers,
+    timesheets,
+)
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
@@ -39,11 +52,15 @@ ROUTES: list[Route] = [
     *system.routes,
     *browser.routes,
     *timers.routes,
+    *exports.routes,  # before entries: /entries/export is not an entry id
     *entries.routes,
     *notices.routes,
     *psa_routes.routes,
     *rules.routes,
     *tasks.routes,
+    *timesheets.routes,
+    *summary.routes,
+    *approvals.routes,
 ]
 
 
@@ -114,7 +131,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 client_routes={(r.method, r.path) for r in ROUTES if r.tag in CLIENT_TAGS},
                 paired_origins={c.origin for c in await clients.all() if c.origin},
             )
-            entry_service = EntryService(db, settings.config, clock)
+            entry_service = EntryService(db, settings.config, clock, timezone=local_timezone(settings.config.timezone))
             rule_service = RulesService(db, settings.config, clock, entry_service.rules)
             await rule_service.start()  # before the timers: finishing a timer at start shapes an entry
             timer_service = TimerService(db, settings.config, clock, entry_service)

@@ -11,6 +11,7 @@ credentials and tests stay with the CLI token.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from aiohttp import web
 from daemon.api.errors import ApiError, ws_error
 from daemon.api.routing import decode_json
 from daemon.auth import CHALLENGE_PATTERN, KID_PATTERN, Client, ClientDirectory, hash_token, key_id, proof
+from daemon.entries.timesheet import Viewer
+from daemon.services import SERVICES
 
 __all__ = [
     "AUTH",
@@ -34,6 +37,7 @@ __all__ = [
     "decode_prove",
     "guard_middleware",
     "is_extension_origin",
+    "viewer_of",
 ]
 
 CLIENT_TAGS = frozenset({"browser", "timers", "entries", "notices"})
@@ -207,3 +211,18 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     request[PRINCIPAL] = principal
     return await handler(request)
+
+
+LOCAL_ROLES = ["technician", "approver", "admin"]
+
+
+def viewer_of(request: web.Request) -> Viewer:
+    """Who is looking. The local daemon has one person: config `user_name` (default: the OS login name), with
+    every role (technician, approver and admin at once)."""
+    name = request.app[SERVICES].settings.config.user_name
+    if not name:
+        try:
+            name = getpass.getuser()
+        except Exception:  # no login name in the environment (a service account on Windows): still someone
+            name = "local user"
+    return Viewer(name=name, roles=list(LOCAL_ROLES))

@@ -118,4 +118,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE entries ADD COLUMN kind TEXT NOT NULL DEFAULT 'ticket';
     UPDATE entries SET kind = 'task' WHERE task IS NOT NULL;
     """,
+    # 7 (web-api, issue 10): closed timesheet periods; a covering index for summaries (a month of entries is read from
+    # the index alone: time, status, seconds and the grouped columns), which also serves the started_at order.
+    """
+    CREATE TABLE closed_periods (
+        first_day TEXT PRIMARY KEY,
+        last_day TEXT NOT NULL,
+        closed_at REAL NOT NULL,
+        actor TEXT NOT NULL
+    );
+    CREATE INDEX entries_summary ON entries (
+        started_at, status, actual_seconds, billed_seconds, company, work_type, billable, source, task
+    );
+    DROP INDEX entries_started;
+    """,
 ]
