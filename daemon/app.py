@@ -11,11 +11,12 @@ import httpx
 from aiohttp import web
 
 from daemon.api import browser, entries, notices, psa_routes, system, timers
+from daemon.api import web as web_pages
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
-from daemon.api.security import AUTH, CLIENT_TAGS, PRINCIPAL, Guard, guard_middleware
-from daemon.auth import Pairing, ensure_token_file, hash_token
+from daemon.api.security import AUTH, CLIENT_TAGS, PRINCIPAL, Guard, guard_middleware, web_denied
+from daemon.auth import Pairing, WebLogin, ensure_token_file, hash_token
 from daemon.clock import Clock
 from daemon.connectors.credentials import CredentialStore
 from daemon.entries.service import EntryService
@@ -27,6 +28,7 @@ from daemon.settings import Settings
 from daemon.store import Database, StoreLocked
 from daemon.store.clients import ClientStore
 from daemon.store.lock import DataDirLock, DataDirLocked
+from daemon.store.sessions import SessionStore
 from daemon.timers.service import TimerService
 
 __all__ = ["ROUTES", "create_app"]
@@ -41,6 +43,7 @@ ROUTES: list[Route] = [
     *entries.routes,
     *notices.routes,
     *psa_routes.routes,
+    *web_pages.routes,
 ]
 
 
@@ -110,6 +113,8 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 public={(r.method, r.path) for r in ROUTES if not r.auth},
                 client_routes={(r.method, r.path) for r in ROUTES if r.tag in CLIENT_TAGS},
                 paired_origins={c.origin for c in await clients.all() if c.origin},
+                login=WebLogin(SessionStore(db), clock),
+                web_denied=web_denied((r.method, r.path) for r in ROUTES),
             )
             entry_service = EntryService(db, settings.config, clock)
             timer_service = TimerService(db, settings.config, clock, entry_service)

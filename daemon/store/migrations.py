@@ -104,4 +104,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX notices_unread ON notices (read_at, id);
     """,
+    # 5 (web-ui): web_sessions — the web UI's sign-in sessions, keyed by the SHA-256 of the cookie (never the cookie).
+    """
+    CREATE TABLE web_sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        scope TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_seen_at REAL NOT NULL
+    );
+    """,
 ]

@@ -29,6 +29,8 @@ export const ERROR_TEXT = {
   unpaired: "This browser is not paired yet. Open the options and enter the code from `ticketclock pair`.",
   origin_forbidden: "The daemon refused this browser. Pair again from the options page.",
   cli_only: "Only the TicketClock command line may do that, not the browser extension.",
+  session_expired:
+    "You are signed out of the web pages. Run `ticketclock open` or use the popup's link to sign in again.",
   pairing_code_invalid: "That pairing code is not right. Run `ticketclock pair` and type the code it shows.",
   pairing_code_expired: "That pairing code has expired. Run `ticketclock pair` again for a new one.",
   too_many_attempts: "Too many wrong pairing codes. Wait a minute, then try again with a new code.",

@@ -1,0 +1,166 @@
+"""The web UI's sign-in (web-contract.md "Sessions") against a real daemon on a loopback port: a one-time code
+becomes an HttpOnly, SameSite=Strict cookie with a 303 that drops the code from the address bar; every refusal
+(used code, expired code, foreign Origin, missing cookie, signed out, idle and absolute expiry) and the scope of a
+session minted by the extension. Time is a FakeClock."""
+
+from __future__ import annotations
+
+import sqlite3
+from urllib.parse import urlsplit
+
+import httpx
+
+from daemon.auth import LOGIN_CODE_TTL_S, SESSION_IDLE_S, SESSION_MAX_S
+from daemon.clock import FakeClock
+from tests.support import RunningDaemon, assert_api_error
+
+
+async def login_url(d: RunningDaemon, token: str | None = None, **body: str) -> str:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    r = await d.http.post("/api/v1/web/login-code", json=body or None, headers=headers)
+    assert r.status_code == 201, r.text
+    data = r.json()
+    assert data["expires_in"] == LOGIN_CODE_TTL_S
+    assert data["url"].startswith(f"http://127.0.0.1:{d.port}/login?code=")
+    return str(data["url"])
+
+
+def browser(d: RunningDaemon) -> httpx.AsyncClient:
+    """A cookie-keeping client without the token: what a browser tab holds."""
+    return httpx.AsyncClient(base_url=d.base_url, timeout=10)
+
+
+async def sign_in(d: RunningDaemon, b: httpx.AsyncClient, **body: str) -> httpx.Response:
+    url = urlsplit(await login_url(d, **body))
+    return await b.get(f"{url.path}?{url.query}")
+
+
+async def test_a_code_becomes_a_strict_httponly_cookie_and_a_303_without_the_code(tc: RunningDaemon) -> None:
+    async with browser(tc) as b:
+        r = await sign_in(tc, b, next="/timesheet")
+        assert r.status_code == 303
+        assert r.headers["Location"] == "/timesheet"  # the code leaves the address bar
+        cookie = r.headers["Set-Cookie"]
+        assert cookie.startswith("tc_session=")
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+        timers = await b.get("/api/v1/timers")
+        assert timers.status_code == 200, timers.text
+        # the cookie is stored only as its hash
+        value = b.cookies["tc_session"]
+        db = sqlite3.connect(tc.settings.db_path)
+        try:
+            stored = [row[0] for row in db.execute("SELECT token_sha256 FROM web_sessions")]
+        finally:
+            db.close()
+        assert len(stored) == 1 and value not in stored[0] and len(stored[0]) == 64
+
+
+async def test_a_used_code_is_refused_with_a_page_saying_how_to_get_a_new_link(tc: RunningDaemon) -> None:
+    url = urlsplit(await login_url(tc))
+    async with browser(tc) as b:
+        assert (await b.get(f"{url.path}?{url.query}")).status_code == 303
+    async with browser(tc) as again:
+        r = await again.get(f"{url.path}?{url.query}")
+        assert r.status_code == 400
+        assert "already used" in r.text and "ticketclock open" in r.text
+        assert "set-cookie" not in r.headers
+        assert_api_error(await again.get("/api/v1/timers"), 401, "unauthorized")
+
+
+async def test_an_expired_code_is_refused(tc: RunningDaemon, fake_clock: FakeClock) -> None:
+    url = urlsplit(await login_url(tc))
+    fake_clock.advance(LOGIN_CODE_TTL_S + 1)
+    async with browser(tc) as b:
+        r = await b.get(f"{url.path}?{url.query}")
+        assert r.status_code == 400 and "expired" in r.text
+        assert "tc_session" not in b.cookies
+
+
+async def test_an_unknown_code_is_refused(tc: RunningDaemon) -> None:
+    async with browser(tc) as b:
+        r = await b.get("/login?code=not-a-code")
+        assert r.status_code == 400 and "not valid" in r.text and "tc_session" not in b.cookies
+
+
+async def test_a_cookie_request_that_changes_something_must_come_from_the_daemons_origin(tc: RunningDaemon) -> None:
+    async with browser(tc) as b:
+        await sign_in(tc, b)
+        body = {"task": "Admin"}
+        for origin in (None, "http://evil.example", "chrome-extension://abcdefghijklmnop"):
+            headers = {} if origin is None else {"Origin": origin}
+            r = await b.post("/api/v1/timers", json=body, headers=headers)
+            assert r.status_code in (401, 403), r.text
+        assert (await tc.http.get("/api/v1/timers")).json()["timers"] == []  # nothing changed
+        ok = await b.post("/api/v1/timers", json=body, headers={"Origin": tc.base_url})
+        assert ok.status_code in (200, 201), ok.text
+
+
+async def test_no_cookie_no_access(tc: RunningDaemon) -> None:
+    async with browser(tc) as b:
+        assert_api_error(await b.get("/api/v1/timers"), 401, "unauthorized")
+        b.cookies.set("tc_session", "tcs_forged")
+        assert_api_error(await b.get("/api/v1/timers"), 401, "session_expired")
+
+
+async def test_signing_out_ends_the_session(tc: RunningDaemon) -> None:
+    async with browser(tc) as b:
+        await sign_in(tc, b)
+        value = b.cookies["tc_session"]
+        r = await b.post("/api/v1/web/logout", headers={"Origin": tc.base_url})
+        assert r.status_code == 204
+        assert "tc_session" not in b.cookies  # the daemon told the browser to forget it
+        b.cookies.set("tc_session", value)  # a copy kept elsewhere is dead too
+        assert_api_error(await b.get("/api/v1/timers"), 401, "session_expired")
+
+
+async def test_a_session_expires_when_idle_and_after_its_absolute_limit(
+    tc: RunningDaemon, fake_clock: FakeClock
+) -> None:
+    async with browser(tc) as idle, browser(tc) as busy:
+        await sign_in(tc, idle)
+        await sign_in(tc, busy)
+        fake_clock.advance(SESSION_IDLE_S - 60)
+        assert (await busy.get("/api/v1/timers")).status_code == 200  # activity keeps it alive
+        fake_clock.advance(120)
+        assert_api_error(await idle.get("/api/v1/timers"), 401, "session_expired")
+        assert (await busy.get("/api/v1/timers")).status_code == 200
+        elapsed = SESSION_IDLE_S + 60
+        while elapsed + 3 * 3600 < SESSION_MAX_S:  # in use every few hours: still ends after 7 days
+            fake_clock.advance(3 * 3600)
+            elapsed += 3 * 3600
+            assert (await busy.get("/api/v1/timers")).status_code == 200
+        fake_clock.advance(SESSION_MAX_S - elapsed + 1)
+        assert_api_error(await busy.get("/api/v1/timers"), 401, "session_expired")
+
+
+async def test_a_session_minted_by_the_extension_may_not_mint_pairings_or_touch_credentials(
+    tc: RunningDaemon,
+) -> None:
+    code = (await tc.http.post("/api/v1/pair/codes")).json()["code"]
+    pair = await tc.http.post("/api/v1/pair", json={"code": code}, headers={"Authorization": ""})
+    ext_token = pair.json()["token"]
+    async with browser(tc) as b:
+        url = urlsplit(await login_url(tc, token=ext_token))
+        assert (await b.get(f"{url.path}?{url.query}")).status_code == 303
+        own = {"Origin": tc.base_url}
+        assert (await b.get("/api/v1/timers")).status_code == 200
+        assert_api_error(await b.post("/api/v1/pair/codes", headers=own), 403, "cli_only")
+        assert_api_error(await b.get("/api/v1/clients"), 403, "cli_only")
+    async with browser(tc) as full:  # minted with the CLI token: everything the CLI may do
+        await sign_in(tc, full)
+        assert (await full.post("/api/v1/pair/codes", headers={"Origin": tc.base_url})).status_code == 201
+
+
+async def test_the_pages_are_served_with_a_strict_csp_and_no_remote_anything(tc: RunningDaemon) -> None:
+    async with browser(tc) as b:
+        for path in ("/", "/timesheet", "/summary", "/approvals", "/outbox"):
+            r = await b.get(path)
+            assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+            csp = r.headers["Content-Security-Policy"]
+            assert "script-src 'self'" in csp and "default-src 'none'" in csp
+            assert "http" not in r.text.replace(f"http://127.0.0.1:{tc.port}", "")
+        js = await b.get("/web/app.js")
+        assert js.status_code == 200 and js.headers["Content-Type"].startswith("text/javascript")
+        assert (await b.get("/web/app.js", headers={"If-None-Match": js.headers["ETag"]})).status_code == 304
+        assert_api_error(await b.get("/web/..%2Fapi%2Fweb.py"), 404)
+        assert_api_error(await b.get("/web/nothing.js"), 404, "not_found")
