@@ -189,3 +189,12 @@ export const listNotices = ({ unread = false, limit = 50 } = {}) =>
   request("GET", `/api/v1/notices?unread=${unread ? "true" : "false"}&limit=${limit}`);
 /** Mark read every notice up to this id (the newest one shown). */
 export const markNoticesRead = (upTo) => request("POST", "/api/v1/notices/read", { up_to: upTo });
+
+/** A one-time sign-in link to a page of the daemon's web UI (`next`: "/", "/timesheet", "/outbox", …). */
+export const webLogin = (next = "/") => request("POST", "/api/v1/web/login-code", { next });
+
+/** Open a web UI page in a new tab, signed in (the link's code works once, for 60 s). */
+export async function openWebPage(next = "/") {
+  const { url } = await webLogin(next);
+  await chrome.tabs.create({ url });
+}
