@@ -160,6 +160,7 @@ async function refresh() {
     ),
   );
   parts.noEntries.hidden = all.length > 0;
+  parts.entries.closest("table").hidden = all.length === 0;
 }
 
 function connect() {
