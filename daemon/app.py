@@ -86,6 +86,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
     )
     app[LIMITS] = limits
     register(app, ROUTES)
+    register(app, web_pages.PAGE_ROUTES)
     app.on_response_prepare.append(_server_header)
     app[browser.SOCKETS] = browser.OpenSockets()
     app.on_shutdown.append(browser.close_sockets)
@@ -110,7 +111,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 cli_token_sha256=hash_token(token),
                 clients=clients,
                 extension_origins=set(settings.config.extension_origins),
-                public={(r.method, r.path) for r in ROUTES if not r.auth},
+                public={(r.method, r.path) for r in [*ROUTES, *web_pages.PAGE_ROUTES] if not r.auth},
                 client_routes={(r.method, r.path) for r in ROUTES if r.tag in CLIENT_TAGS},
                 paired_origins={c.origin for c in await clients.all() if c.origin},
                 login=WebLogin(SessionStore(db), clock),

@@ -22,7 +22,7 @@ from daemon.api.routing import Route, json_response, read_json
 from daemon.api.security import AUTH, PRINCIPAL, SESSION_COOKIE
 from daemon.auth import SCOPE_FULL, SCOPE_WEB, SESSION_MAX_S, LoginRefused
 
-__all__ = ["PAGES", "routes"]
+__all__ = ["PAGES", "PAGE_ROUTES", "routes"]
 
 PAGES = ("today", "timesheet", "summary", "approvals", "outbox")
 """The pages the client-side router knows (daemon/web/app.js); `/` is Today."""
@@ -115,7 +115,10 @@ async def login(request: web.Request) -> web.Response:
             raise LoginRefused("unknown")
         token = await login_.redeem(code)
     except LoginRefused as exc:
-        return _plain_page("Sign-in link not valid", REFUSED[exc.reason] + HOW_TO, 400)
+        text = REFUSED[exc.reason] + HOW_TO
+        if "text/html" in request.headers.get("Accept", ""):  # a browser: a page a person can read
+            return _plain_page("Sign-in link not valid", text, 400)
+        raise ApiError(400, "invalid_query", text) from None  # a program: the one error shape
     response = web.Response(status=303, headers={"Location": "/" + (target if target in PAGES else "")})
     response.headers.update(SECURITY_HEADERS)
     response.headers["Cache-Control"] = "no-store"
@@ -170,6 +173,10 @@ routes = [
     Route(
         "POST", "/api/v1/web/logout", logout, "Sign out of the web pages (ends the cookie's session)", "web", status=204
     ),
+]
+
+PAGE_ROUTES = [
+    # Not API routes: not in the OpenAPI document (daemon/app.py registers them beside ROUTES).
     Route(
         "GET",
         "/login",

@@ -164,3 +164,22 @@ async def test_the_pages_are_served_with_a_strict_csp_and_no_remote_anything(tc:
         assert (await b.get("/web/app.js", headers={"If-None-Match": js.headers["ETag"]})).status_code == 304
         assert_api_error(await b.get("/web/..%2Fapi%2Fweb.py"), 404)
         assert_api_error(await b.get("/web/nothing.js"), 404, "not_found")
+
+
+ODD = ["", "%00", "../x", "..%2F..%2Fapp.py", "a" * 1000, "\u00e9", "null", "-1", "index.html?x=1", "%ZZ"]
+
+
+async def test_the_pages_and_login_never_give_a_server_error_and_refuse_in_the_one_error_shape(
+    tc: RunningDaemon,
+) -> None:
+    """The page routes are not in the OpenAPI document (so test_fuzz.py does not reach them): odd input here."""
+    async with browser(tc) as b:
+        for odd in ODD:
+            for path, params in (("/login", {"code": odd, "next": odd}), (f"/web/{odd}", {}), ("/", {"x": odd})):
+                r = await b.get(path, params=params)
+                assert r.status_code < 500, (path, odd, r.status_code)
+                if r.status_code >= 400:
+                    assert_api_error(r, r.status_code)
+        page = await b.get("/login", params={"code": "nope"}, headers={"Accept": "text/html"})
+        assert page.status_code == 400 and page.headers["Content-Type"].startswith("text/html")
+        assert "ticketclock open" in page.text and "tc_session" not in b.cookies
