@@ -9,6 +9,7 @@ const HEALTH = {
   refusing: "refusing entries",
   no_credentials: "no credentials",
   rate_limited: "rate limited",
+  untested: "not tried yet",
 };
 let root = null;
 
