@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 from aiohttp import web
 
-from daemon.api import browser, entries, notices, psa_routes, system, timers
+from daemon.api import approvals, browser, entries, notices, psa_routes, summary, system, timers, timesheets
 from daemon.api import web as web_pages
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
@@ -43,6 +43,9 @@ ROUTES: list[Route] = [
     *entries.routes,
     *notices.routes,
     *psa_routes.routes,
+    *timesheets.routes,
+    *summary.routes,
+    *approvals.routes,
     *web_pages.routes,
 ]
 
@@ -117,7 +120,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 login=WebLogin(SessionStore(db), clock),
                 web_denied=web_denied((r.method, r.path) for r in ROUTES),
             )
-            entry_service = EntryService(db, settings.config, clock)
+            entry_service = EntryService(db, settings.config, clock, timezone=local_timezone(settings.config.timezone))
             timer_service = TimerService(db, settings.config, clock, entry_service)
             await timer_service.start()
             psa = PsaService(

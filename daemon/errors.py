@@ -70,6 +70,10 @@ CATALOGUE: Mapping[str, ErrorKind] = {
         "The list has been refreshed.",
     ),
     "not_editable": ErrorKind(409, "That entry can no longer be changed here."),
+    "period_closed": ErrorKind(409, "That timesheet period is closed: its entries cannot change until it is reopened."),
+    "cell_has_tracked_time": ErrorKind(
+        409, "That day holds timer or automation time a typed duration cannot cut: edit those entries instead."
+    ),
     # Browser events (HTTP and WebSocket)
     "seq_gap": ErrorKind(409, "Some browser activity went missing on the way; it is being sent again."),
     "invalid_events": ErrorKind(422, "The daemon did not accept some browser activity."),

@@ -7,6 +7,7 @@ Reading files, argv and the environment happens only in `daemon.cli`; this modul
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,6 +21,7 @@ __all__ = [
     "OutboxConfig",
     "RoundingConfig",
     "Settings",
+    "TimesheetConfig",
     "TimingConfig",
     "parse_config",
 ]
@@ -85,6 +87,20 @@ class LimitsConfig(_Strict, frozen=True):
     """Open connections that have not shown a token; beyond this the oldest of them is dropped."""
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class TimesheetConfig(_Strict, frozen=True):
+    """`[timesheet]`: how time is cut into periods (daemon/entries/periods.py)."""
+
+    period: Literal["weekly", "biweekly", "semimonthly", "monthly"] = "weekly"
+    first_weekday: Weekday = "monday"
+    """Weekly and biweekly periods begin on this day."""
+    anchor: date | None = None
+    """Biweekly: the first day of some period (a `first_weekday`); default: the first such day of 2001."""
+
+
 class Config(_Strict, frozen=True):
     port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = DEFAULT_PORT
     bind: str = "127.0.0.1"
@@ -94,7 +110,10 @@ class Config(_Strict, frozen=True):
     """Where PSA credentials are kept: the OS keyring when one works (auto), or a user-only file."""
     timezone: str = ""
     """IANA zone of the technician (Autotask's dateWorked, midnight splits); empty: this machine's zone."""
+    user_name: str = ""
+    """The name the audit trail gives this machine's user; empty: the OS login name."""
     timing: TimingConfig = TimingConfig()
+    timesheet: TimesheetConfig = TimesheetConfig()
     outbox: OutboxConfig = OutboxConfig()
     rounding: RoundingConfig = RoundingConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -137,6 +156,12 @@ def parse_config(text: str, source: Path | str = "<config>") -> Config:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"{source}: PSA instance name used twice: {', '.join(dupes)}")
+    sheet = config.timesheet
+    if sheet.anchor is not None and WEEKDAYS[sheet.anchor.weekday()] != sheet.first_weekday:
+        raise ConfigError(
+            f"{source}: timesheet.anchor {sheet.anchor.isoformat()} is a {WEEKDAYS[sheet.anchor.weekday()]}, "
+            f"but timesheet.first_weekday is {sheet.first_weekday}"
+        )
     return config
 
 

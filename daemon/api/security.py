@@ -33,6 +33,7 @@ from daemon.auth import (
     key_id,
     proof,
 )
+from daemon.entries.timesheet import Viewer
 from daemon.services import SERVICES
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "Principal",
     "ProofMessage",
     "ProveMessage",
-    "Viewer",
     "decode_prove",
     "guard_middleware",
     "is_extension_origin",
@@ -100,32 +100,6 @@ class Principal:
     kind: str
     client: Client | None = None
     scope: str = ""
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """The person a request acts for (web-contract.md "Who is looking"): the audit trail's actor."""
-
-    name: str
-    roles: tuple[str, ...]
-
-
-LOCAL_ROLES = ("technician", "approver", "admin")
-
-
-def viewer_of(request: web.Request) -> Viewer:
-    """Who is looking. The local daemon has one person, whichever credential they use: config `user_name`, else
-    the OS login name. A team server would resolve this from the session instead."""
-    config = request.app[SERVICES].settings.config
-    name = str(getattr(config, "user_name", "") or "") or _login_name()
-    return Viewer(name=name, roles=LOCAL_ROLES)
-
-
-def _login_name() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (some containers, services): still someone
-        return "local user"
 
 
 def web_denied(routes: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -289,3 +263,18 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     request[PRINCIPAL] = principal
     return await handler(request)
+
+
+LOCAL_ROLES = ["technician", "approver", "admin"]
+
+
+def viewer_of(request: web.Request) -> Viewer:
+    """Who is looking. The local daemon has one person: config `user_name` (default: the OS login name), with
+    every role (technician, approver and admin at once)."""
+    name = request.app[SERVICES].settings.config.user_name
+    if not name:
+        try:
+            name = getpass.getuser()
+        except Exception:  # no login name in the environment (a service account on Windows): still someone
+            name = "local user"
+    return Viewer(name=name, roles=list(LOCAL_ROLES))

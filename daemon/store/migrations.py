@@ -104,7 +104,21 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX notices_unread ON notices (read_at, id);
     """,
-    # 5 (web-ui): web_sessions — the web UI's sign-in sessions, keyed by the SHA-256 of the cookie (never the cookie).
+    # web-api (issue 10): closed timesheet periods; a covering index for summaries (a month of entries is read from
+    # the index alone: time, status, seconds and the grouped columns), which also serves the started_at order.
+    """
+    CREATE TABLE closed_periods (
+        first_day TEXT PRIMARY KEY,
+        last_day TEXT NOT NULL,
+        closed_at REAL NOT NULL,
+        actor TEXT NOT NULL
+    );
+    CREATE INDEX entries_summary ON entries (
+        started_at, status, actual_seconds, billed_seconds, company, work_type, billable, source, task
+    );
+    DROP INDEX entries_started;
+    """,
+    # web-ui (issue 10): web_sessions — the sign-in sessions of the web pages, by the SHA-256 of the cookie.
     """
     CREATE TABLE web_sessions (
         token_sha256 TEXT PRIMARY KEY,

@@ -38,6 +38,9 @@ export const ERROR_TEXT = {
   invalid_transition:
     "That no longer applies: the timer or entry changed meanwhile (reopened, finished or stopped). The list has been refreshed.",
   not_editable: "That entry can no longer be changed here.",
+  period_closed: "That timesheet period is closed: its entries cannot change until it is reopened.",
+  cell_has_tracked_time:
+    "That day holds timer or automation time a typed duration cannot cut: edit those entries instead.",
   seq_gap: "Some browser activity went missing on the way; it is being sent again.",
   invalid_events: "The daemon did not accept some browser activity.",
   invalid_message: "The daemon did not understand a message from this browser.",
