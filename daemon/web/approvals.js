@@ -75,7 +75,7 @@ async function load(level) {
       : el("p", { className: "muted", textContent: "Nothing waiting at this level." }),
     el(
       "div",
-      { className: "decide" },
+      { className: "decide", hidden: rows.length === 0 },
       el("button", { type: "button", id: "approve", className: "primary", textContent: "Approve selected", onclick: () => decide("approve") }),
       el("label", { for: "reject-comment" }, "Comment (needed to reject)"),
       comment,

@@ -190,16 +190,11 @@ function buildGrid() {
 
 function addRowForm() {
   const ticket = el("input", { id: "add-ticket", inputMode: "numeric", size: 8 });
-  const instances = [...new Set(sheet.rows.map((r) => r.instance).filter(Boolean))];
   const instance = el("select", { id: "add-instance" }, ...sheet.instances.map((n) => el("option", { value: n, textContent: n })));
   instance.hidden = sheet.instances.length <= 1;
-  const task = el(
-    "select",
-    { id: "add-task" },
-    el("option", { value: "", textContent: "— choose a task —" }),
-    ...sheet.tasks.map((t) => el("option", { value: t, textContent: t })),
-  );
-  void instances;
+  const task = el("input", { id: "add-task", size: 16, autocomplete: "off" });
+  task.setAttribute("list", "task-list");
+  const taskList = el("datalist", { id: "task-list" }, ...sheet.tasks.map((t) => el("option", { value: t })));
   return el(
     "form",
     {
@@ -208,8 +203,8 @@ function addRowForm() {
       onsubmit: (ev) => {
         ev.preventDefault();
         const t = ticket.value.trim().replace(/^#/, "");
-        const k = task.value;
-        if (!t && !k) return flash("Type a ticket number or choose a task.", { error: true });
+        const k = task.value.trim();
+        if (!t && !k) return flash("Type a ticket number or a task.", { error: true });
         const row = t
           ? { key: `ticket:${instance.value}:${t}`, kind: "ticket", instance: instance.value, ticket_id: null, ticket_number: t, task: null, summary: "", company: "", cells: [], total_seconds: 0 }
           : { key: `task:${k}`, kind: "task", instance: "", ticket_id: null, ticket_number: null, task: k, summary: "", company: "", cells: [], total_seconds: 0 };
@@ -226,6 +221,7 @@ function addRowForm() {
     el("span", { className: "muted" }, "or"),
     el("label", { for: "add-task" }, "Task "),
     task,
+    taskList,
     el("button", { type: "submit", textContent: "Add row" }),
   );
 }
