@@ -10,7 +10,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 from aiohttp import web
 
-from daemon.api import approvals, browser, entries, notices, psa_routes, summary, system, timers, timesheets
+from daemon.api import (  # issue 10 (web-api)
+    approvals,
+    browser,
+    entries,
+    exports,
+    notices,
+    psa_routes,
+    summary,
+    system,
+    timers,
+    timesheets,
+)
 from daemon.api import web as web_pages
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
@@ -40,6 +51,7 @@ ROUTES: list[Route] = [
     *system.routes,
     *browser.routes,
     *timers.routes,
+    *exports.routes,  # before entries: /entries/export is not an entry id
     *entries.routes,
     *notices.routes,
     *psa_routes.routes,
