@@ -2,18 +2,32 @@
 // drill-down from any total to its entries (and an entry's audit trail), a chart of hours per day stacked by
 // bucket (inline SVG), and CSV/XLSX export links.
 
-import { api, el, entryLabel, entryEditor, hm, query, svg, clock } from "./ui.js";
+import { api, clock, dayLabel, el, entryEditor, entryLabel, hm, query, svg } from "./ui.js";
+
+function localDay(epoch) {
+  const d = new Date(epoch * 1000);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+}
 
 const BUCKETS = ["pending", "submitted", "approved", "posted", "failed", "voided"];
 const COLOURS = { pending: "#8a8f98", submitted: "#2f6fb2", approved: "#6a4fb0", posted: "#1f7a45", failed: "#b3261e", voided: "#c9ccd1" };
 const GROUPS = ["day", "ticket", "company", "work_type", "billable", "status", "period"];
+const GROUP_TEXT = {
+  day: "Day",
+  ticket: "Ticket",
+  company: "Company",
+  work_type: "Work type",
+  billable: "Billable",
+  status: "Status",
+  period: "Period",
+};
 let root = null;
 
 function chart(rows) {
   const W = 640;
   const H = 180;
   const max = Math.max(3600, ...rows.map((r) => BUCKETS.reduce((s, b) => s + (r.buckets[b] ?? 0), 0)));
-  const bw = Math.max(4, Math.floor((W - 40) / Math.max(rows.length, 1)) - 4);
+  const bw = Math.min(56, Math.max(4, Math.floor((W - 40) / Math.max(rows.length, 1)) - 4));
   const bars = [];
   rows.forEach((r, i) => {
     let y = H - 20;
@@ -42,7 +56,7 @@ async function drill(filter, base, title, out) {
   const data = await api("GET", `/api/v1/entries?${query({ ...base, ...filter, limit: 5000 })}`);
   const total = data.entries.reduce((s, e) => s + e.actual_seconds, 0);
   out.replaceChildren(
-    el("h2", { id: "drill-h", tabIndex: -1, textContent: `${title}: ${data.entries.length} entries, ${hm(total)}` }),
+    el("h2", { id: "drill-h", tabIndex: -1, textContent: `${title}: ${data.entries.length} entr${data.entries.length === 1 ? "y" : "ies"}, ${hm(total)}` }),
     el(
       "table",
       { className: "list drill", "aria-labelledby": "drill-h" },
@@ -68,7 +82,7 @@ async function drill(filter, base, title, out) {
           return el(
             "tr",
             { dataset: { id: e.id, seconds: String(e.actual_seconds) } },
-            el("td", { textContent: `${new Date(e.started_at * 1000).toLocaleDateString()} ${clock(e.started_at)}` }),
+            el("td", { textContent: `${dayLabel(localDay(e.started_at))} ${clock(e.started_at)}` }),
             el("th", { scope: "row", textContent: entryLabel(e) }),
             el("td", { textContent: e.summary }),
             el("td", { className: "num", textContent: hm(e.actual_seconds) }),
@@ -90,7 +104,7 @@ async function load(params) {
     api("GET", `/api/v1/summary?${query({ period, group })}`),
     group === "day" ? null : api("GET", `/api/v1/summary?${query({ period, group: "day" })}`),
   ]);
-  const select = el("select", { id: "group", name: "group" }, ...GROUPS.map((g) => el("option", { value: g, textContent: g.replace("_", " ") })));
+  const select = el("select", { id: "group", name: "group" }, ...GROUPS.map((g) => el("option", { value: g, textContent: GROUP_TEXT[g] })));
   select.value = group;
   const periodInput = el("input", { id: "period", name: "period", value: period, size: 12 });
   const out = el("section", { className: "drill-out", "aria-live": "polite" });
@@ -134,7 +148,7 @@ async function load(params) {
     el(
       "table",
       { className: "list summary" },
-      el("thead", {}, el("tr", {}, ...[group.replace("_", " "), "Entries", "Hours", "Billed", ...BUCKETS].map((h) => el("th", { scope: "col", textContent: h })))),
+      el("thead", {}, el("tr", {}, ...[GROUP_TEXT[group], "Entries", "Hours", "Billed", ...BUCKETS].map((h) => el("th", { scope: "col", textContent: h })))),
       el("tbody", {}, ...rows),
       el(
         "tfoot",

@@ -5,14 +5,18 @@ violation. One browser serves the whole module (its pages share the profile's co
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from tests.daemon.test_outbox import config_text, start_sandbox
 from tests.e2e.conftest import ARTIFACTS, ROOT
-from tests.e2e.test_real_daemon import daemon_config, pair
+from tests.e2e.test_real_daemon import pair
 from tests.support import RunningDaemon, await_until, make_settings, start_daemon
 
 pytestmark = pytest.mark.e2e
@@ -55,15 +59,20 @@ async def check_page(page: Any, name: str) -> None:
 
 
 @pytest.fixture
-async def web(tmp_path: Path, psa_port: int, browser: Any) -> AsyncIterator[dict[str, Any]]:
-    d = await start_daemon(make_settings(tmp_path / "daemon", config_text=CONFIG + daemon_config(psa_port)))
+async def web(tmp_path: Path, browser: Any) -> AsyncIterator[dict[str, Any]]:
+    """A daemon (approval "two") posting to the Halo sandbox, and the extension paired with it."""
+    sb = await start_sandbox("halopsa")
+    d = await start_daemon(make_settings(tmp_path / "daemon", config_text=CONFIG + config_text([sb])))
     ctx, sw = browser
     try:
+        connect = await d.http.put(f"/api/v1/psa/{sb.name}/credentials", json={"credentials": sb.credentials})
+        assert connect.status_code == 200, connect.text
         await pair(sw, d)
-        yield {"d": d, "ctx": ctx, "sw": sw, "ext_id": sw.url.split("/")[2]}
+        yield {"d": d, "sb": sb, "ctx": ctx, "sw": sw, "ext_id": sw.url.split("/")[2]}
     finally:
         await ctx.close()  # the browser first: its WebSocket must not hold the daemon's shutdown
         await d.stop()
+        await sb.runner.cleanup()
 
 
 async def sign_in_from_the_popup(web: dict[str, Any]) -> Any:
@@ -143,61 +152,140 @@ async def test_a_used_link_shows_how_to_get_a_new_one(web: dict[str, Any]) -> No
     await check_page(second, "link-used")
 
 
-async def test_timesheet_keyboard_entry_edit_submit_and_two_level_approval(web: dict[str, Any]) -> None:
+async def test_grid_by_keyboard_edit_submit_reject_resubmit_approve_twice_posted_summary_and_exports(
+    web: dict[str, Any],
+) -> None:
     d: RunningDaemon = web["d"]
-    if not await has_route(d, "/api/v1/timesheets/current"):
-        pytest.skip("the timesheet API (web-api branch) is not merged into this branch yet")
+    sb = web["sb"]
+    ticket = str(sb.module.SEED.service_ticket)
     page = await sign_in_from_the_popup(web)
     await page.wait_for_selector("table.grid")
-    # add a task row from the list, type 1:30 into Monday's cell, Enter
-    await page.select_option("#add-task", index=1)
-    task = await page.eval_on_selector("#add-task", "s => s.value")
-    await page.click(".add-row button[type=submit]")
-    row = f"tr[data-key='task:{task}']"
-    first = f"{row} input.cell"
+
+    # add a row by ticket number, type 1:30 into the period's first day, Enter
+    await page.focus("#add-ticket")
+    await page.keyboard.type(ticket)
+    await page.keyboard.press("Enter")
+    row = f"tr[data-key='ticket:{sb.name}:{ticket}']"
+    first = f"{row} input.cell[data-d='0']"
     await page.focus(first)
     await page.keyboard.type("1:30")
     await page.keyboard.press("Enter")
-    await page.wait_for_selector(f"{row} input.cell[value='1:30']")
-    # a bad duration: the error sits beside the cell, and nothing changed
-    await page.focus(first)
+    await page.wait_for_selector("tr:has(input.cell[value='1:30']) input.cell[data-d='0']")
+    sheet = (await d.http.get("/api/v1/timesheets/current")).json()
+    (mine,) = [r for r in sheet["rows"] if r["kind"] == "ticket"]
+    assert mine["total_seconds"] == 5400
+    entry_id = mine["cells"][0]["entries"][0]
+    cell = f"tr[data-key='{mine['key']}'] input.cell[data-d='0']"
+
+    # a bad duration: the error sits beside the cell (aria-describedby), and nothing changed
+    await page.focus(cell)
     await page.keyboard.type("abc")
     await page.keyboard.press("Enter")
-    await page.wait_for_selector(f"{row} input.cell[aria-invalid='true']")
-    described = await page.eval_on_selector(
-        first, "i => document.getElementById(i.getAttribute('aria-describedby')).textContent"
+    await page.wait_for_selector(f"{cell}[aria-invalid='true']")
+    said = await page.eval_on_selector(
+        cell, "i => document.getElementById(i.getAttribute('aria-describedby')).textContent"
     )
-    assert described
-    sheet = (await d.http.get("/api/v1/timesheets/current")).json()
-    mine = next(r for r in sheet["rows"] if r["task"] == task)
-    assert mine["total_seconds"] == 5400
+    assert said
+    assert (await d.http.get("/api/v1/timesheets/current")).json()["rows"] == sheet["rows"]
     await page.keyboard.press("Escape")
-    # the arrow key moves to the next day's cell
+    # arrow keys move between cells
     await page.keyboard.press("ArrowRight")
     assert await page.evaluate("document.activeElement.dataset.d") == "1"
     await page.keyboard.press("ArrowLeft")
-    # open the cell's entries with Shift+Enter and edit the notes
+    assert await page.evaluate("document.activeElement.dataset.d") == "0"
+
+    # Shift+Enter opens the cell's entries: edit the notes
     await page.keyboard.press("Shift+Enter")
     await page.wait_for_selector("dialog[open] form.entry-edit")
     await page.fill("dialog[open] textarea", "Weekly planning")
     await page.click("dialog[open] button:text('Save entry')")
-    entry_id = mine["cells"][0]["entries"][0]
-    await await_until(lambda: _entry_notes(d, entry_id), what="the notes saved from the dialog")
+    await await_until(lambda: _entry_field(d, entry_id, "notes", "Weekly planning"), what="the notes saved")
     await page.keyboard.press("Escape")
+    await page.wait_for_selector("dialog[open]", state="detached")
     await check_page(page, "timesheet")
-    # submit, approve at level 1 then level 2
+
+    # submit; reject at level 1 with a comment; it comes back; resubmit
     await page.click("#submit-period")
-    await page.wait_for_selector("#flash:has-text('Submitted')")
+    await page.wait_for_selector("#flash:has-text('Submitted 1')")
+    await page.goto(f"{d.base_url}/approvals?level=1")
+    await settle(page)
+    await check_page(page, "approvals")
+    await page.check(f"tr[data-id='{entry_id}'] input[type=checkbox]")
+    await page.fill("#reject-comment", "Say what was planned")
+    await page.click("#reject")
+    await page.wait_for_selector("#flash:has-text('Rejected 1')")
+    detail = (await d.http.get(f"/api/v1/entries/{entry_id}")).json()
+    assert detail["entry"]["status"] == "rejected"
+    assert any(h["comment"] == "Say what was planned" and h["actor"] != "user" for h in detail["history"])
+    await page.goto(f"{d.base_url}/timesheet")
+    await settle(page)
+    await page.click("#submit-period")
+    await page.wait_for_selector("#flash:has-text('Submitted 1')")
+
+    # approve at both levels: then it is queued and posted to the sandbox PSA
     for level in (1, 2):
         await page.goto(f"{d.base_url}/approvals?level={level}")
         await settle(page)
-        await page.check(f"tr[data-id='{entry_id}'] input[type=checkbox]")
+        await page.focus(f"tr[data-id='{entry_id}'] input[type=checkbox]")
+        await page.keyboard.press("Space")
         await page.click("#approve")
         await page.wait_for_selector("#flash:has-text('Approved 1')")
-    await check_page(page, "approvals")
-    status = (await d.http.get(f"/api/v1/entries/{entry_id}")).json()["entry"]["status"]
-    assert status in ("approved", "queued", "posted")
+    await await_until(lambda: _entry_field(d, entry_id, "status", "posted"), timeout=30, what="the entry posted")
+    async with httpx.AsyncClient(base_url=sb.base_url) as psa:
+        stored = (await psa.get("/_sandbox/entries")).json()["entries"]
+    posted = [e for e in stored if "Weekly planning" in e["notes"]]
+    assert len(posted) == 1 and posted[0]["hours"] == pytest.approx(1.5, abs=0.01)
+
+    # the summary: drill down from the day's total to its entries (they sum to it) and an entry's audit trail
+    await page.goto(f"{d.base_url}/summary?group=day")
+    await settle(page)
+    summary = (await d.http.get("/api/v1/summary", params={"period": "current", "group": "day"})).json()
+    (day_row,) = [r for r in summary["rows"] if r["seconds"]]
+    await page.click(f"tr[data-key='{day_row['key']}'] button.total")
+    await page.wait_for_selector("table.drill tbody tr")
+    seconds = await page.eval_on_selector_all("table.drill tbody tr", "rows => rows.map(r => +r.dataset.seconds)")
+    assert sum(seconds) == day_row["seconds"]
+    await page.click(f"table.drill tr[data-id='{entry_id}'] button:text('Details')")
+    await page.wait_for_selector("table.drill details.audit[open] li")
+    trail = await page.inner_text("table.drill details.audit")
+    assert "rejected" in trail and "posted" in trail
+    await check_page(page, "summary")
+
+    # both exports, downloaded as a person would, parsed and compared with the API
+    api_entries = (await d.http.get("/api/v1/entries", params={"period": "current", "limit": "5000"})).json()
+    expected = {(e["id"], round(e["actual_seconds"] / 3600, 2)) for e in api_entries["entries"]}
+    assert expected
+    for fmt in ("csv", "xlsx"):
+        async with page.expect_download() as dl:
+            await page.click(f"a:text('Entries {fmt.upper()}')")
+        path = await (await dl.value).path()
+        rows = _csv_rows(Path(path)) if fmt == "csv" else _xlsx_rows(Path(path))
+        assert len(rows) == len(expected), (fmt, rows)
+        assert sorted(float(r["hours"]) for r in rows) == sorted(h for _, h in expected), fmt
+        assert any(r["notes"] == "Weekly planning" and r["status"] == "posted" for r in rows), (fmt, rows)
+        assert any(str(r["psa_id"]) == posted[0]["psa_id"] for r in rows), (fmt, rows)
+
+    await page.goto(f"{d.base_url}/outbox")
+    await settle(page)
+    await page.wait_for_selector(f"li[data-instance='{sb.name}'] .pill:text('OK')")
+    await check_page(page, "outbox")
 
 
-async def _entry_notes(d: RunningDaemon, entry_id: str) -> bool:
-    return bool((await d.http.get(f"/api/v1/entries/{entry_id}")).json()["entry"]["notes"] == "Weekly planning")
+def _csv_rows(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _xlsx_rows(path: Path) -> list[dict[str, Any]]:
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True)  # the download has no suffix
+    sheet = book.worksheets[0]
+    values = list(sheet.iter_rows(values_only=True))
+    book.close()
+    head = [str(h) for h in values[0]]
+    return [dict(zip(head, row, strict=True)) for row in values[1:]]
+
+
+async def _entry_field(d: RunningDaemon, entry_id: str, field: str, value: str) -> bool:
+    return bool((await d.http.get(f"/api/v1/entries/{entry_id}")).json()["entry"][field] == value)
