@@ -16,7 +16,11 @@ async function load(level) {
   const all = el("input", { type: "checkbox", id: "select-all", "aria-label": "Select all" });
   all.addEventListener("change", () => checks.forEach((c) => (c.checked = all.checked)));
   const rows = data.entries.map((e) => {
-    const box = el("input", { type: "checkbox", value: e.id, "aria-label": `Select ${entryLabel(e)} ${dayLabel(day(e.started_at))}` });
+    const box = el("input", {
+      type: "checkbox",
+      value: e.id,
+      "aria-label": `Select ${entryLabel(e)} ${dayLabel(day(e.started_at))}`,
+    });
     checks.push(box);
     return el(
       "tr",
@@ -40,8 +44,11 @@ async function load(level) {
       const bad = res.results.filter((r) => !r.ok);
       await load(level);
       const done = res.results.length - bad.length;
-      flash(`${action === "approve" ? "Approved" : "Rejected"} ${done} entr${done === 1 ? "y" : "ies"}.` +
-        (bad.length ? ` ${bad.length} refused: ${bad[0].error.message}` : ""), { error: bad.length > 0 });
+      flash(
+        `${action === "approve" ? "Approved" : "Rejected"} ${done} entr${done === 1 ? "y" : "ies"}.` +
+          (bad.length ? ` ${bad.length} refused: ${bad[0].error.message}` : ""),
+        { error: bad.length > 0 },
+      );
     } catch (e) {
       err.textContent = e.message;
     }
@@ -59,7 +66,10 @@ async function load(level) {
     ),
   );
   root.replaceChildren(
-    el("p", { className: "notice", textContent: "On this machine you are both technician and approver: you approve your own time here." }),
+    el("p", {
+      className: "notice",
+      textContent: "On this machine you are both technician and approver: you approve your own time here.",
+    }),
     tabs,
     rows.length
       ? el(
@@ -68,7 +78,14 @@ async function load(level) {
           el(
             "thead",
             {},
-            el("tr", {}, el("th", { scope: "col" }, all), ...["Day", "Ticket / task", "Summary", "Notes", "Hours"].map((h) => el("th", { scope: "col", textContent: h }))),
+            el(
+              "tr",
+              {},
+              el("th", { scope: "col" }, all),
+              ...["Day", "Ticket / task", "Summary", "Notes", "Hours"].map((h) =>
+                el("th", { scope: "col", textContent: h }),
+              ),
+            ),
           ),
           el("tbody", {}, ...rows),
         )
@@ -76,10 +93,22 @@ async function load(level) {
     el(
       "div",
       { className: "decide", hidden: rows.length === 0 },
-      el("button", { type: "button", id: "approve", className: "primary", textContent: "Approve selected", onclick: () => decide("approve") }),
+      el("button", {
+        type: "button",
+        id: "approve",
+        className: "primary",
+        textContent: "Approve selected",
+        onclick: () => decide("approve"),
+      }),
       el("label", { for: "reject-comment" }, "Comment (needed to reject)"),
       comment,
-      el("button", { type: "button", id: "reject", className: "danger", textContent: "Reject selected", onclick: () => decide("reject") }),
+      el("button", {
+        type: "button",
+        id: "reject",
+        className: "danger",
+        textContent: "Reject selected",
+        onclick: () => decide("reject"),
+      }),
       err,
     ),
   );

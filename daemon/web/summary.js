@@ -10,7 +10,14 @@ function localDay(epoch) {
 }
 
 const BUCKETS = ["pending", "submitted", "approved", "posted", "failed", "voided"];
-const COLOURS = { pending: "#8a8f98", submitted: "#2f6fb2", approved: "#6a4fb0", posted: "#1f7a45", failed: "#b3261e", voided: "#c9ccd1" };
+const COLOURS = {
+  pending: "#8a8f98",
+  submitted: "#2f6fb2",
+  approved: "#6a4fb0",
+  posted: "#1f7a45",
+  failed: "#b3261e",
+  voided: "#c9ccd1",
+};
 const GROUPS = ["day", "ticket", "company", "work_type", "billable", "status", "period"];
 const GROUP_TEXT = {
   day: "Day",
@@ -36,19 +43,45 @@ function chart(rows) {
       const h = ((r.buckets[b] ?? 0) / max) * (H - 30);
       if (h <= 0) continue;
       y -= h;
-      bars.push(svg("rect", { x, y, width: bw, height: h, fill: COLOURS[b] }, svg("title", {}, `${r.label}: ${b} ${hm(r.buckets[b])}`)));
+      bars.push(
+        svg(
+          "rect",
+          { x, y, width: bw, height: h, fill: COLOURS[b] },
+          svg("title", {}, `${r.label}: ${b} ${hm(r.buckets[b])}`),
+        ),
+      );
     }
-    bars.push(svg("text", { x: x + bw / 2, y: H - 6, "text-anchor": "middle", "font-size": 10, fill: "#333" }, r.label.split(" ").slice(0, 2).join(" ")));
+    bars.push(
+      svg(
+        "text",
+        { x: x + bw / 2, y: H - 6, "text-anchor": "middle", "font-size": 10, fill: "#333" },
+        r.label.split(" ").slice(0, 2).join(" "),
+      ),
+    );
   });
   const desc = rows.map((r) => `${r.label}: ${hm(r.seconds)}`).join("; ");
   return el(
     "figure",
     { className: "chart" },
-    svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `Hours per day, stacked by status. ${desc}`, width: "100%" },
+    svg(
+      "svg",
+      {
+        viewBox: `0 0 ${W} ${H}`,
+        role: "img",
+        "aria-label": `Hours per day, stacked by status. ${desc}`,
+        width: "100%",
+      },
       svg("text", { x: 0, y: 12, "font-size": 10, fill: "#333" }, hm(max)),
       svg("line", { x1: 32, y1: H - 20, x2: W, y2: H - 20, stroke: "#999" }),
-      ...bars),
-    el("figcaption", {}, ...BUCKETS.map((b) => el("span", { className: "legend" }, el("span", { className: `key key-${b}`, "aria-hidden": "true" }), b))),
+      ...bars,
+    ),
+    el(
+      "figcaption",
+      {},
+      ...BUCKETS.map((b) =>
+        el("span", { className: "legend" }, el("span", { className: `key key-${b}`, "aria-hidden": "true" }), b),
+      ),
+    ),
   );
 }
 
@@ -56,11 +89,25 @@ async function drill(filter, base, title, out) {
   const data = await api("GET", `/api/v1/entries?${query({ ...base, ...filter, limit: 5000 })}`);
   const total = data.entries.reduce((s, e) => s + e.actual_seconds, 0);
   out.replaceChildren(
-    el("h2", { id: "drill-h", tabIndex: -1, textContent: `${title}: ${data.entries.length} entr${data.entries.length === 1 ? "y" : "ies"}, ${hm(total)}` }),
+    el("h2", {
+      id: "drill-h",
+      tabIndex: -1,
+      textContent: `${title}: ${data.entries.length} entr${data.entries.length === 1 ? "y" : "ies"}, ${hm(total)}`,
+    }),
     el(
       "table",
       { className: "list drill", "aria-labelledby": "drill-h" },
-      el("thead", {}, el("tr", {}, ...["When", "Ticket / task", "Summary", "Hours", "Status", ""].map((h) => el("th", { scope: "col", textContent: h })))),
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          ...["When", "Ticket / task", "Summary", "Hours", "Status", ""].map((h) =>
+            el("th", { scope: "col", textContent: h }),
+          ),
+        ),
+      ),
       el(
         "tbody",
         {},
@@ -104,7 +151,11 @@ async function load(params) {
     api("GET", `/api/v1/summary?${query({ period, group })}`),
     group === "day" ? null : api("GET", `/api/v1/summary?${query({ period, group: "day" })}`),
   ]);
-  const select = el("select", { id: "group", name: "group" }, ...GROUPS.map((g) => el("option", { value: g, textContent: GROUP_TEXT[g] })));
+  const select = el(
+    "select",
+    { id: "group", name: "group" },
+    ...GROUPS.map((g) => el("option", { value: g, textContent: GROUP_TEXT[g] })),
+  );
   select.value = group;
   const periodInput = el("input", { id: "period", name: "period", value: period, size: 12 });
   const out = el("section", { className: "drill-out", "aria-live": "polite" });
@@ -139,16 +190,46 @@ async function load(params) {
       el("label", { for: "group" }, "Group by "),
       select,
       el("button", { type: "submit", textContent: "Show" }),
-      el("a", { className: "button", href: `/api/v1/entries/export?format=csv&${exportQ}`, download: "", textContent: "Entries CSV" }),
-      el("a", { className: "button", href: `/api/v1/entries/export?format=xlsx&${exportQ}`, download: "", textContent: "Entries XLSX" }),
-      el("a", { className: "button", href: `/api/v1/summary/export?format=csv&group=${group}&${exportQ}`, download: "", textContent: "Summary CSV" }),
-      el("a", { className: "button", href: `/api/v1/summary/export?format=xlsx&group=${group}&${exportQ}`, download: "", textContent: "Summary XLSX" }),
+      el("a", {
+        className: "button",
+        href: `/api/v1/entries/export?format=csv&${exportQ}`,
+        download: "",
+        textContent: "Entries CSV",
+      }),
+      el("a", {
+        className: "button",
+        href: `/api/v1/entries/export?format=xlsx&${exportQ}`,
+        download: "",
+        textContent: "Entries XLSX",
+      }),
+      el("a", {
+        className: "button",
+        href: `/api/v1/summary/export?format=csv&group=${group}&${exportQ}`,
+        download: "",
+        textContent: "Summary CSV",
+      }),
+      el("a", {
+        className: "button",
+        href: `/api/v1/summary/export?format=xlsx&group=${group}&${exportQ}`,
+        download: "",
+        textContent: "Summary XLSX",
+      }),
     ),
     chart((days ?? data).rows),
     el(
       "table",
       { className: "list summary" },
-      el("thead", {}, el("tr", {}, ...[GROUP_TEXT[group], "Entries", "Hours", "Billed", ...BUCKETS].map((h) => el("th", { scope: "col", textContent: h })))),
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          ...[GROUP_TEXT[group], "Entries", "Hours", "Billed", ...BUCKETS].map((h) =>
+            el("th", { scope: "col", textContent: h }),
+          ),
+        ),
+      ),
       el("tbody", {}, ...rows),
       el(
         "tfoot",
@@ -160,7 +241,9 @@ async function load(params) {
           el("td", { className: "num", textContent: String(data.totals.count) }),
           el("td", { className: "num", textContent: hm(data.totals.seconds) }),
           el("td", { className: "num", textContent: hm(data.totals.billed_seconds) }),
-          ...BUCKETS.map((b) => el("td", { className: "num", textContent: data.totals.buckets[b] ? hm(data.totals.buckets[b]) : "" })),
+          ...BUCKETS.map((b) =>
+            el("td", { className: "num", textContent: data.totals.buckets[b] ? hm(data.totals.buckets[b]) : "" }),
+          ),
         ),
       ),
     ),

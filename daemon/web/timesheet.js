@@ -190,7 +190,11 @@ function buildGrid() {
 
 function addRowForm() {
   const ticket = el("input", { id: "add-ticket", inputMode: "numeric", size: 8 });
-  const instance = el("select", { id: "add-instance" }, ...sheet.instances.map((n) => el("option", { value: n, textContent: n })));
+  const instance = el(
+    "select",
+    { id: "add-instance" },
+    ...sheet.instances.map((n) => el("option", { value: n, textContent: n })),
+  );
   instance.hidden = sheet.instances.length <= 1;
   const task = el("input", { id: "add-task", size: 16, autocomplete: "off" });
   task.setAttribute("list", "task-list");
@@ -206,8 +210,30 @@ function addRowForm() {
         const k = task.value.trim();
         if (!t && !k) return flash("Type a ticket number or a task.", { error: true });
         const row = t
-          ? { key: `ticket:${instance.value}:${t}`, kind: "ticket", instance: instance.value, ticket_id: null, ticket_number: t, task: null, summary: "", company: "", cells: [], total_seconds: 0 }
-          : { key: `task:${k}`, kind: "task", instance: "", ticket_id: null, ticket_number: null, task: k, summary: "", company: "", cells: [], total_seconds: 0 };
+          ? {
+              key: `ticket:${instance.value}:${t}`,
+              kind: "ticket",
+              instance: instance.value,
+              ticket_id: null,
+              ticket_number: t,
+              task: null,
+              summary: "",
+              company: "",
+              cells: [],
+              total_seconds: 0,
+            }
+          : {
+              key: `task:${k}`,
+              kind: "task",
+              instance: "",
+              ticket_id: null,
+              ticket_number: null,
+              task: k,
+              summary: "",
+              company: "",
+              cells: [],
+              total_seconds: 0,
+            };
         if (!extraRows.some((x) => x.key === row.key)) extraRows.push(row);
         draw();
         const r = [...root.querySelectorAll("tbody tr")].findIndex((tr) => tr.dataset.key === row.key);
@@ -232,9 +258,19 @@ function draw() {
   const head = el(
     "div",
     { className: "period-bar" },
-    el("a", { className: "button", href: `/timesheet?period=${p.prev}`, textContent: "← Previous", "aria-label": "Previous period" }),
+    el("a", {
+      className: "button",
+      href: `/timesheet?period=${p.prev}`,
+      textContent: "← Previous",
+      "aria-label": "Previous period",
+    }),
     el("h2", { id: "period-h", textContent: periodText(p) }),
-    el("a", { className: "button", href: `/timesheet?period=${p.next}`, textContent: "Next →", "aria-label": "Next period" }),
+    el("a", {
+      className: "button",
+      href: `/timesheet?period=${p.next}`,
+      textContent: "Next →",
+      "aria-label": "Next period",
+    }),
     el("span", { className: `pill ${closed ? "bad" : ""}`, textContent: closed ? "closed" : p.kind }),
     closed
       ? null
@@ -269,7 +305,11 @@ function draw() {
   const parts = [
     head,
     closed ? el("p", { className: "notice", textContent: "This period is closed: it is shown read-only." }) : null,
-    el("p", { className: "muted help", textContent: "Type hours (1:30, 1.5, 90m) and press Enter. Arrow keys move between cells; Shift+Enter opens a cell's entries." }),
+    el("p", {
+      className: "muted help",
+      textContent:
+        "Type hours (1:30, 1.5, 90m) and press Enter. Arrow keys move between cells; Shift+Enter opens a cell's entries.",
+    }),
     el("div", { className: "grid-wrap" }, buildGrid()),
     closed ? null : addRowForm(),
     dialog,

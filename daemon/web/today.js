@@ -1,7 +1,7 @@
 // Today: live timers with the popup's controls (updated over the WebSocket), pending decisions (idle keep/drop,
 // long-run review), unread notices, and today's entries including the ones held in their merge window.
 
-import { api, clock, el, entryLabel, flash, hm, hms, query, statusText } from "./ui.js";
+import { api, clock, el, entryEditor, entryLabel, flash, hm, hms, query, statusText } from "./ui.js";
 
 let ws = null;
 let tickTimer = null;
@@ -57,7 +57,10 @@ function timerCard(t) {
       { className: "top" },
       el("span", { className: "swatch", "aria-hidden": "true" }),
       el("strong", { className: "label", textContent: t.label }),
-      el("span", { className: "state", textContent: t.state === "paused" ? (PAUSED[t.paused_by] ?? "paused") : t.state }),
+      el("span", {
+        className: "state",
+        textContent: t.state === "paused" ? (PAUSED[t.paused_by] ?? "paused") : t.state,
+      }),
       elapsed,
     ),
     el("div", { className: "sub", textContent: [t.summary, t.company].filter(Boolean).join(" — ") }),
@@ -80,7 +83,8 @@ function timerCard(t) {
         type: "button",
         className: "danger",
         textContent: "Discard",
-        onclick: () => confirm(`Discard the timer ${t.label}? Its time is not kept.`) &&
+        onclick: () =>
+          confirm(`Discard the timer ${t.label}? Its time is not kept.`) &&
           act(() => api("DELETE", `/api/v1/timers/${id}`)),
       }),
     ),
@@ -96,7 +100,12 @@ function timerCard(t) {
         el("label", { for: billId }, "Billable "),
         billable,
         el("label", { for: wtId }, "Work type "),
-        el("input", { id: wtId, value: t.work_type, size: 14, onchange: (ev) => save("work_type", ev.target.value.trim()) }),
+        el("input", {
+          id: wtId,
+          value: t.work_type,
+          size: 14,
+          onchange: (ev) => save("work_type", ev.target.value.trim()),
+        }),
       ),
     ),
   );
@@ -114,9 +123,19 @@ function renderTimers() {
   if (idle) {
     const minutes = Math.round((idle.until - idle.since) / 60);
     parts.idle.append(
-      el("p", { textContent: `You were away from ${clock(idle.since)} to ${clock(idle.until)} (${minutes} min). Keep that time on your timers?` }),
-      el("button", { type: "button", textContent: "Keep it", onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: true })) }),
-      el("button", { type: "button", textContent: "Drop it", onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: false })) }),
+      el("p", {
+        textContent: `You were away from ${clock(idle.since)} to ${clock(idle.until)} (${minutes} min). Keep that time on your timers?`,
+      }),
+      el("button", {
+        type: "button",
+        textContent: "Keep it",
+        onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: true })),
+      }),
+      el("button", {
+        type: "button",
+        textContent: "Drop it",
+        onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: false })),
+      }),
     );
   }
   parts.idle.hidden = !idle;
@@ -127,12 +146,14 @@ async function refresh() {
   if (!parts) return;
   const midnight = new Date();
   midnight.setHours(0, 0, 0, 0);
-  const [timers, notices, entries, held] = await Promise.all([
+  const [timers, notices, entries, held, pending] = await Promise.all([
     api("GET", "/api/v1/timers"),
     api("GET", "/api/v1/notices?unread=true&limit=20"),
     api("GET", `/api/v1/entries?${query({ from: midnight.getTime() / 1000, limit: 500 })}`),
     api("GET", "/api/v1/entries?status=open"),
+    api("GET", "/api/v1/entries?status=pending&limit=500"),
   ]);
+  renderReview((pending.entries ?? []).filter((e) => e.flags?.includes("review")));
   state = timers;
   renderTimers();
   parts.notices.replaceChildren(
@@ -161,6 +182,49 @@ async function refresh() {
   );
   parts.noEntries.hidden = all.length > 0;
   parts.entries.closest("table").hidden = all.length === 0;
+}
+
+/** Long-run entries held for review: keep (submit), void, or fix the times first. */
+function renderReview(list) {
+  parts.reviewBox.hidden = list.length === 0;
+  parts.review.replaceChildren(
+    ...list.map((e) => {
+      const id = encodeURIComponent(e.id);
+      const editor = el("div");
+      return el(
+        "li",
+        { className: "card", dataset: { id: e.id } },
+        el("strong", { textContent: entryLabel(e) }),
+        ` ${clock(e.started_at)}–${clock(e.ended_at)} · ${hm(e.actual_seconds)} — `,
+        el("span", { className: "muted", textContent: e.status_reason }),
+        el(
+          "div",
+          { className: "row" },
+          el("button", {
+            type: "button",
+            textContent: "Keep it",
+            onclick: () => act(() => api("POST", `/api/v1/entries/${id}/submit`, {})),
+          }),
+          el("button", {
+            type: "button",
+            textContent: "Edit times",
+            onclick: async () => {
+              const x = await api("GET", `/api/v1/entries/${id}`);
+              editor.replaceChildren(entryEditor(x.entry, null, { onSaved: () => refresh() }));
+              editor.querySelector("input")?.focus();
+            },
+          }),
+          el("button", {
+            type: "button",
+            className: "danger",
+            textContent: "Void it",
+            onclick: () => act(() => api("POST", `/api/v1/entries/${id}/void`, { comment: "long run: not work" })),
+          }),
+        ),
+        editor,
+      );
+    }),
+  );
 }
 
 function connect() {
@@ -193,6 +257,8 @@ export async function render(main) {
     timers: el("ul", { className: "timers", "aria-label": "Timers" }),
     empty: el("p", { className: "muted", textContent: "No timers. Open a ticket in your PSA, or start one below." }),
     entries: el("tbody"),
+    reviewBox: null,
+    review: el("ul", { className: "timers" }),
     noEntries: el("p", { className: "muted", textContent: "No entries today yet." }),
   };
   parts.noticeBox = el(
@@ -213,11 +279,18 @@ export async function render(main) {
       },
     }),
   );
+  parts.reviewBox = el(
+    "section",
+    { className: "review", "aria-labelledby": "review-h", hidden: true },
+    el("h2", { id: "review-h", textContent: "Needs your decision: ran past the long-run cap" }),
+    parts.review,
+  );
   const ticket = el("input", { id: "start-ticket", inputMode: "numeric", size: 8 });
   const task = el("input", { id: "start-task", size: 12 });
   main.querySelector("h1").append(" ", parts.live);
   main.append(
     parts.idle,
+    parts.reviewBox,
     parts.noticeBox,
     el(
       "section",
@@ -262,7 +335,9 @@ export async function render(main) {
           el(
             "tr",
             {},
-            ...["Time", "Ticket / task", "Summary", "Hours", "Status"].map((h) => el("th", { scope: "col", textContent: h })),
+            ...["Time", "Ticket / task", "Summary", "Hours", "Status"].map((h) =>
+              el("th", { scope: "col", textContent: h }),
+            ),
           ),
         ),
         parts.entries,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -289,3 +290,40 @@ def _xlsx_rows(path: Path) -> list[dict[str, Any]]:
 
 async def _entry_field(d: RunningDaemon, entry_id: str, field: str, value: str) -> bool:
     return bool((await d.http.get(f"/api/v1/entries/{entry_id}")).json()["entry"][field] == value)
+
+
+async def test_the_outbox_shows_the_psas_refusal_and_an_entry_is_edited_and_retried(web: dict[str, Any]) -> None:
+    d: RunningDaemon = web["d"]
+    sb = web["sb"]
+    start = time.time() // 86_400 * 86_400 - 86_400 + 8 * 3600  # yesterday 08:00 UTC
+    made = await d.http.post(
+        "/api/v1/entries",
+        json={"instance": sb.name, "ticket": "9999", "started_at": start, "ended_at": start + 1800, "notes": "x"},
+    )
+    assert made.status_code == 201, made.text
+    entry_id = made.json()["id"]
+    for action in ("submit", "approve", "approve"):
+        assert (await d.http.post(f"/api/v1/entries/{entry_id}/{action}", json={})).status_code == 200
+    await await_until(lambda: _entry_field(d, entry_id, "status", "failed"), timeout=30, what="the PSA's refusal")
+
+    page = await sign_in_from_the_popup(web)
+    await page.goto(f"{d.base_url}/outbox")
+    await settle(page)
+    row = f"table.failed tr[data-id='{entry_id}']"
+    assert "9999" in await page.inner_text(f"{row} td.error")  # the PSA's own words
+    await page.wait_for_selector(f"li[data-instance='{sb.name}'] .pill:text('refusing entries')")
+    await check_page(page, "outbox-failed")
+    await page.click(f"{row} button:text('Edit')")
+    await page.wait_for_selector("td.editor form.entry-edit textarea")
+    await page.fill("td.editor form.entry-edit textarea", "checked the ticket number")
+    await page.click("td.editor button:text('Save entry')")
+    await await_until(lambda: _entry_field(d, entry_id, "notes", "checked the ticket number"), what="the edit saved")
+    attempts_before = len((await d.http.get(f"/api/v1/entries/{entry_id}")).json()["history"])
+    await page.click(f"{row} button:text('Retry')")
+    await page.wait_for_selector("#flash:has-text('queued again')")
+
+    async def tried_again() -> bool:
+        detail = (await d.http.get(f"/api/v1/entries/{entry_id}")).json()
+        return len(detail["history"]) > attempts_before + 1 and detail["entry"]["status"] == "failed"
+
+    await await_until(tried_again, timeout=30, what="the retry to reach the PSA (and be refused again)")
