@@ -19,8 +19,9 @@ from aiohttp import web
 
 from daemon.api.errors import ApiError
 from daemon.api.routing import Route, json_response, read_json
-from daemon.api.security import AUTH, PRINCIPAL, SESSION_COOKIE
+from daemon.api.security import AUTH, PRINCIPAL, SESSION_COOKIE, viewer_of
 from daemon.auth import SCOPE_FULL, SCOPE_WEB, SESSION_MAX_S, LoginRefused
+from daemon.entries.timesheet import Viewer
 
 __all__ = ["PAGES", "PAGE_ROUTES", "routes"]
 
@@ -51,6 +52,13 @@ class LoginCodeRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 class LoginCode(msgspec.Struct, kw_only=True):
     url: str
     expires_in: float
+
+
+class Me(msgspec.Struct, kw_only=True):
+    viewer: Viewer
+    """Who is looking (the audit trail's actor)."""
+    scope: Literal["full", "web"]
+    """"full" (SCOPE_FULL): everything the CLI may do; "web" (SCOPE_WEB): no pairings or PSA credentials."""
 
 
 def _assets() -> dict[str, tuple[bytes, str]]:
@@ -126,6 +134,12 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
+async def me(request: web.Request) -> web.Response:
+    principal = request[PRINCIPAL]
+    full = principal.kind == "cli" or (principal.kind == "web" and principal.scope == SCOPE_FULL)
+    return json_response(Me(viewer=viewer_of(request), scope="full" if full else "web"))
+
+
 async def logout(request: web.Request) -> web.Response:
     login_ = request.app[AUTH].login
     if login_ is not None:
@@ -170,6 +184,7 @@ routes = [
         response=LoginCode,
         status=201,
     ),
+    Route("GET", "/api/v1/web/me", me, "Who is looking, and what this sign-in may do", "web", response=Me),
     Route(
         "POST", "/api/v1/web/logout", logout, "Sign out of the web pages (ends the cookie's session)", "web", status=204
     ),

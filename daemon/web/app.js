@@ -91,4 +91,9 @@ $("signout").addEventListener("click", async () => {
   }
 });
 
+api("GET", "/api/v1/web/me")
+  .then((me) => {
+    $("who").textContent = `Signed in as ${me.viewer.name}`;
+  })
+  .catch(() => {});
 await show(new URL(location.href));

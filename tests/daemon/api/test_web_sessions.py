@@ -149,6 +149,18 @@ async def test_a_session_minted_by_the_extension_may_not_mint_pairings_or_touch_
     async with browser(tc) as full:  # minted with the CLI token: everything the CLI may do
         await sign_in(tc, full)
         assert (await full.post("/api/v1/pair/codes", headers={"Origin": tc.base_url})).status_code == 201
+        assert (await full.get("/api/v1/web/me")).json()["scope"] == "full"
+
+
+async def test_me_names_the_viewer_and_the_scope(tc: RunningDaemon) -> None:
+    code = (await tc.http.post("/api/v1/pair/codes")).json()["code"]
+    ext_token = (await tc.http.post("/api/v1/pair", json={"code": code}, headers={"Authorization": ""})).json()["token"]
+    async with browser(tc) as b:
+        url = urlsplit(await login_url(tc, token=ext_token))
+        await b.get(f"{url.path}?{url.query}")
+        me = (await b.get("/api/v1/web/me")).json()
+        assert me["scope"] == "web"
+        assert me["viewer"]["name"] and "approver" in me["viewer"]["roles"]
 
 
 async def test_the_pages_are_served_with_a_strict_csp_and_no_remote_anything(tc: RunningDaemon) -> None:
