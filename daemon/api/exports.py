@@ -88,7 +88,7 @@ async def export_summary(request: web.Request) -> web.StreamResponse:
     unknown = set(query) - set(FILTERS) - {"group"}
     if unknown:
         raise ApiError(400, "invalid_query", f"unknown query parameter(s): {', '.join(sorted(unknown))}")
-    summary = await summarize(entries, query)
+    summary = await summarize(entries, query, request.app[SERVICES].timers.open_entries())
     rows = [summary_cells(r.key, r.label, r.count, r.seconds, r.billed_seconds, r.buckets) for r in summary.rows]
     t = summary.totals
     rows.append(summary_cells("total", "Total", t.count, t.seconds, t.billed_seconds, t.buckets))

@@ -1,6 +1,9 @@
 """Summary: entries rolled up by day, period, ticket, company, work type, billable or status (SQL GROUP BY in
 daemon/store/summary.py), each row with the buckets and the `filter` that lists exactly its entries.
 
+Open entries (closed tickets inside their merge window) are not stored yet; `GET /api/v1/entries` lists them, so
+the summary counts them too (the pending bucket), keyed as the SQL would key them (`_held_key`).
+
 The window is of start times: `from`/`to` (or `period`, `day`) select the entries that *started* in it, as the
 timesheet counts them. Without any, the current period. Each row's `filter` is the request's own filters (with
 `from`/`to` written as `start_from`/`start_to`) plus the row's key: `GET /api/v1/entries` with it lists entries
@@ -9,8 +12,8 @@ whose actual seconds add up to the row's seconds, to the second.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import msgspec
@@ -20,7 +23,7 @@ from daemon.api.entries import FILTERS, read_filter
 from daemon.api.errors import ApiError
 from daemon.api.routing import Route, json_response
 from daemon.entries import periods
-from daemon.entries.model import BUCKETS, EntryFilter, Sums
+from daemon.entries.model import BUCKETS, Entry, EntryFilter, Sums, bucket_of, kind_of
 from daemon.entries.service import EntryService
 from daemon.entries.timesheet import row_key_of
 from daemon.services import SERVICES
@@ -28,8 +31,8 @@ from daemon.services import SERVICES
 __all__ = ["GROUPS", "Summary", "SummaryRow", "routes", "summarize"]
 
 GROUPS = ("day", "ticket", "company", "work_type", "billable", "status", "period")
-MAX_RANGES = 4000
-"""At most this many days (or periods) in one summary by day (or period): about eleven years."""
+MAX_DAYS = 4000
+"""At most this many days in one summary by day or period: about eleven years."""
 
 
 class SummaryRow(msgspec.Struct, kw_only=True):
@@ -73,36 +76,47 @@ def _day_label(d: date) -> str:
     return d.strftime("%a %d %b")
 
 
-async def _ranges(
-    entries: EntryService, f: EntryFilter, group: str
-) -> list[tuple[str, float, float, str, dict[str, str]]]:
-    """(key, lo, hi, label, filter) for each day or period the window covers."""
+async def _by_time(
+    entries: EntryService, f: EntryFilter, group: str, held: Sequence[Entry]
+) -> list[tuple[str, str, Sums, dict[str, str]]]:
+    """(key, label, sums, filter) per local day, or per period (its days' sums added up), in time order."""
     lo, hi = f.started_from, f.started_before
     if lo is None or hi is None:
         span = await entries.sums.started_span(f)
-        if span is None:
+        starts = [e.started_at for e in held]
+        if span is not None:
+            starts += list(span)
+        if not starts:
             return []
-        lo = span[0] if lo is None else lo
-        hi = span[1] + 1 if hi is None else hi
+        lo = min(starts) if lo is None else lo
+        hi = max(starts) + 1 if hi is None else hi
     if hi <= lo:
         return []
-    first, last = periods.local_day(lo, entries.zone), periods.local_day(hi - 0.001, entries.zone)
-    if (last - first).days > MAX_RANGES:
-        raise ApiError(400, "invalid_query", f"group={group}: give a window of at most {MAX_RANGES} days")
-    out: list[tuple[str, float, float, str, dict[str, str]]] = []
+    if (hi - lo) / 86400 > MAX_DAYS:
+        raise ApiError(400, "invalid_query", f"group={group}: give a window of at most {MAX_DAYS} days")
+    found = await entries.sums.by_local_day(f, periods.utc_offsets(lo, hi, entries.zone))
+    epoch = periods.epoch_day(0)
+    days = _merged(found, [((periods.local_day(e.started_at, entries.zone) - epoch).days,) for e in held], held)
     if group == "day":
-        d = first
-        while d <= last:
-            d_lo, d_hi = entries.bounds(d, d)
-            out.append((d.isoformat(), d_lo, d_hi, _day_label(d), {"day": d.isoformat()}))
-            d += timedelta(days=1)
+        out = []
+        for s in days:
+            d = periods.epoch_day(int(s.key[0]))
+            out.append((d.isoformat(), _day_label(d), s, {"day": d.isoformat()}))
         return out
-    p = periods.period_of(first, entries.config.timesheet)
-    while p.start <= last:
-        p_lo, p_hi = entries.bounds(p.start, p.end)
-        out.append((p.id, p_lo, p_hi, p.label(), {"period": p.id}))
-        p = periods.following(p, entries.config.timesheet)
-    return out
+    by_period: dict[str, tuple[periods.Period, Sums]] = {}
+    for s in days:
+        p = periods.period_of(periods.epoch_day(int(s.key[0])), entries.config.timesheet)
+        known = by_period.get(p.id)
+        if known is None:
+            by_period[p.id] = (p, msgspec.structs.replace(s, key=(p.id,), buckets=dict(s.buckets)))
+            continue
+        total = known[1]
+        total.count += s.count
+        total.seconds += s.seconds
+        total.billed_seconds += s.billed_seconds
+        for b in BUCKETS:
+            total.buckets[b] += s.buckets[b]
+    return [(pid, p.label(), s, {"period": pid}) for pid, (p, s) in by_period.items()]
 
 
 def _column_row(group: str, s: Sums) -> tuple[str, str, dict[str, str]]:
@@ -120,22 +134,46 @@ def _column_row(group: str, s: Sums) -> tuple[str, str, dict[str, str]]:
     return value, label, {group: value}
 
 
-async def summarize(entries: EntryService, q: Mapping[str, str]) -> Summary:
+def _held_key(group: str, e: Entry) -> tuple[Any, ...]:
+    """The GROUP BY key (`GROUP_COLUMNS` of daemon/store/summary.py) of an entry that is not stored."""
+    if group == "ticket":
+        kind = kind_of(e)
+        return (e.instance, kind, e.ticket_id, e.ticket_number if e.ticket_id is None else None, e.task)
+    return (getattr(e, group),)
+
+
+def _merged(found: list[Sums], keys: Sequence[tuple[Any, ...]], held: Sequence[Entry]) -> list[Sums]:
+    """The stored groups with the held entries added in (new groups where none matched), in key order."""
+    if not held:
+        return found
+    by_key = {s.key: s for s in found}
+    for key, e in zip(keys, held, strict=True):
+        s = by_key.get(key)
+        if s is None:
+            s = by_key[key] = Sums(key=key, count=0, seconds=0, billed_seconds=0, buckets=dict.fromkeys(BUCKETS, 0))
+        s.count += 1
+        s.seconds += e.actual_seconds
+        s.billed_seconds += e.billed_seconds
+        s.buckets[bucket_of(e.status)] += e.actual_seconds
+        s.summary, s.company = s.summary or e.summary, s.company or e.company
+    return sorted(by_key.values(), key=lambda s: tuple((v is not None, v if v is not None else "") for v in s.key))
+
+
+async def summarize(entries: EntryService, q: Mapping[str, str], held: Sequence[Entry] = ()) -> Summary:
+    """The summary of the entries the query selects; `held`: the open entries (not stored), counted when they match."""
     group = q.get("group", "day")
     if group not in GROUPS:
         raise ApiError(400, "invalid_query", f"group: unknown value {group[:40]!r}; one of {', '.join(GROUPS)}")
     base = base_query(q, entries)
     f = read_filter(base, entries)
+    held = [e for e in held if f.matches(e)]
     rows: list[SummaryRow] = []
     if group in ("day", "period"):
-        ranges = await _ranges(entries, f, group)
-        found = {s.key[0]: s for s in await entries.sums.by_range(f, [(k, lo, hi) for k, lo, hi, _, _ in ranges])}
-        for key, _, _, label, extra in ranges:
-            s = found.get(key)
-            if s is not None:
-                rows.append(_row(key, label, s, {**base, **extra}))
+        for key, label, s, extra in await _by_time(entries, f, group, held):
+            rows.append(_row(key, label, s, {**base, **extra}))
     else:
-        for s in await entries.sums.by_column(f, group):
+        found = await entries.sums.by_column(f, group)
+        for s in _merged(found, [_held_key(group, e) for e in held], held):
             key, label, extra = _column_row(group, s)
             rows.append(_row(key, label, s, {**base, **extra}))
     totals = SummaryTotals(
@@ -164,7 +202,8 @@ async def get_summary(request: web.Request) -> web.Response:
     unknown = set(request.query) - set(FILTERS) - {"group"}
     if unknown:
         raise ApiError(400, "invalid_query", f"unknown query parameter(s): {', '.join(sorted(unknown))}")
-    return json_response(await summarize(entries, request.query))
+    held = request.app[SERVICES].timers.open_entries()
+    return json_response(await summarize(entries, request.query, held))
 
 
 PARAMS = {

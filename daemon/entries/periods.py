@@ -127,3 +127,38 @@ def day_bounds(first: date, last: date, tz: ZoneInfo) -> tuple[float, float]:
 def at_local(day: date, clock_time: time, tz: ZoneInfo) -> float:
     """Epoch seconds of a wall-clock time on `day` in `tz`."""
     return datetime.combine(day, clock_time, tzinfo=tz).timestamp()
+
+
+def _offset(ts: float, tz: ZoneInfo) -> int:
+    delta = datetime.fromtimestamp(ts, tz).utcoffset()
+    return int(delta.total_seconds()) if delta is not None else 0
+
+
+def utc_offsets(lo: float, hi: float, tz: ZoneInfo) -> list[tuple[float, int]]:
+    """The zone's UTC offset over [lo, hi) as (until, offset) pieces in time order; the last piece runs to `hi`.
+
+    With it, SQL finds an instant's local day as `(t + offset) // 86400` (days since 1970-01-01) without a zone
+    library. Transitions are found from one local midnight to the next, then to the second by bisection."""
+    pieces: list[tuple[float, int]] = []
+    t, current = lo, _offset(lo, tz)
+    day = local_day(lo, tz)
+    while t < hi:
+        day += timedelta(days=1)
+        nxt = min(_midnight(day, tz), hi)
+        if _offset(nxt, tz) != current or nxt >= hi:
+            if nxt < hi:  # a change inside (t, nxt]: find its first second
+                a, b = t, nxt
+                while b - a > 1:
+                    mid = (a + b) // 2
+                    a, b = (mid, b) if _offset(mid, tz) == current else (a, mid)
+                pieces.append((b, current))
+                current = _offset(b, tz)
+            else:
+                pieces.append((hi, current))
+        t = nxt
+    return pieces or [(hi, current)]
+
+
+def epoch_day(number: int) -> date:
+    """The date of a day number counted from 1970-01-01."""
+    return date(1970, 1, 1) + timedelta(days=number)

@@ -491,7 +491,7 @@ class EntryService:
 
         More: a manual entry for the difference, starting at 09:00 local or after the cell's last entry. Less: the
         cell's editable manual entries are shortened or voided, newest first; when that is not enough (the rest is
-        timer or automation time), `cell_has_tracked_time` and nothing changes."""
+        timer or automation time, or already submitted), `cell_has_tracked_time` and nothing changes."""
         if (ref.task is None) == (ref.ticket is None):
             raise EntryError("invalid_input", "row: give a ticket (with its instance) or a task")
         ticket = self.ticket_ref(ref.instance, ref.ticket) if ref.ticket is not None else None
@@ -545,7 +545,8 @@ class EntryService:
         if sum(e.actual_seconds for e in editable) < less:
             raise EntryError(
                 "cell_has_tracked_time",
-                "this cell holds timer or automation time that a typed duration cannot cut: edit those entries instead",
+                "this cell holds time a typed duration cannot cut (timer or automation entries, or entries already "
+                "submitted): edit those entries instead",
             )
         comment = f"timesheet cell set to {target // 3600}:{target % 3600 // 60:02d}"
         for e in editable:

@@ -58,19 +58,25 @@ class SummaryStore:
         rows = await self._db.fetchall(sql, params)
         return [_sums(r, len(columns), 2 if extra else 0) for r in rows]
 
-    async def by_range(self, f: EntryFilter, ranges: Sequence[tuple[str, float, float]]) -> list[Sums]:
-        """Sums per range of started_at ([lo, hi), keyed by name): days or periods. Empty ranges are left out."""
-        if not ranges:
+    async def by_local_day(self, f: EntryFilter, offsets: Sequence[tuple[float, int]]) -> list[Sums]:
+        """Sums per local day of started_at, keyed by the day's number since 1970-01-01, in day order.
+
+        `offsets`: the zone's UTC offset as (until, seconds) pieces covering the filter's window
+        (`daemon.entries.periods.utc_offsets`); an entry's local day is (started_at + offset) // 86400."""
+        if not offsets:
             return []
         where, params = where_of(f)
-        values = ", ".join("(?, ?, ?)" for _ in ranges)
+        if len(offsets) == 1:
+            shift, shift_params = "?", [float(offsets[0][1])]
+        else:
+            whens = " ".join("WHEN started_at < ? THEN ?" for _ in offsets[:-1])
+            shift = f"CASE {whens} ELSE ? END"
+            shift_params = [float(v) for until, off in offsets[:-1] for v in (until, off)] + [float(offsets[-1][1])]
         sql = (
-            f"WITH r(k, lo, hi) AS (VALUES {values}) "  # noqa: S608
-            f"SELECT r.k AS g0, {_SUMS} FROM r JOIN entries ON started_at >= r.lo AND started_at < r.hi "
-            f"WHERE {where} GROUP BY r.k ORDER BY r.lo"
+            f"SELECT CAST((started_at + {shift}) / 86400 AS INTEGER) AS g0, {_SUMS} "  # noqa: S608
+            f"FROM entries WHERE {where} GROUP BY g0 ORDER BY g0"
         )
-        flat = [v for r in ranges for v in r]
-        rows = await self._db.fetchall(sql, (*flat, *params))
+        rows = await self._db.fetchall(sql, (*shift_params, *params))
         return [_sums(r, 1) for r in rows]
 
     async def started_span(self, f: EntryFilter) -> tuple[float, float] | None:

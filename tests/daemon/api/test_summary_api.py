@@ -16,9 +16,10 @@ from daemon.entries.model import BUCKETS, STATUSES, Segment
 from daemon.entries.service import NewEntry
 from daemon.services import SERVICES
 from daemon.timers.model import TicketRef
+from tests.events import HALO_ORIGIN, batch, beat, closed, opened
 from tests.support import RunningDaemon, assert_api_error
 
-CONFIG = """
+CONFIG = f"""
 approval = "two"
 timezone = "Europe/Berlin"
 user_name = "pia"
@@ -26,7 +27,7 @@ user_name = "pia"
 [[instances]]
 name = "halo"
 kind = "halopsa"
-origins = ["https://acme.halopsa.com"]
+origins = ["{HALO_ORIGIN}"]
 
 [[instances]]
 name = "at"
@@ -158,3 +159,21 @@ async def test_a_month_by_day(tc: RunningDaemon) -> None:
 )
 async def test_bad_summary_queries_are_400(tc: RunningDaemon, query: dict[str, str]) -> None:
     assert_api_error(await tc.http.get("/api/v1/summary", params=query), 400, "invalid_query")
+
+
+async def test_an_open_entry_counts_where_the_list_shows_it(tc: RunningDaemon, fake_clock: FakeClock) -> None:
+    """A closed ticket inside its merge window is not stored yet, but the entry list shows it: so does the summary."""
+    await generate(tc, 50, seed=3)
+    t0 = NOW - 3600
+    events = [opened(1, t0, 7, 4711)] + [beat(i, t0 + 20 * i) for i in range(1, 30)] + [closed(30, t0 + 600, 7)]
+    fake_clock.set(t0 + 600)
+    r = await tc.http.post("/api/v1/browser/events", json=batch(events))
+    assert r.status_code == 200, r.text
+    [held] = [e for e in (await tc.http.get("/api/v1/entries")).json()["entries"] if e["status"] == "open"]
+    assert held["actual_seconds"] == 600
+    for group in GROUPS:
+        s = await check(tc, {"group": group})  # the current period: the open entry's
+        assert s["totals"]["buckets"]["pending"] >= 600, group
+    by_ticket = await check(tc, {"group": "ticket", "period": "current"})
+    row = next(r for r in by_ticket["rows"] if r["key"] == "ticket:halo:4711")
+    assert row["buckets"]["pending"] >= 600
