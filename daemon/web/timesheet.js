@@ -307,8 +307,9 @@ function draw() {
     closed ? el("p", { className: "notice", textContent: "This period is closed: it is shown read-only." }) : null,
     el("p", {
       className: "muted help",
-      textContent:
-        "Type hours (1:30, 1.5, 90m) and press Enter. Arrow keys move between cells; Shift+Enter opens a cell's entries.",
+      textContent: closed
+        ? "Arrow keys move between cells; Shift+Enter shows a cell's entries."
+        : "Type hours (1:30, 1.5, 90m) and press Enter. Arrow keys move between cells; Shift+Enter opens a cell's entries.",
     }),
     el("div", { className: "grid-wrap" }, buildGrid()),
     closed ? null : addRowForm(),

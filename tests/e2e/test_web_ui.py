@@ -115,6 +115,10 @@ async def test_sign_in_from_the_popup_then_today_live_every_page_checked_and_sig
     await page.click("li.timer button:text('Pause')")
     await page.wait_for_selector("li.timer button:text('Resume')")
     assert (await d.http.get("/api/v1/timers")).json()["timers"][0]["running"] is False
+    # a timer started elsewhere (the CLI here) arrives over the WebSocket: the page does not poll
+    started = await d.http.post("/api/v1/timers", json={"task": "Internal meeting"})
+    assert started.status_code in (200, 201), started.text
+    await page.wait_for_selector("li.timer .label:text('Internal meeting')")
     await check_page(page, "today")
 
     pages = [
@@ -138,6 +142,37 @@ async def test_sign_in_from_the_popup_then_today_live_every_page_checked_and_sig
     await page.wait_for_selector("body[data-signed-out='1']")
     assert "ticketclock open" in await page.inner_text("main")
     await check_page(page, "signed-out")
+
+
+async def test_a_closed_period_is_shown_read_only_and_refuses_typing(web: dict[str, Any]) -> None:
+    d: RunningDaemon = web["d"]
+    current = (await d.http.get("/api/v1/timesheets/current")).json()["period"]
+    cell = await d.http.put(
+        f"/api/v1/timesheets/{current['prev']}/cells",
+        json={"row": {"task": "Admin"}, "day": current["prev"], "duration": "2h"},
+    )
+    assert cell.status_code == 200, cell.text
+    closed = await d.http.post(f"/api/v1/timesheets/{current['prev']}/close")
+    assert closed.status_code == 200, closed.text
+    page = await sign_in_from_the_popup(web)
+    await page.click("a:text('Previous')")
+    await page.wait_for_selector(".period-bar .pill:text('closed')")
+    assert "closed" in await page.inner_text("p.notice")
+    assert await page.query_selector("#submit-period") is None
+    assert await page.query_selector(".add-row") is None
+    cells = await page.eval_on_selector_all("input.cell", "cs => cs.map(c => c.readOnly)")
+    assert cells and all(cells)
+    await page.focus("tr[data-key='task:Admin'] input.cell[data-d='0']")
+    await page.keyboard.type("5")
+    await page.keyboard.press("Enter")
+    assert await page.input_value("tr[data-key='task:Admin'] input.cell[data-d='0']") == "2:00"
+    await page.keyboard.press("Shift+Enter")  # its entries open read-only
+    await page.wait_for_selector("dialog[open] form.entry-edit textarea[disabled]")
+    await page.keyboard.press("Escape")
+    sheet = (await d.http.get(f"/api/v1/timesheets/{current['prev']}")).json()
+    assert sheet["totals"]["seconds"] == 7200
+    assert "period=" + current["prev"] in page.url
+    await check_page(page, "timesheet-closed")
 
 
 async def test_a_used_link_shows_how_to_get_a_new_one(web: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ import sqlite3
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from daemon.auth import LOGIN_CODE_TTL_S, SESSION_IDLE_S, SESSION_MAX_S
 from daemon.clock import FakeClock
@@ -195,3 +196,24 @@ async def test_the_pages_and_login_never_give_a_server_error_and_refuse_in_the_o
         page = await b.get("/login", params={"code": "nope"}, headers={"Accept": "text/html"})
         assert page.status_code == 400 and page.headers["Content-Type"].startswith("text/html")
         assert "ticketclock open" in page.text and "tc_session" not in b.cookies
+
+
+async def test_the_websocket_takes_the_session_cookie_and_refuses_without_it(tc: RunningDaemon) -> None:
+    import aiohttp
+
+    hello = {"type": "hello", "install": "web-ui", "instance": "web"}
+    async with browser(tc) as b:
+        await sign_in(tc, b)
+        cookie = f"tc_session={b.cookies['tc_session']}"
+    async with aiohttp.ClientSession() as session:
+        url = f"{tc.base_url}/api/v1/ws"
+        async with session.ws_connect(url, headers={"Cookie": cookie, "Origin": tc.base_url}) as ws:
+            await ws.send_json(hello)
+            first = await ws.receive_json(timeout=10)
+            assert first["type"] == "welcome"
+        async with session.ws_connect(url, headers={"Origin": tc.base_url}) as ws:
+            await ws.send_json(hello)
+            refused = await ws.receive_json(timeout=10)
+            assert refused["type"] == "error" and refused["code"] == "unauthorized"
+        with pytest.raises(aiohttp.WSServerHandshakeError):  # a foreign page never gets to the hello
+            await session.ws_connect(url, headers={"Cookie": cookie, "Origin": "http://evil.example"})
