@@ -175,6 +175,24 @@ async def test_a_closed_period_is_shown_read_only_and_refuses_typing(web: dict[s
     await check_page(page, "timesheet-closed")
 
 
+async def test_a_notification_click_opens_its_page_signed_in(web: dict[str, Any]) -> None:
+    """badge.onNotificationClick is what chrome.notifications.onClicked calls (a notification cannot be clicked in a
+    headless browser): run from an extension page, it mints a code and opens the matching page in a new tab."""
+    d: RunningDaemon = web["d"]
+    ctx = web["ctx"]
+    popup = await ctx.new_page()
+    await popup.goto(f"chrome-extension://{web['ext_id']}/popup.html")
+    await settle(popup)
+    for notification, path in (("entry-e_1", "/outbox"), ("notice-7", "/")):
+        async with ctx.expect_page() as opened:
+            await popup.evaluate("async (id) => (await import('./lib/badge.js')).onNotificationClick(id)", notification)
+        page = await opened.value
+        await page.wait_for_url(f"{d.base_url}{path}")
+        await settle(page)
+        assert await page.get_attribute("body", "data-signed-out") is None
+        await page.close()
+
+
 async def test_a_used_link_shows_how_to_get_a_new_one(web: dict[str, Any]) -> None:
     d: RunningDaemon = web["d"]
     url = (await d.http.post("/api/v1/web/login-code", json={})).json()["url"]
