@@ -47,6 +47,7 @@ __all__ = [
     "LoginRefused",
     "Pairing",
     "PairingError",
+    "SignedIn",
     "WebLogin",
     "WebSession",
     "ensure_token_file",
@@ -222,8 +223,22 @@ class WebSession:
     created_at: float
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    cookie: str
+    """The session cookie's value."""
+    key: str
+    """The page key: handed to the page in the URL fragment, kept in its origin's localStorage, sent as a header."""
+
+
 class WebLogin:
     """One-time login codes (memory only, 60 s) that become sessions (stored by the SHA-256 of the cookie value).
+
+    A session is the cookie AND a page key. Cookies are not scoped by port: a browser sends the cookie of
+    127.0.0.1:47600 to any program listening on another port of 127.0.0.1 (another user's, on a shared machine), and
+    SameSite does not help (ports do not make sites). The key is given to the page in the URL fragment of the 303
+    (fragments never reach a server) and kept in localStorage, which is scoped by origin, port included; the API
+    wants it with every cookie request. A cookie leaked to another port is therefore useless on its own.
 
     A session ends when signed out, after `SESSION_IDLE_S` without a request, or `SESSION_MAX_S` after sign-in.
     """
@@ -247,8 +262,8 @@ class WebLogin:
         self._codes = {k: v for k, v in self._codes.items() if v[1] > now - LOGIN_CODE_TTL_S}
         self._used = {k: v for k, v in self._used.items() if v > now - LOGIN_CODE_TTL_S}
 
-    async def redeem(self, code: str) -> str:
-        """Trade a code for a new session; answers the cookie value (returned once, stored only as a hash)."""
+    async def redeem(self, code: str) -> SignedIn:
+        """Trade a code for a new session: its cookie value and page key (returned once, stored only as hashes)."""
         now = self._clock.now()
         digest = hash_token(code) if code.isascii() else ""
         held = self._codes.pop(digest, None)
@@ -259,18 +274,26 @@ class WebLogin:
         if expires <= now:
             raise LoginRefused("expired")
         token = "tcs_" + secrets.token_urlsafe(32)
+        key = secrets.token_urlsafe(24)
         await self._sessions.add(
-            SessionRow(token_sha256=hash_token(token), scope=scope, created_at=now, last_seen_at=now)
+            SessionRow(
+                token_sha256=hash_token(token),
+                scope=scope,
+                created_at=now,
+                last_seen_at=now,
+                key_sha256=hash_token(key),
+            )
         )
-        return token
+        return SignedIn(cookie=token, key=key)
 
-    async def resolve(self, token: str) -> WebSession | None:
-        """The live session for a cookie value, or None (unknown, signed out or expired); a hit counts as activity."""
-        if not token or not token.isascii() or len(token) > 200:
+    async def resolve(self, token: str, key: str) -> WebSession | None:
+        """The live session for a cookie value and its page key, or None (unknown, wrong or missing key, signed out
+        or expired); a hit counts as activity."""
+        if not token or not token.isascii() or len(token) > 200 or not key.isascii() or len(key) > 200:
             return None
         digest = hash_token(token)
         row = await self._sessions.get(digest)
-        if row is None:
+        if row is None or not row.key_sha256 or not hmac.compare_digest(row.key_sha256, hash_token(key)):
             return None
         now = self._clock.now()
         if now - row.last_seen_at > SESSION_IDLE_S or now - row.created_at > SESSION_MAX_S:

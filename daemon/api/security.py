@@ -40,6 +40,7 @@ __all__ = [
     "AUTH",
     "CLIENT_TAGS",
     "SESSION_COOKIE",
+    "SESSION_KEY_HEADER",
     "WS_UNPAIRED",
     "Guard",
     "Principal",
@@ -89,6 +90,8 @@ EXTENSION_SCHEMES = ("chrome-extension://", "moz-extension://", "extension://")
 
 
 SESSION_COOKIE = "tc_session"
+SESSION_KEY_HEADER = "X-TicketClock-Key"
+"""The page key that must come with the session cookie (daemon/auth.py `WebLogin`)."""
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -168,12 +171,13 @@ class Guard:
                 return None
         return proof(digest, challenge, self.port)
 
-    async def session(self, request: web.Request) -> Principal | None:
-        """The web session named by the request's cookie, or None (no cookie, unknown, signed out, expired)."""
+    async def session(self, request: web.Request, key: str | None = None) -> Principal | None:
+        """The web session named by the request's cookie and page key (the header, or `key` from a WebSocket hello),
+        or None (no cookie, no or wrong key, unknown, signed out, expired)."""
         token = request.cookies.get(SESSION_COOKIE, "")
         if not token or self.login is None:
             return None
-        found = await self.login.resolve(token)
+        found = await self.login.resolve(token, request.headers.get(SESSION_KEY_HEADER, "") if key is None else key)
         return None if found is None else Principal("web", scope=found.scope)
 
     def may_call(self, principal: Principal, method: str, template: str) -> bool:

@@ -121,16 +121,20 @@ async def login(request: web.Request) -> web.Response:
     try:
         if login_ is None or not code:
             raise LoginRefused("unknown")
-        token = await login_.redeem(code)
+        signed_in = await login_.redeem(code)
     except LoginRefused as exc:
         text = REFUSED[exc.reason] + HOW_TO
         if "text/html" in request.headers.get("Accept", ""):  # a browser: a page a person can read
             return _plain_page("Sign-in link not valid", text, 400)
         raise ApiError(400, "invalid_query", text) from None  # a program: the one error shape
-    response = web.Response(status=303, headers={"Location": "/" + (target if target in PAGES else "")})
+    # the page key travels in the fragment: browsers keep it across the redirect and never send it to a server
+    page_path = "/" + (target if target in PAGES else "")
+    response = web.Response(status=303, headers={"Location": f"{page_path}#key={signed_in.key}"})
     response.headers.update(SECURITY_HEADERS)
     response.headers["Cache-Control"] = "no-store"
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", path="/", max_age=int(SESSION_MAX_S))
+    response.set_cookie(
+        SESSION_COOKIE, signed_in.cookie, httponly=True, samesite="Strict", path="/", max_age=int(SESSION_MAX_S)
+    )
     return response
 
 

@@ -127,4 +127,8 @@ MIGRATIONS: list[str] = [
         last_seen_at REAL NOT NULL
     );
     """,
+    # web-ui (issue 10): web_sessions.key_sha256 — the page key that must come with the cookie (daemon/auth.py).
+    """
+    ALTER TABLE web_sessions ADD COLUMN key_sha256 TEXT NOT NULL DEFAULT '';
+    """,
 ]

@@ -14,6 +14,7 @@ class SessionRow(msgspec.Struct, frozen=True, kw_only=True):
     scope: str
     created_at: float
     last_seen_at: float
+    key_sha256: str = ""
 
 
 class SessionStore:
@@ -23,13 +24,14 @@ class SessionStore:
     async def add(self, row: SessionRow) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
-                "INSERT INTO web_sessions (token_sha256, scope, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
-                (row.token_sha256, row.scope, row.created_at, row.last_seen_at),
+                "INSERT INTO web_sessions (token_sha256, scope, created_at, last_seen_at, key_sha256) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (row.token_sha256, row.scope, row.created_at, row.last_seen_at, row.key_sha256),
             )
 
     async def get(self, token_sha256: str) -> SessionRow | None:
         row = await self._db.fetchone(
-            "SELECT token_sha256, scope, created_at, last_seen_at FROM web_sessions WHERE token_sha256 = ?",
+            "SELECT token_sha256, scope, created_at, last_seen_at, key_sha256 FROM web_sessions WHERE token_sha256 = ?",
             (token_sha256,),
         )
         return None if row is None else SessionRow(**dict(row))

@@ -2,12 +2,14 @@
 // /approvals, /outbox). Plain ES modules and one CSS file, no build step, no CDN, no remote fonts: like the
 // extension, nothing to install, and it works offline.
 
-import { $, api, el, flash, whenSignedOut } from "./ui.js";
+import { $, api, el, flash, forgetKey, takeKeyFromAddress, whenSignedOut } from "./ui.js";
 import * as today from "./today.js";
 import * as timesheet from "./timesheet.js";
 import * as summary from "./summary.js";
 import * as approvals from "./approvals.js";
 import * as outbox from "./outbox.js";
+
+takeKeyFromAddress(); // first, so the key leaves the address bar (and the history) at once
 
 const PAGES = { today, timesheet, summary, approvals, outbox };
 const TITLES = { today: "Today", timesheet: "Timesheet", summary: "Summary", approvals: "Approvals", outbox: "Outbox" };
@@ -51,7 +53,8 @@ globalThis.ticketclockGo = go;
 
 document.addEventListener("click", (ev) => {
   const a = ev.target.closest?.("a[href]");
-  if (!a || a.target || a.hasAttribute("download") || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+  if (!a || a.target || a.dataset.download || a.hasAttribute("download") || ev.ctrlKey || ev.metaKey || ev.shiftKey)
+    return;
   const url = new URL(a.href);
   if (url.origin !== location.origin || url.pathname.startsWith("/api/")) return;
   ev.preventDefault();
@@ -80,6 +83,7 @@ $("signout").addEventListener("click", async () => {
   try {
     await api("POST", "/api/v1/web/logout");
   } finally {
+    forgetKey();
     $("main").replaceChildren(
       el("h1", { textContent: "Signed out" }),
       el("p", { textContent: "Run `ticketclock open`, or use the popup's link, to sign in again." }),

@@ -2,7 +2,20 @@
 // drill-down from any total to its entries (and an entry's audit trail), a chart of hours per day stacked by
 // bucket (inline SVG), and CSV/XLSX export links.
 
-import { api, clock, dayLabel, el, entryEditor, entryLabel, hm, query, svg } from "./ui.js";
+import { api, clock, dayLabel, download, el, entryEditor, entryLabel, flash, hm, query, svg } from "./ui.js";
+
+function exportLink(text, path) {
+  return el("a", {
+    className: "button",
+    href: path,
+    textContent: text,
+    dataset: { download: "1" },
+    onclick: (ev) => {
+      ev.preventDefault();
+      download(path).catch((err) => flash(err.message, { error: true }));
+    },
+  });
+}
 
 function localDay(epoch) {
   const d = new Date(epoch * 1000);
@@ -190,30 +203,10 @@ async function load(params) {
       el("label", { for: "group" }, "Group by "),
       select,
       el("button", { type: "submit", textContent: "Show" }),
-      el("a", {
-        className: "button",
-        href: `/api/v1/entries/export?format=csv&${exportQ}`,
-        download: "",
-        textContent: "Entries CSV",
-      }),
-      el("a", {
-        className: "button",
-        href: `/api/v1/entries/export?format=xlsx&${exportQ}`,
-        download: "",
-        textContent: "Entries XLSX",
-      }),
-      el("a", {
-        className: "button",
-        href: `/api/v1/summary/export?format=csv&group=${group}&${exportQ}`,
-        download: "",
-        textContent: "Summary CSV",
-      }),
-      el("a", {
-        className: "button",
-        href: `/api/v1/summary/export?format=xlsx&group=${group}&${exportQ}`,
-        download: "",
-        textContent: "Summary XLSX",
-      }),
+      exportLink("Entries CSV", `/api/v1/entries/export?format=csv&${exportQ}`),
+      exportLink("Entries XLSX", `/api/v1/entries/export?format=xlsx&${exportQ}`),
+      exportLink("Summary CSV", `/api/v1/summary/export?format=csv&group=${group}&${exportQ}`),
+      exportLink("Summary XLSX", `/api/v1/summary/export?format=xlsx&group=${group}&${exportQ}`),
     ),
     chart((days ?? data).rows),
     el(

@@ -1,7 +1,7 @@
 // Today: live timers with the popup's controls (updated over the WebSocket), pending decisions (idle keep/drop,
 // long-run review), unread notices, and today's entries including the ones held in their merge window.
 
-import { api, clock, el, entryEditor, entryLabel, flash, hm, hms, query, statusText } from "./ui.js";
+import { api, clock, el, entryEditor, entryLabel, flash, hm, hms, pageKey, query, statusText } from "./ui.js";
 
 let ws = null;
 let tickTimer = null;
@@ -230,7 +230,9 @@ function renderReview(list) {
 function connect() {
   const sock = new WebSocket(`ws://${location.host}/api/v1/ws`);
   ws = sock;
-  sock.onopen = () => sock.send(JSON.stringify({ type: "hello", install: "web-ui", instance: "web" }));
+  // the page key rides in the hello's token (the session cookie came with the upgrade request)
+  sock.onopen = () =>
+    sock.send(JSON.stringify({ type: "hello", install: "web-ui", instance: "web", token: pageKey() }));
   sock.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
     if (msg.type === "state") {

@@ -33,6 +33,19 @@ export class ApiError extends Error {
   }
 }
 
+const KEY = "ticketclock.key";
+
+/** The page key (daemon/auth.py WebLogin): it arrives in the sign-in redirect's fragment and is kept in this
+ * origin's localStorage (port included, unlike the cookie); every API call sends it. */
+export function takeKeyFromAddress() {
+  const found = /(?:^#|&)key=([A-Za-z0-9_-]+)/.exec(location.hash);
+  if (!found) return;
+  localStorage.setItem(KEY, found[1]);
+  history.replaceState(null, "", location.pathname + location.search);
+}
+export const pageKey = () => localStorage.getItem(KEY) ?? "";
+export const forgetKey = () => localStorage.removeItem(KEY);
+
 let onSignedOut = () => {};
 export function whenSignedOut(fn) {
   onSignedOut = fn;
@@ -40,7 +53,7 @@ export function whenSignedOut(fn) {
 
 /** Call the daemon's API with the session cookie; errors come back as ApiError (the one error shape). */
 export async function api(method, path, body) {
-  const init = { method, headers: {}, credentials: "same-origin" };
+  const init = { method, headers: { "X-TicketClock-Key": pageKey() }, credentials: "same-origin" };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -55,6 +68,24 @@ export async function api(method, path, body) {
     throw err;
   }
   return data;
+}
+
+/** Download an export (the key goes as a header, never in a URL): fetched, then saved under the daemon's name. */
+export async function download(path) {
+  const r = await fetch(path, { headers: { "X-TicketClock-Key": pageKey() }, credentials: "same-origin" });
+  if (!r.ok) {
+    const e = (await r.json().catch(() => null))?.error ?? {};
+    const err = new ApiError(r.status, e.code ?? "http_error", e.message ?? `HTTP ${r.status}`, e.details);
+    if (r.status === 401) onSignedOut(err);
+    throw err;
+  }
+  const name = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") ?? "")?.[1] ?? "ticketclock-export";
+  const url = URL.createObjectURL(await r.blob());
+  const a = el("a", { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 export function query(params) {

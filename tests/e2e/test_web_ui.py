@@ -90,6 +90,8 @@ async def sign_in_from_the_popup(web: dict[str, Any]) -> Any:
     assert cookies["tc_session"]["httpOnly"] and cookies["tc_session"]["sameSite"] == "Strict"
     await popup.close()
     await settle(page)
+    assert "#" not in page.url  # the page key left the address bar too, into this origin's localStorage
+    assert await page.evaluate("localStorage.getItem('ticketclock.key')")
     return page
 
 

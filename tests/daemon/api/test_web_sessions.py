@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from daemon.api.security import SESSION_KEY_HEADER as KEY_HEADER
 from daemon.auth import LOGIN_CODE_TTL_S, SESSION_IDLE_S, SESSION_MAX_S
 from daemon.clock import FakeClock
 from tests.support import RunningDaemon, assert_api_error
@@ -31,16 +32,27 @@ def browser(d: RunningDaemon) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=d.base_url, timeout=10)
 
 
-async def sign_in(d: RunningDaemon, b: httpx.AsyncClient, **body: str) -> httpx.Response:
-    url = urlsplit(await login_url(d, **body))
-    return await b.get(f"{url.path}?{url.query}")
+async def sign_in(d: RunningDaemon, b: httpx.AsyncClient, token: str | None = None, **body: str) -> httpx.Response:
+    """Follow a sign-in link as the page does: the cookie is kept by the client, the page key (from the redirect's
+    fragment) is sent as the header on every later request."""
+    url = urlsplit(await login_url(d, token, **body))
+    r = await b.get(f"{url.path}?{url.query}")
+    if r.status_code == 303:
+        b.headers[KEY_HEADER] = page_key(r)
+    return r
+
+
+def page_key(r: httpx.Response) -> str:
+    location = urlsplit(r.headers["Location"])
+    assert location.fragment.startswith("key="), location
+    return location.fragment.removeprefix("key=")
 
 
 async def test_a_code_becomes_a_strict_httponly_cookie_and_a_303_without_the_code(tc: RunningDaemon) -> None:
     async with browser(tc) as b:
         r = await sign_in(tc, b, next="/timesheet")
         assert r.status_code == 303
-        assert r.headers["Location"] == "/timesheet"  # the code leaves the address bar
+        assert r.headers["Location"].split("#")[0] == "/timesheet"  # the code leaves the address bar
         cookie = r.headers["Set-Cookie"]
         assert cookie.startswith("tc_session=")
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
@@ -103,6 +115,21 @@ async def test_no_cookie_no_access(tc: RunningDaemon) -> None:
         assert_api_error(await b.get("/api/v1/timers"), 401, "session_expired")
 
 
+async def test_the_cookie_alone_is_not_enough_without_its_page_key(tc: RunningDaemon) -> None:
+    """A cookie is sent to every port of 127.0.0.1 (another user's program may read it); the page key lives in the
+    origin's localStorage, port included. Without it, or with another session's, the cookie opens nothing."""
+    async with browser(tc) as b, browser(tc) as other:
+        await sign_in(tc, b)
+        await sign_in(tc, other)
+        assert (await b.get("/api/v1/timers")).status_code == 200
+        key = b.headers.pop(KEY_HEADER)
+        assert_api_error(await b.get("/api/v1/timers"), 401, "session_expired")
+        b.headers[KEY_HEADER] = other.headers[KEY_HEADER]
+        assert_api_error(await b.get("/api/v1/timers"), 401, "session_expired")
+        b.headers[KEY_HEADER] = key
+        assert (await b.get("/api/v1/timers")).status_code == 200
+
+
 async def test_signing_out_ends_the_session(tc: RunningDaemon) -> None:
     async with browser(tc) as b:
         await sign_in(tc, b)
@@ -141,8 +168,7 @@ async def test_a_session_minted_by_the_extension_may_not_mint_pairings_or_touch_
     pair = await tc.http.post("/api/v1/pair", json={"code": code}, headers={"Authorization": ""})
     ext_token = pair.json()["token"]
     async with browser(tc) as b:
-        url = urlsplit(await login_url(tc, token=ext_token))
-        assert (await b.get(f"{url.path}?{url.query}")).status_code == 303
+        assert (await sign_in(tc, b, ext_token)).status_code == 303
         own = {"Origin": tc.base_url}
         assert (await b.get("/api/v1/timers")).status_code == 200
         assert_api_error(await b.post("/api/v1/pair/codes", headers=own), 403, "cli_only")
@@ -157,8 +183,7 @@ async def test_me_names_the_viewer_and_the_scope(tc: RunningDaemon) -> None:
     code = (await tc.http.post("/api/v1/pair/codes")).json()["code"]
     ext_token = (await tc.http.post("/api/v1/pair", json={"code": code}, headers={"Authorization": ""})).json()["token"]
     async with browser(tc) as b:
-        url = urlsplit(await login_url(tc, token=ext_token))
-        await b.get(f"{url.path}?{url.query}")
+        await sign_in(tc, b, ext_token)
         me = (await b.get("/api/v1/web/me")).json()
         assert me["scope"] == "web"
         assert me["viewer"]["name"] and "approver" in me["viewer"]["roles"]
@@ -201,19 +226,21 @@ async def test_the_pages_and_login_never_give_a_server_error_and_refuse_in_the_o
 async def test_the_websocket_takes_the_session_cookie_and_refuses_without_it(tc: RunningDaemon) -> None:
     import aiohttp
 
-    hello = {"type": "hello", "install": "web-ui", "instance": "web"}
     async with browser(tc) as b:
         await sign_in(tc, b)
         cookie = f"tc_session={b.cookies['tc_session']}"
+        hello = {"type": "hello", "install": "web-ui", "instance": "web", "token": b.headers[KEY_HEADER]}
+    keyless = {**hello, "token": ""}
     async with aiohttp.ClientSession() as session:
         url = f"{tc.base_url}/api/v1/ws"
         async with session.ws_connect(url, headers={"Cookie": cookie, "Origin": tc.base_url}) as ws:
             await ws.send_json(hello)
             first = await ws.receive_json(timeout=10)
             assert first["type"] == "welcome"
-        async with session.ws_connect(url, headers={"Origin": tc.base_url}) as ws:
-            await ws.send_json(hello)
-            refused = await ws.receive_json(timeout=10)
-            assert refused["type"] == "error" and refused["code"] == "unauthorized"
+        for headers, said in (({"Origin": tc.base_url}, hello), ({"Cookie": cookie, "Origin": tc.base_url}, keyless)):
+            async with session.ws_connect(url, headers=headers) as ws:
+                await ws.send_json(said)
+                refused = await ws.receive_json(timeout=10)
+                assert refused["type"] == "error" and refused["code"] == "unauthorized"
         with pytest.raises(aiohttp.WSServerHandshakeError):  # a foreign page never gets to the hello
             await session.ws_connect(url, headers={"Cookie": cookie, "Origin": "http://evil.example"})
