@@ -9,7 +9,8 @@ GROUP BY that computes the same totals on the same file.
    timezone Europe/Berlin) on that file; the summary of one month (June 2026, group=day and group=company) is asked
    over HTTP, one warm-up and then `--runs` times (default 7); the median is reported.
 3. The raw SQL: aiosqlite on the same file with the daemon's pragmas (WAL, synchronous FULL, foreign keys,
-   busy_timeout), `GROUP BY` the local day (June is all UTC+2 in Berlin) or the company, with the same count,
+   busy_timeout), `GROUP BY` the local day number (June is all UTC+2 in Berlin: (started_at + 7200) / 86400) or
+   the company, with the same count,
    seconds, billed seconds and six bucket sums, same window; median of the same number of runs. The totals of both
    are compared: the script fails if they differ.
 
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -177,7 +178,7 @@ _BUCKET_SQL = ", ".join(
 )
 RAW = {
     "day": (
-        "SELECT date(started_at + 7200, 'unixepoch') AS k, count(*), sum(actual_seconds), sum(billed_seconds), "
+        "SELECT CAST((started_at + 7200) / 86400 AS INTEGER) AS k, count(*), sum(actual_seconds), sum(billed_seconds), "
         f"{_BUCKET_SQL} FROM entries WHERE started_at >= ? AND started_at < ? GROUP BY k ORDER BY k"
     ),
     "company": (
@@ -185,6 +186,10 @@ RAW = {
         "FROM entries WHERE started_at >= ? AND started_at < ? GROUP BY k ORDER BY k"
     ),
 }
+
+
+def _key(group: str, k: Any) -> str:
+    return (date(1970, 1, 1) + timedelta(days=int(k))).isoformat() if group == "day" else str(k)
 
 
 async def raw_sql(db_path: Path, group: str, runs: int) -> tuple[list[float], dict[str, tuple[int, ...]]]:
@@ -202,7 +207,7 @@ async def raw_sql(db_path: Path, group: str, runs: int) -> tuple[list[float], di
             elapsed = time.perf_counter() - t
             if i:  # the first run warms the cache
                 times.append(elapsed)
-            result = {str(r[0]): tuple(int(x) for x in r[1:]) for r in rows}
+            result = {_key(group, r[0]): tuple(int(x) for x in r[1:]) for r in rows}
     return times, result
 
 

@@ -171,7 +171,7 @@ class _Act(Protocol):
     """An entry action of `EntryService` (submit, approve, reject, void, retry), called unbound."""
 
     def __call__(
-        self, entries: EntryService, entry_id: str, /, *, comment: str = ..., actor: str = ...
+        self, entries: EntryService, entry_id: str, /, *, comment: str = ..., actor: str
     ) -> Awaitable[Entry]: ...
 
 

@@ -203,7 +203,7 @@ class EntryService:
             await OutboxStore.enqueue(tx, entry, self._clock.now())
             self.on_queued(entry.instance)
 
-    async def create_manual(self, body: ManualEntry, actor: str = "user") -> Entry:
+    async def create_manual(self, body: ManualEntry, actor: str) -> Entry:
         now = self._clock.now()
         if body.ticket is None and body.task is None:
             raise EntryError("invalid_input", "give a ticket or a task")
@@ -276,7 +276,7 @@ class EntryService:
 
     # --- changes --------------------------------------------------------------------------------------------------
 
-    async def patch(self, entry_id: str, patch: EntryPatch, actor: str = "user") -> Entry:
+    async def patch(self, entry_id: str, patch: EntryPatch, actor: str) -> Entry:
         async with self._db.transaction() as tx:
             entry = await self._load(tx, entry_id)
             if entry.status not in EDITABLE:
@@ -329,7 +329,7 @@ class EntryService:
             )
         return entry
 
-    async def submit(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+    async def submit(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
         """pending or rejected → submitted (approval pattern none: on to queued)."""
 
         def target(s: Status) -> Status | None:
@@ -337,7 +337,7 @@ class EntryService:
 
         return await self._transition(entry_id, "submit", target, comment, actor, guard_closed=True)
 
-    async def approve(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+    async def approve(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
         """submitted → approved (pattern two: approved_l1 first), approved_l1 → approved; approved goes on to queued
         when the entry has a PSA ticket."""
 
@@ -348,7 +348,7 @@ class EntryService:
 
         return await self._transition(entry_id, "approve", target, comment, actor)
 
-    async def reject(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+    async def reject(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
         """submitted or approved_l1 → rejected; the comment (why) is required."""
 
         def target(s: Status) -> Status | None:
@@ -360,7 +360,7 @@ class EntryService:
 
         return await self._transition(entry_id, "reject", target, comment, actor)
 
-    async def void(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+    async def void(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
         """Anything not yet posted (or voided) → voided: kept for audit, never posted."""
 
         def target(s: Status) -> Status | None:
@@ -369,7 +369,7 @@ class EntryService:
 
         return await self._transition(entry_id, "void", target, comment, actor, guard_closed=True)
 
-    async def retry(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+    async def retry(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
         """failed → queued."""
 
         def target(s: Status) -> Status | None:

@@ -62,7 +62,7 @@ async def generate(d: RunningDaemon, n: int, seed: int = 7) -> None:
     service = d.app[SERVICES].entries
     made = []
     for i in range(n):
-        start = NOW - 60 * 86400 + i * 1800 + rnd.uniform(0, 900)
+        start = NOW - 120 * 86400 + i * (115 * 86400 / n) + rnd.uniform(0, 600)  # the past 4 months
         ticket = TicketRef(instance="halo", kind="halopsa", id=rnd.choice([4711, 88])) if i % 3 else None
         new = NewEntry(
             source=rnd.choice(["timer", "manual", "automation"]),
@@ -155,7 +155,7 @@ async def test_exports_take_the_entry_filters(tc: RunningDaemon) -> None:
         {"status": "posted,failed"},
         {"bucket": "pending", "kind": "task"},
         {"period": "2026-10-05", "ticket": "4711"},
-        {"day": "2026-10-02", "source": "timer"},
+        {"day": "2026-10-02", "source": "manual"},
     ):
         entries = await every_entry(tc, query)
         assert entries, query
