@@ -14,13 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from tests.daemon.test_outbox import config_text, start_sandbox
-from tests.e2e.conftest import ARTIFACTS, ROOT
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, ROOT, _require_chromium
 from tests.e2e.test_real_daemon import pair
 from tests.support import RunningDaemon, await_until, make_settings, start_daemon
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CONFIG = 'approval = "two"\n'
@@ -59,19 +60,39 @@ async def check_page(page: Any, name: str) -> None:
     assert await axe_violations(page) == [], name
 
 
-@pytest.fixture
-async def web(tmp_path: Path, browser: Any) -> AsyncIterator[dict[str, Any]]:
-    """A daemon (approval "two") posting to the Halo sandbox, and the extension paired with it."""
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Any, Any]]:
+    """One Chromium with the extension for the whole module (the tests re-pair it with their own daemon)."""
+    _require_chromium()
+    from playwright.async_api import async_playwright
+
+    profile = tmp_path_factory.mktemp("web-profile")
+    async with async_playwright() as p:
+        ctx = await p.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
+        )
+        try:
+            sw = ctx.service_workers[0] if ctx.service_workers else await ctx.wait_for_event("serviceworker")
+            yield ctx, sw
+        finally:
+            await ctx.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def web(tmp_path: Path, shared_browser: tuple[Any, Any]) -> AsyncIterator[dict[str, Any]]:
+    """A daemon (approval "two") posting to the Halo sandbox, and the shared browser's extension paired with it."""
     sb = await start_sandbox("halopsa")
     d = await start_daemon(make_settings(tmp_path / "daemon", config_text=CONFIG + config_text([sb])))
-    ctx, sw = browser
+    ctx, sw = shared_browser
     try:
         connect = await d.http.put(f"/api/v1/psa/{sb.name}/credentials", json={"credentials": sb.credentials})
         assert connect.status_code == 200, connect.text
         await pair(sw, d)
         yield {"d": d, "sb": sb, "ctx": ctx, "sw": sw, "ext_id": sw.url.split("/")[2]}
     finally:
-        await ctx.close()  # the browser first: its WebSocket must not hold the daemon's shutdown
+        for page in list(ctx.pages):  # this test's tabs, and their WebSockets to this daemon, go first
+            await page.close()
+        await ctx.clear_cookies()
         await d.stop()
         await sb.runner.cleanup()
 
