@@ -59,6 +59,9 @@ CATALOGUE: Mapping[str, ErrorKind] = {
         400, "That pairing code has expired. Run `ticketclock pair` again for a new one."
     ),
     "too_many_attempts": ErrorKind(429, "Too many wrong pairing codes. Wait a minute, then try again with a new code."),
+    "session_expired": ErrorKind(
+        401, "You are signed out of the web pages. Run `ticketclock open` or use the popup's link to sign in again."
+    ),
     # Timers and entries
     "too_many_timers": ErrorKind(409, "You already have 9 timers. Stop or discard one first."),
     "invalid_transition": ErrorKind(

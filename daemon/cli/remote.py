@@ -33,6 +33,23 @@ def cmd_pair(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_open(settings: Settings, args: argparse.Namespace) -> int:
+    """Sign in to the web pages: a one-time link (60 s), printed and opened in the default browser."""
+    import webbrowser
+
+    page = "/" if args.page == "today" else f"/{args.page}"
+    link = api(settings).post("/api/v1/web/login-code", {"next": page})
+    say(f"Sign-in link (works once, for {int(link['expires_in'])} s): {link['url']}")
+    if not args.no_browser:
+        webbrowser.open(link["url"])
+    return 0
+
+
+def _args_open(p: argparse.ArgumentParser) -> None:
+    p.add_argument("page", nargs="?", default="today", choices=["today", "timesheet", "summary", "approvals", "outbox"])
+    p.add_argument("--no-browser", action="store_true", help="only print the link")
+
+
 def cmd_clients(settings: Settings, args: argparse.Namespace) -> int:
     client = api(settings)
     if args.revoke:
@@ -380,6 +397,7 @@ def _idle_decision(keep: bool) -> Callable[[Settings, argparse.Namespace], int]:
 COMMANDS = {
     "status": Command(cmd_status, "is the daemon running?"),
     "pair": Command(cmd_pair, "show a pairing code for the browser extension"),
+    "open": Command(cmd_open, "open the timesheet and other web pages in the browser (signed in)", _args_open),
     "clients": Command(cmd_clients, "list paired browsers, or revoke one with --revoke ID", _args_clients),
     "token": Command(cmd_token, "print the API token for scripts"),
     "start": Command(cmd_start, "start a timer by hand for a ticket or a task", _args_start),

@@ -132,4 +132,17 @@ MIGRATIONS: list[str] = [
     );
     DROP INDEX entries_started;
     """,
+    # web-ui (issue 10): web_sessions — the sign-in sessions of the web pages, by the SHA-256 of the cookie.
+    """
+    CREATE TABLE web_sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        scope TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_seen_at REAL NOT NULL
+    );
+    """,
+    # web-ui (issue 10): web_sessions.key_sha256 — the page key that must come with the cookie (daemon/auth.py).
+    """
+    ALTER TABLE web_sessions ADD COLUMN key_sha256 TEXT NOT NULL DEFAULT '';
+    """,
 ]
