@@ -60,7 +60,7 @@ async def sheet(entries: EntryService, period: Period, viewer: Viewer) -> Sheet:
         days=[d.isoformat() for d in period.days],
         rows=rows,
         totals=totals,
-        tasks=await entries.store.task_names(),
+        tasks=await entries.task_names(),
         viewer=viewer,
     )
 

@@ -323,6 +323,12 @@ class EntryService:
     async def find(self, f: EntryFilter) -> list[Entry]:
         return await self.store.list(f)
 
+    async def task_names(self) -> list[str]:
+        """The tasks a timesheet row may be for: the managed list (`[[tasks]]`) first, then names used before."""
+        names = [t.name for t in self._config.tasks]
+        known = {n.casefold() for n in names}
+        return names + [n for n in await self.store.task_names() if n.casefold() not in known]
+
     async def history(self, entry_id: str) -> list[AuditEvent]:
         await self.get(entry_id)
         return await self.store.history(entry_id)

@@ -132,17 +132,15 @@ MIGRATIONS: list[str] = [
     );
     DROP INDEX entries_started;
     """,
-    # web-ui (issue 10): web_sessions — the sign-in sessions of the web pages, by the SHA-256 of the cookie.
+    # 8 (web UI, issue 10): the sign-in sessions of the web pages, by the SHA-256 of the cookie and of the page key
+    # that must come with it (daemon/auth.py).
     """
     CREATE TABLE web_sessions (
         token_sha256 TEXT PRIMARY KEY,
         scope TEXT NOT NULL,
         created_at REAL NOT NULL,
-        last_seen_at REAL NOT NULL
+        last_seen_at REAL NOT NULL,
+        key_sha256 TEXT NOT NULL DEFAULT ''
     );
-    """,
-    # web-ui (issue 10): web_sessions.key_sha256 — the page key that must come with the cookie (daemon/auth.py).
-    """
-    ALTER TABLE web_sessions ADD COLUMN key_sha256 TEXT NOT NULL DEFAULT '';
     """,
 ]

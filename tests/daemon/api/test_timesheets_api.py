@@ -24,6 +24,12 @@ increment_s = 0
 name = "halo"
 kind = "halopsa"
 origins = ["https://acme.halopsa.com"]
+
+[[tasks]]
+name = "Training"
+
+[[tasks]]
+name = "Team meeting"
 """
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 27, 17, 0, tzinfo=BERLIN).timestamp()  # a Friday; the week began Monday 2026-11-23
@@ -246,3 +252,10 @@ async def test_a_closed_period_refuses_every_change(tc: RunningDaemon) -> None:
     r = await tc.http.post("/api/v1/timesheets/current/reopen")
     assert r.status_code == 200 and r.json()["period"]["state"] == "open"
     assert (await tc.http.patch(f"/api/v1/entries/{inside['id']}", json={"notes": "late"})).status_code == 200
+
+
+async def test_the_task_list_is_the_managed_list_then_names_used_before(tc: RunningDaemon) -> None:
+    assert (await sheet(tc))["tasks"] == ["Training", "Team meeting"]
+    await manual(tc, at("2026-11-24", 9), 1800, task="Lunch and learn")
+    await manual(tc, at("2026-11-24", 10), 1800, task="team MEETING")  # a managed task, however it was typed
+    assert (await sheet(tc))["tasks"] == ["Training", "Team meeting", "Lunch and learn"]
