@@ -355,7 +355,7 @@ def _next_step(settings: Settings, *, sandbox: bool) -> None:
     if running:
         say(f"next: restart the daemon (it runs on port {settings.port}) so it reads the new config")
     else:
-        say(f"next: start the daemon: `ticketclock serve{port}`")
+        say(f"next: start the daemon: `ticketclock serve{port}` (or `ticketclock autostart enable`, at every login)")
     say(
         "then load the extension (`ticketclock extension path` prints its folder; chrome://extensions → Developer mode "
         "→ Load unpacked) and pair it: `ticketclock pair` prints the code to type in its options page"
