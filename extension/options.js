@@ -9,9 +9,11 @@ const $ = (id) => document.getElementById(id);
 const STATUS_TEXT = {
   connected: "connected",
   connecting: "connecting…",
-  disconnected: "not connected (is the daemon running?)",
+  disconnected: "daemon not running: nothing answers on this port (start it with `ticketclock serve`)",
   unpaired: "not paired",
   unauthorized: "the daemon refused the token: pair again",
+  refused: "daemon refuses this browser — pair again (its pairing was revoked, or the daemon's data folder changed)",
+  other_port: "daemon on another port: set the port below to the one it uses",
   unproven: "the program on this port did not prove it is your TicketClock daemon; the token was not sent",
 };
 

@@ -82,7 +82,7 @@ export async function request(method, path, body, { auth = true, timeoutMs = 500
   const port = await settings.getPort(); // one port for the proof and the request
   if (auth) {
     const token = await settings.getToken();
-    if (!token) throw new ApiError("unpaired", ERROR_TEXT.unpaired);
+    if (!token) throw await notPairedError();
     await proveDaemon(port, token, { timeoutMs });
     headers.Authorization = `Bearer ${token}`;
   }
@@ -94,10 +94,16 @@ export async function request(method, path, body, { auth = true, timeoutMs = 500
   }
 }
 
-/** The daemon does not know our token: forget it (the worker and every page then show "unpaired"). */
+/** The daemon does not know our token: forget it (the worker and every page then show "refused: pair again"). */
 export async function unpaired() {
-  await settings.setToken("");
+  await settings.forgetRefusedToken();
   return new ApiError("unpaired", ERROR_TEXT.unpaired, { status: 401 });
+}
+
+/** No token: never paired ("unpaired"), or the daemon refused the last one ("unauthorized": pair again). */
+async function notPairedError() {
+  const code = (await settings.wasRefused()) ? "unauthorized" : "unpaired";
+  return new ApiError(code, ERROR_TEXT[code]);
 }
 
 /** Make the listener on `port` prove it holds our token's digest; throws ApiError when it does not. */
@@ -150,6 +156,29 @@ async function send(method, path, body, headers, timeoutMs, port) {
 const id = (timerId) => encodeURIComponent(timerId);
 
 export const health = () => request("GET", "/api/v1/health", undefined, { auth: false, timeoutMs: 2000 });
+
+/** The ports a daemon not on `port` may be on: the default, and the last one that welcomed this browser. */
+export async function otherPorts(port) {
+  const candidates = [settings.DEFAULT_PORT, await settings.getSeenPort()];
+  return [...new Set(candidates.filter((p) => p && p !== port))];
+}
+
+/**
+ * Nothing answers on `port`: does a TicketClock daemon answer on another port this browser has reason to expect
+ * (the default, the last one that welcomed it)? Asks only the unauthenticated health check: no token is sent.
+ * Returns that port, or null.
+ */
+export async function daemonOnOtherPort(port, { timeoutMs = 1500, candidates = null } = {}) {
+  for (const other of candidates ?? (await otherPorts(port))) {
+    try {
+      const h = await send("GET", "/api/v1/health", undefined, { Accept: "application/json" }, timeoutMs, other);
+      if (h?.status && typeof h.version === "string" && Number.isInteger(h.pid)) return other;
+    } catch {
+      // nothing, or not TicketClock, there either
+    }
+  }
+  return null;
+}
 
 /** Exchange a pairing code for a token, and keep the token. */
 export async function pair(code, client) {

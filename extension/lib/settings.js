@@ -3,6 +3,9 @@
 // chrome.storage.local (survives restarts):
 //   daemonPort  number, default 47600          token     string from pairing ("" when unpaired)
 //   installId   stable random id of this install   seq     last event seq handed out (only grows)
+//   refused     true once the daemon refused our token (revoked), until the next pairing
+//   onboarded   true once the options page was opened after installation
+//   seenPort    the port of the last daemon that welcomed this browser (to find it when the port changes)
 //   queue       see queue.js                      config    last `config` message from the daemon
 // chrome.storage.session (this browser session only; survives service-worker restarts):
 //   reported    tab id -> facts of the tabs reported to the daemon (tabs.onRemoved only gives the id)
@@ -50,8 +53,38 @@ export async function getToken() {
   return typeof token === "string" ? token : "";
 }
 
+/** A non-empty token is a new pairing: any earlier refusal is over. */
 export async function setToken(token) {
-  await local().set({ token: token || "" });
+  await local().set(token ? { token, refused: false } : { token: "" });
+}
+
+/** The daemon answered but does not know our token (revoked, or another data folder): forget it, remember why. */
+export async function forgetRefusedToken() {
+  await local().set({ token: "", refused: true });
+}
+
+export async function wasRefused() {
+  const { refused } = await local().get("refused");
+  return refused === true;
+}
+
+/** First call after installation: true (and never again). */
+export async function firstOnboarding() {
+  return serial(async () => {
+    const { onboarded } = await local().get("onboarded");
+    if (onboarded) return false;
+    await local().set({ onboarded: true });
+    return true;
+  });
+}
+
+export async function getSeenPort() {
+  const { seenPort } = await local().get("seenPort");
+  return validPort(seenPort);
+}
+
+export async function setSeenPort(port) {
+  if (validPort(port) !== null && validPort(port) !== (await getSeenPort())) await local().set({ seenPort: port });
 }
 
 function randomId() {
