@@ -59,6 +59,13 @@ CATALOGUE: Mapping[str, ErrorKind] = {
         400, "That pairing code has expired. Run `ticketclock pair` again for a new one."
     ),
     "too_many_attempts": ErrorKind(429, "Too many wrong pairing codes. Wait a minute, then try again with a new code."),
+    "managed_pairing_off": ErrorKind(
+        409,
+        "This daemon has no managed pairing secret (pairing.managed_secret): pair with a code from `ticketclock pair`.",
+    ),
+    "managed_secret_invalid": ErrorKind(
+        403, "The pairing secret in this browser's policy is not the daemon's (pairing.managed_secret)."
+    ),
     # Timers and entries
     "too_many_timers": ErrorKind(409, "You already have 9 timers. Stop or discard one first."),
     "invalid_transition": ErrorKind(

@@ -85,6 +85,13 @@ class LimitsConfig(_Strict, frozen=True):
     """Open connections that have not shown a token; beyond this the oldest of them is dropped."""
 
 
+class PairingConfig(_Strict, frozen=True):
+    managed_secret: Annotated[str, msgspec.Meta(pattern=r"^(|[\x21-\x7e]{24,256})$")] = ""
+    """Pre-approved pairing for a managed (force-installed) extension: the same secret in the browser's policy lets
+    it pair without a code, after this daemon proved it holds the secret. Empty: off. At least 24 printable
+    characters; see docs/security.md "Managed pairing" for who can read a policy."""
+
+
 class Config(_Strict, frozen=True):
     port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = DEFAULT_PORT
     bind: str = "127.0.0.1"
@@ -98,6 +105,7 @@ class Config(_Strict, frozen=True):
     outbox: OutboxConfig = OutboxConfig()
     rounding: RoundingConfig = RoundingConfig()
     limits: LimitsConfig = LimitsConfig()
+    pairing: PairingConfig = PairingConfig()
     instances: list[InstanceConfig] = []
     extension_origins: list[str] = []
     """Extra extension origins allowed besides paired ones (chrome-extension://ID)."""

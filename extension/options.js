@@ -9,6 +9,7 @@ const $ = (id) => document.getElementById(id);
 const STATUS_TEXT = {
   connected: "connected",
   connecting: "connecting…",
+  pairing: "pairing itself (managed by your organisation)…",
   disconnected: "daemon not running: nothing answers on this port (start it with `ticketclock serve`)",
   unpaired: "not paired",
   unauthorized: "the daemon refused the token: pair again",
@@ -94,6 +95,10 @@ chrome.storage.onChanged.addListener((changes) => {
 });
 
 $("port").value = String(await settings.getPort());
+if ((await settings.getManaged()).daemonPort) {
+  $("port").disabled = true;
+  show($("port-result"), "Set by your organisation's policy.", true);
+}
 await renderStatus();
 await renderConfig();
 document.body.dataset.rendered = "1";

@@ -20,6 +20,7 @@ let error = null;
 const STATUS_TEXT = {
   connected: "connected",
   connecting: "connecting…",
+  pairing: "pairing (managed)…",
   disconnected: "daemon not running",
   unpaired: "not paired",
   unauthorized: "pair again",

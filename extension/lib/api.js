@@ -32,6 +32,9 @@ export const ERROR_TEXT = {
   pairing_code_invalid: "That pairing code is not right. Run `ticketclock pair` and type the code it shows.",
   pairing_code_expired: "That pairing code has expired. Run `ticketclock pair` again for a new one.",
   too_many_attempts: "Too many wrong pairing codes. Wait a minute, then try again with a new code.",
+  managed_pairing_off:
+    "This daemon has no managed pairing secret (pairing.managed_secret): pair with a code from `ticketclock pair`.",
+  managed_secret_invalid: "The pairing secret in this browser's policy is not the daemon's (pairing.managed_secret).",
   too_many_timers: "You already have 9 timers. Stop or discard one first.",
   invalid_transition:
     "That no longer applies: the timer or entry changed meanwhile (reopened, finished or stopped). The list has been refreshed.",
@@ -108,17 +111,27 @@ async function notPairedError() {
 
 /** Make the listener on `port` prove it holds our token's digest; throws ApiError when it does not. */
 export async function proveDaemon(port, token, { timeoutMs = 5000 } = {}) {
+  try {
+    await proveHolder(port, token, timeoutMs);
+  } catch (err) {
+    if (err.status === 401 && UNPAIRED_CODES.has(err.code)) throw await unpaired();
+    throw err;
+  }
+}
+
+/** The listener on `port` proves it holds `secret`'s digest (a token, or the managed pairing secret). */
+async function proveHolder(port, secret, timeoutMs) {
   const challenge = newChallenge();
-  const query = new URLSearchParams({ challenge, kid: await keyId(token) });
+  const query = new URLSearchParams({ challenge, kid: await keyId(secret) });
   let answer;
   try {
     answer = await send("GET", `/api/v1/hello?${query}`, undefined, { Accept: "application/json" }, timeoutMs, port);
   } catch (err) {
-    if (err.status === 401 && UNPAIRED_CODES.has(err.code)) throw await unpaired();
+    if (err.status === 401 && UNPAIRED_CODES.has(err.code)) throw err;
     if (!err.status) throw err; // unreachable or timeout: nobody to prove anything
     throw new ApiError("daemon_unproven", ERROR_TEXT.daemon_unproven, { status: err.status });
   }
-  if (!(await proofMatches(token, challenge, port, answer?.proof))) {
+  if (!(await proofMatches(secret, challenge, port, answer?.proof))) {
     throw new ApiError("daemon_unproven", ERROR_TEXT.daemon_unproven);
   }
 }
@@ -184,6 +197,19 @@ export async function daemonOnOtherPort(port, { timeoutMs = 1500, candidates = n
 export async function pair(code, client) {
   const clean = String(code).replace(/\s+/g, "");
   const data = await request("POST", "/api/v1/pair", { code: clean, client }, { auth: false });
+  if (!data?.token) throw new ApiError("internal_error", "no token in the answer");
+  await settings.setToken(data.token);
+  return data;
+}
+
+/**
+ * Pre-approved pairing of a managed install: once the daemon proved it holds the policy's secret (so the secret
+ * goes to no other program on the port), trade the secret for a token, and keep the token.
+ */
+export async function pairManaged(port, secret, client, { timeoutMs = 5000 } = {}) {
+  await proveHolder(port, secret, timeoutMs);
+  const headers = { "Content-Type": "application/json", Accept: "application/json" };
+  const data = await send("POST", "/api/v1/pair/managed", { secret, client }, headers, timeoutMs, port);
   if (!data?.token) throw new ApiError("internal_error", "no token in the answer");
   await settings.setToken(data.token);
   return data;

@@ -8,6 +8,8 @@
 //           -> state (now and on every change), ack {seq} after each applied batch
 //   while connected: a heartbeat event every heartbeat_s (WebSocket traffic also keeps the worker alive)
 //   on close: reconnect with exponential backoff and jitter; the 30 s "tick" alarm retries too
+//   no token but a managed pairingSecret (policy): the daemon proves it holds the secret, then it is traded for a
+//   token (POST /api/v1/pair/managed); retried with backoff until the daemon runs
 //   error "unauthorized"/"unpaired" or close 4401 (pairing revoked): forget the token, show "refused" (pair again)
 //   nothing answers on the port: "other_port" if a TicketClock daemon answers health on another port it may be
 //   on (the default, the last one seen), else "disconnected"
@@ -16,7 +18,7 @@
 //   error "seq_gap": the daemon never acks past a gap; resend the queue from details.expected
 
 import * as settings from "./settings.js";
-import { daemonOnOtherPort, proveDaemon, unpaired } from "./api.js";
+import { clientName, daemonOnOtherPort, errorText, pairManaged, proveDaemon, unpaired } from "./api.js";
 import { keyId, newChallenge, proofMatches } from "./proof.js";
 import { heartbeat } from "./events.js";
 import { unsent, batchMessages, resendPoint } from "./queue.js";
@@ -85,6 +87,8 @@ async function openSocket() {
   const [port, token] = await Promise.all([settings.getPort(), settings.getToken()]);
   install ??= await settings.getInstallId();
   if (!token) {
+    const { pairingSecret } = await settings.getManaged();
+    if (pairingSecret) return pairItself(port, pairingSecret);
     await status((await settings.wasRefused()) ? "refused" : "unpaired");
     return;
   }
@@ -128,6 +132,18 @@ async function openSocket() {
       messages = messages.then(() => onMessage(sock, msg.data)).catch((err) => console.warn("daemon message", err));
     };
   });
+}
+
+/** A managed install pairs itself with its policy's secret; the new token restarts the connection. */
+async function pairItself(port, secret) {
+  await status("pairing");
+  try {
+    await pairManaged(port, secret, clientName());
+  } catch (err) {
+    if (err.code === "daemon_unreachable" || err.code === "timeout") await statusWhenNothingAnswers(port, err.message);
+    else await status(err.code === "daemon_unproven" ? "unproven" : "unpaired", errorText(err));
+    scheduleRetry();
+  }
 }
 
 /** "daemon not running" only when no TicketClock answers at all; one on another port is named. */

@@ -5,7 +5,7 @@ import * as settings from "./settings.js";
 
 export async function openOptionsOnce() {
   if (!(await settings.firstOnboarding())) return false;
-  if (await settings.getToken()) return false;
+  if ((await settings.getToken()) || (await settings.getManaged()).pairingSecret) return false;
   await globalThis.chrome.runtime.openOptionsPage();
   return true;
 }

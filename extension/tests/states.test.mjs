@@ -97,3 +97,40 @@ test("the options page opens once after installation, and not when already paire
   assert.equal(await openOptionsOnce(), false);
   assert.equal(opened, 1);
 });
+
+function managedPolicy(policy) {
+  chrome.storage.managed = { get: async () => structuredClone(policy) };
+}
+
+test("a managed policy's port wins over the options page; bad values are ignored", async () => {
+  await settings.setPort(47611);
+  managedPolicy({ daemonPort: 47622 });
+  assert.equal(await settings.getPort(), 47622);
+  managedPolicy({ daemonPort: "junk", pairingSecret: "short" });
+  assert.deepEqual(await settings.getManaged(), {});
+  assert.equal(await settings.getPort(), 47611);
+});
+
+test("no policy support at all: nothing is managed", async () => {
+  chrome.storage.managed = {
+    get: async () => {
+      throw new Error("managed storage is not available");
+    },
+  };
+  assert.deepEqual(await settings.getManaged(), {});
+});
+
+test("the policy's PSA origins are reported only until the daemon sends its own list", async () => {
+  managedPolicy({ psaOrigins: ["https://na.myconnectwise.net/", 42] });
+  assert.deepEqual([...(await settings.getOrigins())], ["https://na.myconnectwise.net"]);
+  await settings.setConfig({ instances: [{ name: "h", kind: "halopsa", origins: ["https://x.halopsa.com"] }] });
+  assert.deepEqual([...(await settings.getOrigins())], ["https://x.halopsa.com"]);
+});
+
+test("a managed install that pairs itself does not open the options page", async () => {
+  let opened = 0;
+  chrome.runtime = { openOptionsPage: async () => (opened += 1) };
+  managedPolicy({ pairingSecret: "s".repeat(32) });
+  assert.equal(await openOptionsOnce(), false);
+  assert.equal(opened, 0);
+});
