@@ -171,6 +171,11 @@ def cmd_autostart(settings: Settings, args: argparse.Namespace) -> int:
         say(f"autostart: {'enabled' if path.exists() else 'not enabled'} ({path})")
         return 0
     if args.action == "enable":
+        if not settings.config_file.exists():
+            raise CliError(
+                f"no config file at {settings.config_file} yet: run `ticketclock init` first "
+                "(the daemon started at login reads that file)"
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(_content(settings, platform))

@@ -17,7 +17,11 @@ from tests.daemon.cli.conftest import cli_env
 TASK_NS = "{http://schemas.microsoft.com/windows/2004/02/mit/task}"
 
 
-def autostart(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def autostart(home: Path, *args: str, configured: bool = True) -> subprocess.CompletedProcess[str]:
+    config = home / "tc" / "config" / "config.toml"
+    if configured and not config.exists():
+        config.parent.mkdir(parents=True)
+        config.write_text("", encoding="utf-8")
     env = cli_env(home / "tc")
     env["HOME"] = str(home)
     env.pop("XDG_CONFIG_HOME", None)
@@ -96,3 +100,10 @@ def test_scheduled_task_for_windows(tmp_path: Path) -> None:
     arguments = task.findtext(f"{TASK_NS}Actions/{TASK_NS}Exec/{TASK_NS}Arguments")
     assert command == sys.executable
     assert arguments == " ".join(serve_args(tmp_path)[1:])
+
+
+def test_enable_before_init_says_to_run_init_first(tmp_path: Path) -> None:
+    result = autostart(tmp_path, "enable", "--platform", "linux", configured=False)
+    assert result.returncode == 2
+    assert "run `ticketclock init` first" in result.stderr
+    assert not (tmp_path / ".config" / "systemd" / "user" / "ticketclock.service").exists()

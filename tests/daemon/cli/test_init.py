@@ -145,3 +145,12 @@ def test_edit_config_replaces_the_named_table_only() -> None:
     assert [(i.name, i.origins) for i in config.instances] == [("a", ["https://x.halopsa.com"]), ("b", [])]
     assert after.count("[[instances]]") == 2 and "# b\n[[instances]]" in after
     assert edit_config(after, [new]) == after  # idempotent
+
+
+def test_init_writes_the_config_file_it_is_given(tmp_path: Path) -> None:
+    """An RMM script names the file: init creates it (every other command wants it to exist)."""
+    target = tmp_path / "deploy" / "ticketclock.toml"
+    result = run_cli(tmp_path, "init", "--sandbox", "--kind", "halopsa", "--config", str(target), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert [i.name for i in parse_config(target.read_text(encoding="utf-8")).instances] == ["halopsa-sandbox"]
+    assert not (tmp_path / "config" / "config.toml").exists()
