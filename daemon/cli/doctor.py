@@ -204,6 +204,8 @@ async def _check_instance(
     except httpx.HTTPError as exc:
         why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         fix = f"check `origins`/`api_url` of {inst.name} in {settings.config_file}, and the network (VPN, proxy)"
+        if where.startswith(("http://127.0.0.1:", "http://localhost:")):
+            fix += "; a sandbox PSA on this computer: start `ticketclock sandbox` (see `ticketclock init --sandbox`)"
         return [*found, ("fail", f"{inst.name}: cannot reach {where} ({why})", fix)]
     found.append(("ok", f"{inst.name}: {where} answers", ""))
     found.append(_clock_skew(inst.name, answer.headers.get("Date"), now()))

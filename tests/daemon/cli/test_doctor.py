@@ -104,6 +104,8 @@ def test_psa_unreachable(tmp_path: Path) -> None:
     assert result.returncode == 1
     fix = line_and_fix(result.stdout, "FAIL", f"halo: cannot reach http://127.0.0.1:{nobody}")
     assert fix.startswith("check `origins`/`api_url` of halo in ") and "network" in fix
+    local = "a sandbox PSA on this computer: start `ticketclock sandbox` (see `ticketclock init --sandbox`)"
+    assert fix.endswith(local)
 
 
 @pytest.mark.parametrize(
