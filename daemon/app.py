@@ -129,6 +129,9 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
             guard = Guard(
                 port=settings.port,
                 cli_token_sha256=hash_token(token),
+                managed_sha256=hash_token(settings.config.pairing.managed_secret)
+                if settings.config.pairing.managed_secret
+                else "",
                 clients=clients,
                 extension_origins=set(settings.config.extension_origins),
                 public={(r.method, r.path) for r in [*ROUTES, *web_pages.PAGE_ROUTES] if not r.auth},
@@ -160,7 +163,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 http=http,
                 db=db,
                 clients=clients,
-                pairing=Pairing(clients, clock),
+                pairing=Pairing(clients, clock, managed_secret=settings.config.pairing.managed_secret),
                 entries=entry_service,
                 timers=timer_service,
                 psa=psa,
