@@ -324,7 +324,8 @@ def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Ef
 def _refresh_attention(state: EngineState, shown: dict[str, TicketRef]) -> tuple[str | None, bool]:
     """Record the attended ticket; lift suppressions and refusals that no longer apply. Returns the attended
     ticket key and whether it changed."""
-    anywhere = shown_tickets(state, everywhere=True)  # a silent install's tabs still hold their suppressions
+    # a silent install's tabs still hold their suppressions; with none silent that is what is shown
+    anywhere = shown_tickets(state, everywhere=True) if any(v.offline for v in state.installs.values()) else shown
     attended = attended_key(state)
     changed = attended != state.browser.attended
     state.browser.attended = attended

@@ -218,10 +218,11 @@ def shown_tickets(state: EngineState, *, everywhere: bool = False) -> dict[str, 
         view = state.installs[name]
         if view.offline and not everywhere:
             continue
-        for tab_id in sorted(view.tabs):
-            ticket = view.tabs[tab_id].ticket
-            if ticket is not None and ticket.key not in out:
-                out[ticket.key] = ticket
+        tabs = view.tabs
+        for tab_id in sorted(tabs):
+            ticket = tabs[tab_id].ticket
+            if ticket is not None:
+                out.setdefault(ticket.key, ticket)
     return out
 
 

@@ -6,6 +6,7 @@ own state lives in `engine.py`.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 import msgspec
@@ -26,8 +27,12 @@ PALETTE = (
 """Default colour per slot (slot 0..8): nine colours that stay apart for most colour vision."""
 
 
-class TicketRef(msgspec.Struct, frozen=True, kw_only=True):
-    """A ticket named by a page or a user: on which PSA instance, by id or by ticket number."""
+class TicketRef(msgspec.Struct, frozen=True, kw_only=True, dict=True):
+    """A ticket named by a page or a user: on which PSA instance, by id or by ticket number.
+
+    `dict=True` only gives `key` somewhere to be cached (it is read hundreds of times per browser event); the
+    `__dict__` is never encoded.
+    """
 
     instance: str
     kind: Literal["connectwise", "autotask", "halopsa"]
@@ -35,7 +40,7 @@ class TicketRef(msgspec.Struct, frozen=True, kw_only=True):
     number: str | None = None
     """A ticket number where the page names no id (Autotask "T20240101.0001"); resolved through the API."""
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Stable identity of the ticket: one timer per key."""
         return f"{self.instance}:{self.id if self.id is not None else '#' + (self.number or '')}"
