@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import signal
 import sys
@@ -18,13 +17,19 @@ from daemon.runtime import DAEMON_FILE, DaemonFile, listen_socket, remove_daemon
 from daemon.settings import Settings
 
 if TYPE_CHECKING:
+    import asyncio
+
     from daemon.sandbox.control import FaultSwitches
     from daemon.sandbox.runner import RunningSandbox
 
 __all__ = ["COMMANDS", "serve"]
 
+# asyncio is imported by the commands that run a loop: the CLI's other commands do not need it (~10 ms of start-up).
+
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
     from daemon.logs import setup_logging
 
     _private_at_start(settings)
@@ -46,6 +51,8 @@ def _private_at_start(settings: Settings) -> None:
 
 
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> int:
+    import asyncio
+
     import httpx
     from aiohttp import web
 
@@ -100,6 +107,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
 
 
 def _install_stop_handlers(stop: asyncio.Event) -> None:
+    import asyncio
+
     loop = asyncio.get_running_loop()
     names = ["SIGINT", "SIGTERM", "SIGBREAK"]  # SIGBREAK: Ctrl-Break on Windows
     for name in names:
@@ -113,6 +122,8 @@ def _install_stop_handlers(stop: asyncio.Event) -> None:
 
 
 def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
     from daemon.sandbox import KINDS
     from daemon.sandbox.control import FaultSwitches
 
@@ -132,6 +143,8 @@ def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _sandbox(port_base: int, kinds: tuple[str, ...], faults: FaultSwitches, *, as_json: bool) -> int:
     """Serve the sandboxes until stopped; print what a user (or, with --json, a program) needs to use them."""
+    import asyncio
+
     from daemon.clock import SystemClock
     from daemon.sandbox.runner import start_sandboxes, ticket_pages
 
@@ -197,6 +210,8 @@ def _sandbox_text(sb: RunningSandbox, pages: list[str]) -> str:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
     from daemon.logs import setup_logging
 
     setup_logging(None, verbose=args.verbose)
@@ -205,6 +220,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _demo(settings: Settings, port_base: int, scripted: bool) -> int:
     """The daemon wired to the three sandbox PSAs, in a demo folder of its own: the whole loop, no PSA account."""
+    import asyncio
+
     from daemon.clock import SystemClock
     from daemon.connectors.credentials import CredentialStore
     from daemon.demo import replay_morning, ticket_url

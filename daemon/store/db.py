@@ -11,19 +11,22 @@ Errors::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
-from aiosqlite.context import Result
+from typing import TYPE_CHECKING, Any
 
 from daemon.private import make_private
 from daemon.store.migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    import aiosqlite
+    from aiosqlite.context import Result
+
+# asyncio and aiosqlite are imported where a database is opened or used, not here: the CLI imports the store's
+# shapes (daemon.auth -> store.clients) but never opens the database, and those two are ~12 ms of its start.
 
 __all__ = ["Database", "StoreCorrupt", "StoreError", "StoreLocked", "StoreTooNew", "StoreUnwritable", "Transaction"]
 
@@ -95,11 +98,15 @@ class Database:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
+        import asyncio
+
         self._lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True, busy_timeout_ms: int = 2000) -> Database:
         """Open (creating if missing) and migrate; raises a StoreError subclass with a clear message."""
+        import aiosqlite
+
         existed = path.exists()
         if existed:
             _check_header(path)
@@ -157,6 +164,8 @@ class Database:
         Safe against cancellation: BEGIN, COMMIT and ROLLBACK always run to their end before the lock is released
         (a cancelled caller still gets its CancelledError, afterwards), so no transaction is ever left open.
         """
+        import asyncio
+
         async with self._lock:
             try:
                 await _to_the_end(self._conn.execute("BEGIN IMMEDIATE"))
@@ -228,6 +237,8 @@ class Database:
 
 async def _to_the_end(statement: Awaitable[Any]) -> None:
     """Await a statement even if the caller is cancelled meanwhile; re-raise the cancellation once it is done."""
+    import asyncio
+
     task = asyncio.ensure_future(statement)
     cancelled = False
     while not task.done():
