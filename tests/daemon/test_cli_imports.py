@@ -13,16 +13,42 @@ from pathlib import Path
 
 from tests.support import daemon_env, spawn_daemon, stop_process
 
-HEAVY = ("httpx", "httpcore", "aiohttp", "aiohttp.web", "asyncio", "aiosqlite", "ssl")
+CONFIG = """
+[[instances]]
+name = "cw"
+kind = "connectwise"
+origins = ["https://na.myconnectwise.net"]
+options = { member = "jdoe", read_timeout_s = 20 }
+
+[[instances]]
+name = "at"
+kind = "autotask"
+origins = ["https://ww5.autotask.net"]
+
+[[instances]]
+name = "halo"
+kind = "halopsa"
+origins = ["https://acme.halopsa.com"]
+"""
+"""A user's config names their PSAs: loading it checks each connector's options, which must stay light too."""
+
+HEAVY = ("httpx", "httpcore", "aiohttp", "aiohttp.web", "asyncio", "aiosqlite", "ssl", "email", "keyring")
 CHECK = f"""
 import json, sys
 loaded = [m for m in {HEAVY!r} if m in sys.modules]
-loaded += sorted(m for m in sys.modules if m.startswith(("daemon.connectors", "daemon.sandbox.", "daemon.api")))
+loaded += sorted(m for m in sys.modules if m.startswith(("daemon.sandbox.", "daemon.api", "daemon.connectors.")))
+# a config's options are checked when it loads: the connectors' option modules, never their clients
+kinds = ("connectwise", "autotask", "halopsa")
+light = {{"daemon.connectors.base", "daemon.connectors.options"}}
+light |= {{f"daemon.connectors.{{k}}" for k in kinds}} | {{f"daemon.connectors.{{k}}.config" for k in kinds}}
+loaded = [m for m in loaded if m not in light]
 print(json.dumps(loaded))
 """
 
 
 def heavy_modules(code: str, home: Path) -> list[str]:
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "config.toml").write_text(CONFIG, encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-c", code + CHECK],
         env=daemon_env(home),
@@ -41,8 +67,17 @@ def test_importing_the_cli_loads_nothing_heavy(tmp_path: Path) -> None:
     assert heavy_modules("import daemon.cli.main", tmp_path) == []
 
 
+def test_loading_a_config_with_every_psa_kind_loads_nothing_heavy(tmp_path: Path) -> None:
+    load = "import os\nfrom daemon.cli.main import build_parser\nfrom daemon.cli.config import resolve_settings\n"
+    load += "settings = resolve_settings(build_parser().parse_args(['timers']), dict(os.environ))\n"
+    load += "assert [i.kind for i in settings.config.instances] == ['connectwise', 'autotask', 'halopsa']\n"
+    assert heavy_modules(load, tmp_path) == []
+
+
 def test_a_remote_command_against_a_running_daemon_loads_nothing_heavy(tmp_path: Path) -> None:
     home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "config.toml").write_text(CONFIG, encoding="utf-8")
     proc = spawn_daemon(home)
     try:
         run = (
