@@ -316,7 +316,9 @@ def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Ef
             _follow_attention(state, tm, tm.ticket.key, attended, changed, t, cfg, effects)
         else:
             leave(state, tm, t, cfg.mode == "focus" and attended is not None, cfg.long_run_s, effects)
-    order = ([attended] if attended in shown else []) + [k for k in shown if k != attended]
+    order = [attended] if attended in shown else []
+    if cfg.mode != "focus":  # focus mode starts only the attended ticket (`_start_auto`): no need to visit the rest
+        order += [k for k in shown if k != attended]
     for key in order:
         _start_auto(state, shown[key], attended, t, cfg, effects)
 
