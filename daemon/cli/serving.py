@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
@@ -18,6 +18,8 @@ from daemon.settings import Settings
 
 if TYPE_CHECKING:
     import asyncio
+
+    import httpx
 
     from daemon.sandbox.control import FaultSwitches
     from daemon.sandbox.runner import RunningSandbox
@@ -53,7 +55,6 @@ def _private_at_start(settings: Settings) -> None:
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> int:
     import asyncio
 
-    import httpx
     from aiohttp import web
 
     from daemon.api.connections import LIMITS, GuardedRunner
@@ -71,7 +72,9 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         )
         return EXIT_USAGE
     settings = msgspec.structs.replace(settings, port=sock.getsockname()[1])
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
+    shared = SharedHttp()
+    http = cast("httpx.AsyncClient", shared)  # the connectors only call `request`
+    try:
         app = create_app(settings, clock=SystemClock(), http=http)
         runner = GuardedRunner(app, access_log=None, handle_signals=False)
         try:
@@ -103,7 +106,28 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             print("TicketClock stopping", flush=True)
             remove_daemon_file(settings.data_dir, report)
             await runner.cleanup()
+    finally:
+        await shared.aclose()
     return 0
+
+
+class SharedHttp:
+    """The PSA connectors' shared HTTP client, an `httpx.AsyncClient` built on the first request: a daemon that has
+    not talked to a PSA yet has not imported httpx (~2 MiB of memory, ~40 ms of start-up with its TLS set-up)."""
+
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        return await self._client.request(method, url, **kwargs)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
 
 def _install_stop_handlers(stop: asyncio.Event) -> None:

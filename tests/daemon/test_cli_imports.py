@@ -88,3 +88,62 @@ def test_a_remote_command_against_a_running_daemon_loads_nothing_heavy(tmp_path:
         assert heavy_modules(run, home) == []
     finally:
         stop_process(proc)
+
+
+def test_a_serving_daemon_loads_httpx_only_when_it_first_talks_to_a_psa(tmp_path: Path) -> None:
+    """`serve` builds the connectors' shared HTTP client on the first PSA request: until then no httpx (memory and
+    cold start). The daemon runs in a real subprocess; at ready it reports, then asks a PSA through the client."""
+    serve = (
+        "import asyncio, json, os, sys\n"
+        "from daemon.cli.main import build_parser\n"
+        "from daemon.cli.config import resolve_settings\n"
+        "from daemon.cli import serving\n"
+        "settings = resolve_settings(build_parser().parse_args(['serve', '--port', '0']), dict(os.environ))\n"
+        "seen = {}\n"
+        "def ready(port):\n"
+        "    seen['at_ready'] = [m for m in ('httpx', 'httpcore', 'anyio') if m in sys.modules]\n"
+        "    asyncio.get_running_loop().call_soon(os.kill, os.getpid(), 15)\n"
+        "asyncio.run(serving.serve(settings, ready=ready))\n"
+        "print(json.dumps(seen['at_ready']))\n"
+    )
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "config.toml").write_text(CONFIG, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-c", serve],
+        env=daemon_env(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+async def test_the_shared_client_is_built_on_the_first_request_and_closed_once() -> None:
+    from aiohttp import web
+
+    from daemon.cli.serving import SharedHttp
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.json_response({"path": request.path})
+
+    app = web.Application()
+    app.router.add_get("/x", hello)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    shared = SharedHttp()
+    try:
+        await shared.aclose()  # nothing built yet: nothing to close
+        response = await shared.request("GET", f"http://127.0.0.1:{port}/x")
+        assert response.json() == {"path": "/x"}
+        response = await shared.request("GET", f"http://127.0.0.1:{port}/x")  # the same client, reused
+        assert response.status_code == 200
+    finally:
+        await shared.aclose()
+        await runner.cleanup()
