@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from event_load import ensure_bytecode  # same folder: bench/ is on sys.path when run as a script
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / ".venv" / "bin"
 CONFIG = """
@@ -83,6 +85,7 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--ready-timeout", type=float, default=60.0)
     args = p.parse_args()
+    ensure_bytecode()
     home = Path(tempfile.mkdtemp(prefix="tc-cli-bench-"))
     (home / "config").mkdir()
     (home / "config" / "config.toml").write_text(CONFIG, encoding="utf-8")

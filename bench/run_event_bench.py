@@ -38,7 +38,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from event_load import tree_rss_kb  # same folder: bench/ is on sys.path when run as a script
+from event_load import ensure_bytecode, tree_rss_kb  # same folder: bench/ is on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -349,6 +349,7 @@ def main() -> None:
     p.add_argument("--quiet-wait", type=float, default=30.0, help="longest wait for a quiet host per run (s)")
     p.add_argument("--run-timeout", type=float, default=900.0, help="wall-clock cap per tool run (s)")
     a = p.parse_args()
+    ensure_bytecode()
     if not 1 <= a.rounds <= 20 or not 1 <= a.count <= 100_000 or not 0 <= a.soak <= 200_000 or a.soak % 4:
         raise SystemExit("rounds 1..20, count 1..1e5, soak 0..2e5 and a multiple of 4")
     for f in ("floor_app.py", "peer_load.py"):
