@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
-import httpx
 from aiohttp import web
 
 from daemon.api import (  # issue 10 (web-api)
@@ -44,6 +44,9 @@ from daemon.store.clients import ClientStore
 from daemon.store.lock import DataDirLock, DataDirLocked
 from daemon.store.sessions import SessionStore
 from daemon.timers.service import TimerService
+
+if TYPE_CHECKING:
+    import httpx  # built on first use by `ticketclock serve` (daemon/cli/serving.py)
 
 __all__ = ["ROUTES", "create_app"]
 
