@@ -21,7 +21,12 @@ def test_the_cached_key_is_never_encoded_and_survives_a_round_trip() -> None:
     ref = TicketRef(instance="halo", kind="halopsa", id=7)
     _ = ref.key
     data = msgspec.json.encode(ref)
-    assert msgspec.json.decode(data) == {"instance": "halo", "kind": "halopsa", "id": 7, "number": None}
+    assert msgspec.json.decode(data) == {"instance": "halo", "kind": "halopsa", "id": 7, "number": None, "record": "ticket"}
     back = msgspec.json.decode(data, type=TicketRef)
     assert back == ref and back.key == "halo:7"
     assert msgspec.structs.replace(ref, id=8).key == "halo:8"  # a changed copy has its own key
+
+
+def test_a_work_orders_key_is_apart_from_a_tickets_with_the_same_id() -> None:
+    order = TicketRef(instance="at", kind="autotask", id=7, record="work_order")
+    assert order.key == "at:wo:7" and order.key != TicketRef(instance="at", kind="autotask", id=7).key
