@@ -106,6 +106,8 @@ function buildCard(timer) {
   card.billable = el(
     "select",
     { className: "billable", title: "Billable", onchange: () => save("billable", card.billable.value) },
+    // Not chosen yet: the entry gets the rules' billable default (config `billable_default`, scoped rules).
+    el("option", { value: "", textContent: "Billable: as the rules say", disabled: true }),
     el("option", { value: "agreement", textContent: "Billable: per agreement" }),
     el("option", { value: "yes", textContent: "Billable" }),
     el("option", { value: "no", textContent: "Not billable" }),
@@ -159,7 +161,7 @@ function updateCard(card, timer) {
   card.finish.hidden = !isClosed;
   setValue(card.notes, timer.notes ?? "");
   setValue(card.internal, timer.internal_notes ?? "");
-  setValue(card.billable, timer.billable ?? "agreement");
+  setValue(card.billable, timer.billable ?? "");
   setValue(card.workType, timer.work_type ?? "");
 }
 

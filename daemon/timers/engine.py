@@ -533,7 +533,7 @@ def start_manual(
         raise TooManyTimers(f"at most {MAX_LIVE} timers can be live; stop one first")
     tm = new_timer(state, kind="manual", slot=slot, at=now, ticket=ticket, task=task)
     run(tm, now)
-    _describe(tm, notes, billable if billable is not None else "agreement", work_type, keep_blank=False)
+    _describe(tm, notes, billable, work_type, keep_blank=False)
     if ticket is not None:
         state.suppressed.pop(ticket.key, None)
     return tm, effects

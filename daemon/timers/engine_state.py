@@ -159,7 +159,8 @@ class Timer(msgspec.Struct, kw_only=True):
     segments: list[Segment] = []
     notes: str = ""
     internal_notes: str = ""
-    billable: Billable = "agreement"
+    billable: Billable | None = None
+    """None: not chosen; the rules' billable default decides when the entry is made (daemon/rules)."""
     work_type: str = ""
     started_at: float
     last_attended: float

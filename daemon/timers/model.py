@@ -70,7 +70,8 @@ class TimerView(msgspec.Struct, kw_only=True):
     """Whether elapsed grows from `as_of` on (the popup adds the local delta)."""
     notes: str
     internal_notes: str
-    billable: Literal["agreement", "yes", "no"]
+    billable: Literal["agreement", "yes", "no"] | None
+    """None: not chosen by the user; the entry gets the rules' billable default."""
     work_type: str
     started_at: float
     last_attended: float

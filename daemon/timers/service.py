@@ -466,7 +466,7 @@ def _new_entry(effect: E.Finalized) -> NewEntry:
         company=getattr(timer, "company", ""),
         notes=timer.notes,
         internal_notes=timer.internal_notes,
-        billable=timer.billable,
+        billable=timer.billable or "",
         work_type=timer.work_type,
         flags=list(timer.flags),
         reason=effect.reason,

@@ -339,12 +339,13 @@ async def test_company_tags_mapped_from_the_psa_shape_a_timers_entry(
         assert response.status_code == 200, response.text
         entry = response.json()["entries"][0]
         assert (entry["company"], entry["billed_seconds"]) == (AT_SEED.ticket_company, 1800)
-        # A timer always carries a billable choice ("agreement" unless set: the timer engine's), so the entry's
-        # billable is its own and the dry run says the same.
-        body = {"seconds": 901, "instance": instance.name, "company": AT_SEED.ticket_company, "billable": "agreement"}
+        # Nobody chose the timer's billable flag, so the tag's billable default decides, and the dry run says the same.
+        assert entry["billable"] == "yes"
+        body = {"seconds": 901, "instance": instance.name, "company": AT_SEED.ticket_company}
         after = await explain(d, body)
         assert after["context"]["tags"] == ["customer"]
         assert entry["explanation"] == after["explanation"]
-        assert {n["rule"]: n["source"] for n in entry["explanation"]}["rounding"] == "tag 'customer'; config"
+        sources = {n["rule"]: n["source"] for n in entry["explanation"]}
+        assert (sources["rounding"], sources["billable"]) == ("tag 'customer'; config", "tag 'customer'")
     finally:
         await d.stop()
