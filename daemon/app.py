@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 from aiohttp import web
 
-from daemon.api import browser, entries, notices, psa_routes, rules, system, timers
+from daemon.api import automation, browser, entries, notices, psa_routes, rules, system, timers
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
 from daemon.api.security import AUTH, CLIENT_TAGS, PRINCIPAL, Guard, guard_middleware
 from daemon.auth import Pairing, ensure_token_file, hash_token
+from daemon.automation.service import AutomationService
 from daemon.clock import Clock
 from daemon.connectors.credentials import CredentialStore
 from daemon.entries.service import EntryService
@@ -43,6 +44,7 @@ ROUTES: list[Route] = [
     *notices.routes,
     *psa_routes.routes,
     *rules.routes,
+    *automation.routes,
 ]
 
 
@@ -130,6 +132,8 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
             timer_service.lookup = psa.ticket_summary
             outbox.on_settled = timer_service.notify
             await outbox.start()
+            automation_service = AutomationService(db, settings.config, clock, entry_service, psa, timer_service)
+            await automation_service.start()
             services = Services(
                 settings=settings,
                 clock=clock,
@@ -142,6 +146,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 psa=psa,
                 outbox=outbox,
                 rules=rule_service,
+                automation=automation_service,
                 openapi=build_openapi(ROUTES),
             )
             app[SERVICES] = services

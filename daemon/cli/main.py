@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import msgspec
 
 from daemon import __version__
-from daemon.cli import doctor, remote, serving
+from daemon.cli import automation, doctor, remote, serving
 from daemon.cli.common import APP, EXIT_USAGE, CliError, Command
 from daemon.cli.config import resolve_settings
 from daemon.cli.output import silence_stdout
@@ -23,7 +23,7 @@ from daemon.textsafe import SafeStream
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-_ALL: dict[str, Command] = {**serving.COMMANDS, **remote.COMMANDS, **doctor.COMMANDS}
+_ALL: dict[str, Command] = {**serving.COMMANDS, **remote.COMMANDS, **doctor.COMMANDS, **automation.COMMANDS}
 ORDER = (
     "serve",
     "status",
@@ -39,6 +39,7 @@ ORDER = (
     "keep-away",
     "drop-away",
     "entries",
+    "log-run",
     "watch",
     "connect",
     "psa",

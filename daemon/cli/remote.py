@@ -142,7 +142,21 @@ def cmd_entries(settings: Settings, args: argparse.Namespace) -> int:
         import csv
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["id", "instance", "ticket", "task", "start", "end", "actual_s", "billed_s", "status", "notes"])
+        writer.writerow(
+            [
+                "id",
+                "instance",
+                "ticket",
+                "task",
+                "start",
+                "end",
+                "actual_s",
+                "billed_s",
+                "status",
+                "notes",
+                "automation",
+            ]
+        )
         for e in entries:
             writer.writerow(
                 csv_cell(cell)
@@ -157,6 +171,7 @@ def cmd_entries(settings: Settings, args: argparse.Namespace) -> int:
                     e["billed_seconds"],
                     e["status"],
                     e["notes"],
+                    e.get("automation", ""),
                 ]
             )
         return 0
@@ -164,6 +179,8 @@ def cmd_entries(settings: Settings, args: argparse.Namespace) -> int:
         say("no entries")
     for e in entries:
         what = f"#{e['ticket_id'] or e['ticket_number']}" if e["instance"] else (e["task"] or "")
+        if e.get("automation"):
+            what += f" [automation: {e['automation']}]"
         why = _entry_why(e)
         row(
             "{}  {:<9} {} billed {}  {}  {}{}",
