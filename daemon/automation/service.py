@@ -177,7 +177,7 @@ class AutomationService:
                 run.reason = why
             else:
                 new, overlapped = self._entry(run, settings, ref, info)
-                run.status = "absorbed" if new.absorbed else "logged"
+                run.status, run.reason = ("absorbed", new.absorbed) if new.absorbed else ("logged", "")
         return await self._store(run, new, overlapped, now)
 
     def _check(self, body: RunIn, now: float) -> TicketRef:
