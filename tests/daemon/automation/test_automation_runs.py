@@ -98,7 +98,11 @@ async def test_log_as_starter_assignee_and_named_user_reach_the_psa_as_that_user
     starter = await world.run(kind, "As starter", started_by=seed.other_user)
     assignee = await world.run(kind, "As assignee", started_by=seed.other_user)
     named = await world.run(kind, "As named", started_by="")
-    expected = {starter["entry_id"]: OTHER_ID[kind], assignee["entry_id"]: seed.assignee, named["entry_id"]: OTHER_ID[kind]}
+    expected = {
+        starter["entry_id"]: OTHER_ID[kind],
+        assignee["entry_id"]: seed.assignee,
+        named["entry_id"]: OTHER_ID[kind],
+    }
     for entry_id, who in expected.items():
         entry = await world.settled(entry_id)
         assert entry["status"] == "posted", entry
@@ -303,9 +307,7 @@ async def test_the_runs_list_is_newest_first_and_filters(world: World) -> None:
     assert [r["run_id"] for r in await world.runs()] == ids[::-1]
     assert [r["run_id"] for r in await world.runs(automation="A")] == [ids[2], ids[0]]
     assert [r["run_id"] for r in await world.runs(limit="1")] == [ids[2]]
-    await await_until(
-        lambda: _all_posted(world, [ids[0], ids[2]]), what="the logged runs' entries to be posted"
-    )
+    await await_until(lambda: _all_posted(world, [ids[0], ids[2]]), what="the logged runs' entries to be posted")
 
 
 async def _all_posted(world: World, run_ids: list[str]) -> bool:

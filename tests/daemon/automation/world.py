@@ -149,7 +149,8 @@ async def start_sandbox(kind: str, clock: Clock) -> Sandbox:
     instance, credentials = module.demo_instance(f"http://{host}:{port}")
     raw = msgspec.to_builtins(instance)
     raw.setdefault("options", {})
-    return Sandbox(kind, module, app, runner, f"http://{host}:{port}", instance.name, raw, msgspec.to_builtins(credentials))
+    creds = msgspec.to_builtins(credentials)
+    return Sandbox(kind, module, app, runner, f"http://{host}:{port}", instance.name, raw, creds)
 
 
 @contextlib.asynccontextmanager
