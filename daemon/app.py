@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 from aiohttp import web
 
-from daemon.api import automation, browser, entries, notices, psa_routes, rules, system, timers
+from daemon.api import automation, browser, entries, notices, psa_routes, rules, system, tasks, timers
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
@@ -44,6 +44,7 @@ ROUTES: list[Route] = [
     *notices.routes,
     *psa_routes.routes,
     *rules.routes,
+    *tasks.routes,
     *automation.routes,
 ]
 

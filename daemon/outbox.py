@@ -41,7 +41,7 @@ from daemon.connectors import (
 )
 from daemon.entries.model import Entry, EntryNews
 from daemon.psa import PsaError, PsaService
-from daemon.settings import Config
+from daemon.settings import Config, TaskPost
 from daemon.store.db import Database
 from daemon.store.outbox import OutboxRow, OutboxStore
 from daemon.timers.model import TicketRef
@@ -218,16 +218,29 @@ class OutboxService:
 
     async def _post_entry(self, connector: Connector, instance: str, entry: Entry) -> PostEntry:
         kind = self._psa.instance(instance).kind
-        ticket = TicketRef(instance=instance, kind=kind, id=entry.ticket_id, number=entry.ticket_number)
-        if ticket.id is None:
-            info = await connector.ticket(ticket)
-            ticket = TicketRef(instance=instance, kind=kind, id=info.id, number=ticket.number)
-            await self._store.set_ticket_id(entry.id, info.id)
+        ticket: TicketRef | None = None
+        task: TaskPost | None = None
+        if entry.kind == "task":
+            found = self._config.task(entry.task or "")
+            task = found.post if found is not None else None
+            if task is None or task.instance != instance:
+                raise ConnectorRejected(
+                    f"the task {entry.task!r} no longer posts to {instance} (see [[tasks]] in the config)"
+                )
+        else:
+            record: Literal["ticket", "work_order"] = "work_order" if entry.kind == "work_order" else "ticket"
+            ticket = TicketRef(
+                instance=instance, kind=kind, id=entry.ticket_id, number=entry.ticket_number, record=record
+            )
+            if ticket.id is None:
+                info = await connector.ticket(ticket)
+                ticket = msgspec.structs.replace(ticket, id=info.id)
+                await self._store.set_ticket_id(entry.id, info.id)
         log_as = None
         if entry.log_as == ASSIGNEE:
             # Not a user's name: the ticket's assignee, as the PSA says now (ConnectWise owner, Autotask
             # assignedResourceID with its role, Halo agent_id).
-            assignee = (await connector.ticket(ticket)).assignee
+            assignee = (await connector.ticket(ticket)).assignee if ticket is not None else None
             if assignee is None:
                 raise ConnectorRejected(f"ticket {_label(entry)} has no assignee to log the time as (log_as: assignee)")
             log_as = assignee
@@ -239,6 +252,8 @@ class OutboxService:
         return PostEntry(
             entry_id=entry.id,
             ticket=ticket,
+            task=task,
+            task_name=entry.task or "",
             start=entry.started_at,
             end=entry.ended_at,
             seconds=entry.billed_seconds,
@@ -256,7 +271,7 @@ def _label(entry: Entry) -> str:
 
 
 def _news(entry: Entry, status: Literal["posted", "failed"], message: str) -> EntryNews:
-    label = f"#{entry.ticket_id or entry.ticket_number}" if entry.instance else (entry.task or "")
+    label = (entry.task or "") if entry.kind == "task" else f"#{entry.ticket_id or entry.ticket_number}"
     return EntryNews(id=entry.id, status=status, label=label, seconds=entry.billed_seconds, message=message)
 
 

@@ -31,6 +31,8 @@ __all__ = [
     "RuleSettings",
     "ScopedRule",
     "Settings",
+    "TaskConfig",
+    "TaskPost",
     "TimingConfig",
     "check_automations",
     "parse_config",
@@ -80,6 +82,27 @@ class InstanceConfig(_Strict, frozen=True):
     options: dict[str, str | int | float | bool] = {}
     """Connector-specific, non-secret options, checked by the connector's own config struct when the file loads
     (`daemon.connectors.options.check_config`)."""
+
+
+class TaskPost(_Strict, frozen=True):
+    """Where an admin task's time goes: a PSA instance and that PSA's non-ticket target. Which key each PSA kind
+    needs is checked when the config loads (`daemon.connectors.options.check_config`)."""
+
+    instance: Name
+    charge_code: PosInt | None = None
+    """ConnectWise: the charge code id (a time entry with chargeToType "ChargeCode")."""
+    billing_code: PosInt | None = None
+    """Autotask: the internal billing code of regular (non-ticket) time (internalBillingCodeID)."""
+    time_entry_type: PosInt | None = None
+    """Autotask: timeEntryType to send with regular time (the tenant's picklist value; UNVERIFIED, so unset by
+    default)."""
+
+
+class TaskConfig(_Strict, frozen=True):
+    """One admin task of the managed list (`[[tasks]]`): without `post` it stays local (timesheet and exports)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=80, pattern=r"^\S(.*\S)?$")]
+    post: TaskPost | None = None
 
 
 class OutboxConfig(_Strict, frozen=True):
@@ -212,6 +235,8 @@ class Config(_Strict, frozen=True):
     rounding: RoundingConfig = RoundingConfig()
     limits: LimitsConfig = LimitsConfig()
     instances: list[InstanceConfig] = []
+    tasks: list[TaskConfig] = []
+    """The managed list of admin tasks (meetings, training…) and where each one's time is posted, if anywhere."""
     extension_origins: list[str] = []
     """Extra extension origins allowed besides paired ones (chrome-extension://ID)."""
     rules: RuleSet = RuleSet()
@@ -220,6 +245,11 @@ class Config(_Strict, frozen=True):
     company_tags: CompanyTagsConfig = CompanyTagsConfig()
     automations: list[AutomationConfig] = []
     """Per-automation settings for `POST /api/v1/automation-runs` (daemon.automation)."""
+
+    def task(self, name: str) -> TaskConfig | None:
+        """The managed task of this name (case-insensitive), or None."""
+        folded = name.casefold()
+        return next((t for t in self.tasks if t.name.casefold() == folded), None)
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
@@ -259,7 +289,23 @@ def parse_config(text: str, source: Path | str = "<config>") -> Config:
     problem = check_automations(config.automations)
     if problem is not None:
         raise ConfigError(f"{source}: {problem[0]}: {problem[1]}")
+    _check_tasks(config, source)
     return config
+
+
+def _check_tasks(config: Config, source: Path | str) -> None:
+    """Task names are unique (case-insensitively: they name timesheet rows) and post to configured instances."""
+    seen: set[str] = set()
+    instances = {i.name for i in config.instances}
+    for n, task in enumerate(config.tasks):
+        folded = task.name.casefold()
+        if folded in seen:
+            raise ConfigError(f"{source}: tasks[{n}].name: task {task.name!r} is listed twice")
+        seen.add(folded)
+        if task.post is not None and task.post.instance not in instances:
+            raise ConfigError(
+                f"{source}: tasks[{n}].post.instance: no PSA instance named {task.post.instance!r} (task {task.name!r})"
+            )
 
 
 AUTOMATION_PLACEHOLDERS: frozenset[str] = frozenset({"automation", "outcome", "started_by", "notes"})

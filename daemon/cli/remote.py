@@ -178,7 +178,7 @@ def cmd_entries(settings: Settings, args: argparse.Namespace) -> int:
     if not entries:
         say("no entries")
     for e in entries:
-        what = f"#{e['ticket_id'] or e['ticket_number']}" if e["instance"] else (e["task"] or "")
+        what = (e["task"] or "") if e.get("kind") == "task" else f"#{e['ticket_id'] or e['ticket_number']}"
         if e.get("automation"):
             what += f" [automation: {e['automation']}]"
         why = _entry_why(e)

@@ -25,6 +25,7 @@ from typing import ClassVar, Literal, Protocol, runtime_checkable
 import httpx
 import msgspec
 
+from daemon.settings import TaskPost
 from daemon.timers.model import TicketRef
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "Identity",
     "PostEntry",
     "Posted",
+    "TaskPost",
     "TicketInfo",
     "TicketNotFound",
     "WorkItem",
@@ -45,6 +47,7 @@ __all__ = [
     "marker",
     "maybe_applied",
     "parse_retry_after",
+    "ticket_of",
     "unavailable",
 ]
 
@@ -177,7 +180,11 @@ class PostEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One entry as the outbox hands it to a connector."""
 
     entry_id: str
-    ticket: TicketRef
+    ticket: TicketRef | None = None
+    """The ticket or work order (`ticket.record`) the time is for; None: an admin task (`task`)."""
+    task: TaskPost | None = None
+    """Non-ticket time: the task's target in this PSA (ConnectWise charge code, Autotask billing code)."""
+    task_name: str = ""
     start: float
     """Epoch seconds, UTC."""
     end: float
@@ -192,6 +199,14 @@ class PostEntry(msgspec.Struct, frozen=True, kw_only=True):
     """Log on behalf of this user; None: the connection's own user."""
     timezone: str = "UTC"
     """The technician's IANA time zone (Autotask dateWorked and the split at local midnight)."""
+
+
+def ticket_of(entry: PostEntry) -> TicketRef:
+    """The entry's ticket, for connectors on a path that needs one; a task entry there is a programming error that
+    the PSA is told nothing about."""
+    if entry.ticket is None:
+        raise ConnectorRejected(f"entry {entry.entry_id} has no ticket (task {entry.task_name!r})")
+    return entry.ticket
 
 
 class Posted(msgspec.Struct, frozen=True, kw_only=True):

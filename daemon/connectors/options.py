@@ -19,7 +19,15 @@ import msgspec
 
 from daemon.settings import Config, ConfigError, InstanceConfig
 
-__all__ = ["DEFAULT_TIMEOUT_S", "ConnectorOptions", "OptionsError", "check_config", "decode_options", "options_type"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "TASK_TARGETS",
+    "ConnectorOptions",
+    "OptionsError",
+    "check_config",
+    "decode_options",
+    "options_type",
+]
 
 DEFAULT_TIMEOUT_S = 30.0
 """Per request (connect, send, read), unless an option says otherwise."""
@@ -77,11 +85,44 @@ def options_type(kind: str) -> type[ConnectorOptions]:
     return cls
 
 
+TASK_TARGETS: dict[str, tuple[str, frozenset[str]]] = {
+    "connectwise": ("charge_code", frozenset({"charge_code"})),
+    "autotask": ("billing_code", frozenset({"billing_code", "time_entry_type"})),
+}
+"""PSA kind → (the `[[tasks]].post` key it needs, every key it takes) for non-ticket time: ConnectWise charges a
+charge code, Autotask logs regular time with an internal billing code. HaloPSA is absent: its non-ticket time
+(`/TimesheetEvent` without a ticket) is UNVERIFIED in the API extract, so Halo tasks stay local."""
+
+
 def check_config(config: Config, source: Path | str) -> None:
     """Decode every instance's options, so that a bad one stops the config from loading (ConfigError naming the
-    file, the instance and the key) instead of surfacing at the first request."""
+    file, the instance and the key) instead of surfacing at the first request; and check that each task posts with
+    the key its PSA kind takes (`TASK_TARGETS`)."""
     for instance in config.instances:
         try:
             decode_options(options_type(instance.kind), instance)
         except OptionsError as exc:
             raise ConfigError(f"{source}: {exc}") from None
+    kinds = {i.name: i.kind for i in config.instances}
+    for n, task in enumerate(config.tasks):
+        if task.post is None:
+            continue
+        where = f"{source}: tasks[{n}].post"
+        kind = kinds.get(task.post.instance)
+        if kind is None:
+            raise ConfigError(f"{where}.instance: no PSA instance named {task.post.instance!r}")
+        target = TASK_TARGETS.get(kind)
+        if target is None:
+            raise ConfigError(
+                f"{where}: task {task.name!r} cannot post to {task.post.instance!r}: TicketClock does not post "
+                f"non-ticket time to {kind} (unverified in its API); remove `post` to keep the task local"
+            )
+        needed, allowed = target
+        given = {k for k, v in msgspec.structs.asdict(task.post).items() if k != "instance" and v is not None}
+        wrong = sorted(given - allowed)
+        if wrong:
+            raise ConfigError(
+                f"{where}.{wrong[0]}: not an option for {kind} (task {task.name!r}); {kind} takes {needed}"
+            )
+        if needed not in given:
+            raise ConfigError(f"{where}.{needed}: required to post task {task.name!r} to {kind}")

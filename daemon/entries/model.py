@@ -64,6 +64,8 @@ class Entry(msgspec.Struct, kw_only=True):
     ticket_id: int | None = None
     ticket_number: str | None = None
     task: str | None = None
+    kind: Literal["ticket", "work_order", "task"] = "ticket"
+    """What the time is for: a PSA ticket, a work order (project ticket/task) or an admin task (`task`)."""
     summary: str = ""
     company: str = ""
     started_at: float

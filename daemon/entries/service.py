@@ -76,11 +76,19 @@ class ManualEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     instance: str | None = None
     ticket: str | None = None
     task: str | None = None
+    kind: Literal["ticket", "work_order"] | None = None
+    """With `ticket`: what its number names (default ticket)."""
+    work_order: str | None = None
+    """A work order (project ticket/task) number: the same as `ticket` with `kind` "work_order"."""
     notes: str = ""
     internal_notes: str = ""
     billable: Billable | None = None
     work_type: str = ""
     log_as: str = ""
+
+
+LOCAL_TASK = "local task: kept in TicketClock (timesheet and exports), not posted to a PSA"
+"""Why an approved task entry goes no further (its task has no `post` in the config)."""
 
 
 class EntryPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -125,14 +133,18 @@ class EntryService:
         )
         started = segments[0].start if segments else now
         ended = segments[-1].end if segments else now
+        ticket = new.ticket
+        task = self._config.task(new.task) if new.task is not None and ticket is None else None
+        posts_to = task.post.instance if task is not None and task.post is not None else ""
         entry = Entry(
             id=uuid.uuid4().hex,
             source=new.source,
             timer_id=new.timer_id,
-            instance=ticket.instance if ticket else "",
+            instance=ticket.instance if ticket else posts_to,
             ticket_id=ticket.id if ticket else None,
             ticket_number=ticket.number if ticket else None,
             task=new.task,
+            kind=ticket.record if ticket else ("task" if new.task is not None else "ticket"),
             summary=new.summary,
             company=new.company,
             started_at=started,
@@ -208,11 +220,14 @@ class EntryService:
         return msgspec.structs.replace(entry, id=timer_id, status="open", status_reason=reason, held_until=held_until)
 
     def _queue_or_hold(self, entry: Entry, audit: list[AuditEvent], now: float) -> None:
-        """Approval pattern none: pending → queued at once, for entries that belong to a PSA ticket."""
-        if entry.instance and (entry.ticket_id is not None or entry.ticket_number):
+        """Approval pattern none: pending → queued at once for entries with a PSA to post to (a ticket, a work order,
+        a task whose `[[tasks]]` entry posts somewhere: `entry.instance` says where)."""
+        if entry.instance:
+            # A ticket known only by its number (Autotask "T2024…") is resolved to its id by the outbox, through the
+            # PSA's API, before posting.
             self._move(entry, audit, "queued", "system", "approval: none", now)
-        # Tasks (admin work, meetings) have no PSA ticket: they stay pending. A ticket known only by its number
-        # (Autotask "T2024…") is resolved to its id by the outbox, through the PSA's API, before posting.
+        # A local task stays pending (editable in the timesheet) until it is submitted: then it is approved, where it
+        # ends (`_transition`).
 
     @staticmethod
     def _move(entry: Entry, audit: list[AuditEvent], to: Status, actor: str, comment: str, now: float) -> None:
@@ -229,10 +244,13 @@ class EntryService:
 
     async def create_manual(self, body: ManualEntry) -> Entry:
         now = self._clock.now()
-        if body.ticket is None and body.task is None:
-            raise EntryError("invalid_input", "give a ticket or a task")
-        if body.ticket is not None and body.task is not None:
-            raise EntryError("invalid_input", "give a ticket or a task, not both")
+        named = [n for n in ("ticket", "work_order", "task") if getattr(body, n) is not None]
+        if not named:
+            raise EntryError("invalid_input", "give a ticket, a work order or a task")
+        if len(named) > 1:
+            raise EntryError("invalid_input", f"give one of ticket, work_order and task, not {' and '.join(named)}")
+        if body.kind is not None and body.ticket is None:
+            raise EntryError("invalid_input", "kind goes with ticket (work_order already says it is one)")
         if body.ended_at is None and body.seconds is None:
             raise EntryError("invalid_input", "give ended_at or seconds")
         end = body.ended_at if body.ended_at is not None else body.started_at + float(body.seconds or 0)
@@ -242,7 +260,12 @@ class EntryService:
             raise EntryError("invalid_input", "one entry cannot be longer than 24 hours")
         if end > now + 60:
             raise EntryError("invalid_input", "an entry cannot end in the future")
-        ticket = self.ticket_ref(body.instance, body.ticket) if body.ticket is not None else None
+        number = body.ticket if body.ticket is not None else body.work_order
+        ticket = self.ticket_ref(body.instance, number) if number is not None else None
+        if ticket is not None and (body.work_order is not None or body.kind == "work_order"):
+            if ticket.id is None:
+                raise EntryError("invalid_input", f"{number!r} is not a work order number")
+            ticket = msgspec.structs.replace(ticket, record="work_order")
         new = NewEntry(
             source="manual",
             segments=[Segment(body.started_at, end)],
@@ -417,10 +440,12 @@ class EntryService:
             self._move(entry, audit, target, actor, comment, now)
             if target == "approved" and entry.instance:
                 # Approved is a way station to the outbox, whatever the pattern is now (it may have changed since
-                # the entry was submitted). Task entries have no PSA to post to: approved is where they end.
+                # the entry was submitted). Local tasks have no PSA to post to: approved is where they end.
                 self._move(entry, audit, "queued", "system", "approved", now)
             if target == "submitted" and self._config.approval == "none":
-                self._move(entry, audit, "queued", "system", "approval: none", now)
+                self._move(entry, audit, "queued" if entry.instance else "approved", "system", "approval: none", now)
+            if entry.status == "approved" and not entry.instance:
+                entry.status_reason = LOCAL_TASK
             if "review" in entry.flags and target in ("submitted", "queued"):
                 entry.flags.remove("review")
             if entry.status == "queued" and not entry.instance:

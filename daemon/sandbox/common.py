@@ -25,6 +25,11 @@ class Seed(msgspec.Struct, frozen=True, kw_only=True):
     ticket_company: str
     """Company name of the service ticket."""
     ticket_summary: str
+    work_order: int = 0
+    """A work order time can be posted to: ConnectWise project ticket, Autotask project task, Halo project."""
+    task_code: int = 0
+    """The non-ticket target an admin task posts to (ConnectWise charge code, Autotask internal billing code);
+    0: this PSA takes no non-ticket time from TicketClock (HaloPSA: unverified, tasks stay local)."""
 
 
 class StoredEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,6 +37,10 @@ class StoredEntry(msgspec.Struct, frozen=True, kw_only=True):
 
     psa_id: str
     ticket_id: int
+    """The id of what the time is charged to: a ticket, a work order (project ticket/task), or for a task its
+    charge code (ConnectWise) / internal billing code (Autotask)."""
+    record: str = "ticket"
+    """"ticket", "work_order" or "task" (non-ticket time)."""
     start: float
     end: float
     hours: float

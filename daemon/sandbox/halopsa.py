@@ -68,6 +68,7 @@ SEED = Seed(
     other_user="jordan.lee@contoso.example",
     ticket_company="Contoso Ltd",
     ticket_summary="Outlook keeps asking for the password",
+    work_order=1002,
 )
 
 
@@ -237,6 +238,7 @@ def stored_entries(app: web.Application) -> list[StoredEntry]:
                 StoredEntry(
                     psa_id=f"{ticket_id}/{a.id}",
                     ticket_id=ticket_id,
+                    record="work_order" if app[STORE].tickets[ticket_id].is_project else "ticket",
                     start=_ts(f.get("actionarrivaldate")),
                     end=_ts(f.get("actioncompletiondate")),
                     hours=float(f.get("timetaken") or 0.0),

@@ -14,7 +14,7 @@ from daemon.store.db import Database, Transaction
 __all__ = ["ENTRY_COLUMNS_OF_E", "EntryFilter", "EntryStore", "entry_of"]
 
 _COLUMNS = (
-    "id, source, timer_id, instance, ticket_id, ticket_number, task, summary, company, started_at, ended_at, "
+    "id, source, timer_id, instance, ticket_id, ticket_number, task, kind, summary, company, started_at, ended_at, "
     "actual_seconds, billed_seconds, notes, internal_notes, billable, work_type, log_as, status, status_reason, "
     "flags, segments, explanation, psa_ids, created_at, updated_at, automation"
 )

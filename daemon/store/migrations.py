@@ -113,7 +113,12 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
-    # 6 (automation branch): automation runs logged as time — the entry's automation name, every run received
+    # 6 (tasks-workorders): what an entry's time is for — ticket, work_order (project ticket/task) or task.
+    """
+    ALTER TABLE entries ADD COLUMN kind TEXT NOT NULL DEFAULT 'ticket';
+    UPDATE entries SET kind = 'task' WHERE task IS NOT NULL;
+    """,
+    # 7 (automation branch): automation runs logged as time — the entry's automation name, every run received
     # (its run_id unique: a repeat finds the first), and the per-automation settings saved by PUT
     # /api/v1/automations (one row, like the rules; absent: the config file's [[automations]] are in force).
     """

@@ -34,11 +34,15 @@ class TicketRef(msgspec.Struct, frozen=True, kw_only=True):
     id: int | None = None
     number: str | None = None
     """A ticket number where the page names no id (Autotask "T20240101.0001"); resolved through the API."""
+    record: Literal["ticket", "work_order"] = "ticket"
+    """What the id names: a (service) ticket, or a work order, i.e. project work: a ConnectWise project ticket
+    (chargeToType "ProjectTicket"), an Autotask project task (taskID), a HaloPSA project (a ticket in Halo)."""
 
     @property
     def key(self) -> str:
-        """Stable identity of the ticket: one timer per key."""
-        return f"{self.instance}:{self.id if self.id is not None else '#' + (self.number or '')}"
+        """Stable identity of the ticket: one timer per key (work orders apart: Autotask task ids are their own)."""
+        ident = f"{self.id if self.id is not None else '#' + (self.number or '')}"
+        return f"{self.instance}:{'wo:' if self.record == 'work_order' else ''}{ident}"
 
 
 class TimerView(msgspec.Struct, kw_only=True):

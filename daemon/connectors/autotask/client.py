@@ -15,8 +15,14 @@ thread limit, the hourly request budget, error mapping and redaction. Errors com
                                 a 502 after the entry was stored is ambiguous, a 429 is not)
 
 Exactly-once: each record's `internalNotes` ends with `marker(entry_id)` (plus " part i/n" when the entry is split
-at local midnight); `find()` queries the ticket's time entries with `internalNotes contains <marker>`
+at local midnight); `find()` queries the time entries of the same target (ticketID, taskID, or the resource's
+regular time with that internalBillingCodeID) with `internalNotes contains <marker>`
 (`GET V1.0/TimeEntries/query?search=…`, or the equivalent POST for a long query), following `nextPageUrl`.
+
+Targets (`_target`): a ticket → `ticketID` + the resource's `roleID`; a work order (project task) → `taskID` +
+`roleID`; an admin task → regular time: neither id, `internalBillingCodeID` = the task's billing code (Autotask
+requires one for regular time), no roleID, and `timeEntryType` only when the task configures it (which picklist value
+a tenant uses for regular time is UNVERIFIED: NOTES §2.2 and §6).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from daemon.connectors.base import (
     marker,
     maybe_applied,
     parse_retry_after,
+    ticket_of,
     unavailable,
 )
 from daemon.connectors.base import WorkItem as WorkTypeItem
@@ -123,6 +130,16 @@ _ENCODER = msgspec.json.Encoder()
 
 _PART = re.compile(r" part (\d+)/(\d+)")
 _NOT_WRITES = ("/query", "/query/count")
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a time entry goes: `field` "ticketID" or "taskID" with `id`, or "" for regular time."""
+
+    field: str
+    id: int
+    billing_code: int | None = None
+    time_entry_type: int | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +273,9 @@ class AutotaskConnector:
         return await self._api_identity()
 
     async def ticket(self, ref: TicketRef) -> TicketInfo:
+        if ref.record == "work_order":
+            # A project task is not a ticket, and the API extract has no Tasks entity to read it from.
+            raise ConnectorRejected("Autotask project tasks (work orders) are not looked up; post them by task id")
         t = await self._load_ticket(ref)
         company = ""
         attributes: dict[str, str] = {}
@@ -296,9 +316,11 @@ class AutotaskConnector:
         return await self._identity_of(await self._resource(who.strip()))
 
     async def work_types(self) -> list[WorkTypeItem]:
-        """The active `BillingCodes`, by id (a time entry names its work type as billingCodeID). Which `useType`
-        marks a work-type code (as opposed to materials or expenses) is UNVERIFIED, so every active code is listed."""
-        codes = await self._query("BillingCodes", [Filter(op="eq", field="isActive", value=True)], _BILLING_CODES)
+        """The active work-type `BillingCodes` (`useType` 1), by id (a time entry names its work type as
+        billingCodeID). Internal codes (regular time's `internalBillingCodeID`, the sandbox's `useType` 10) are not
+        work types. The meaning of the `useType` values is UNVERIFIED against a live Autotask."""
+        where = [Filter(op="eq", field="isActive", value=True), Filter(op="eq", field="useType", value=1)]
+        codes = await self._query("BillingCodes", where, _BILLING_CODES)
         return [WorkTypeItem(id=str(c.id), name=c.name, value=str(c.id)) for c in codes if c.isActive]
 
     async def work_roles(self) -> list[WorkTypeItem]:
@@ -308,9 +330,9 @@ class AutotaskConnector:
 
     async def post(self, entry: PostEntry) -> Posted:
         parts = plan_parts(entry)
-        ticket_id = await self._ticket_id(entry.ticket)
-        resource_id, role_id, impersonate = await self._who(entry)
-        existing = await self._existing(ticket_id, entry.entry_id) if len(parts) > 1 else {}
+        target = await self._target(entry)
+        resource_id, role_id, impersonate = await self._who(entry, needs_role=target.field != "")
+        existing = await self._existing(target, entry.entry_id, resource_id) if len(parts) > 1 else {}
         ids: list[str] = []
         for part in parts:
             done = existing.get((part.index, part.count))
@@ -318,7 +340,10 @@ class AutotaskConnector:
                 ids.append(done)
                 continue
             body = NewTimeEntry(
-                ticketID=ticket_id,
+                ticketID=target.id if target.field == "ticketID" else None,
+                taskID=target.id if target.field == "taskID" else None,
+                internalBillingCodeID=target.billing_code,
+                timeEntryType=target.time_entry_type,
                 resourceID=resource_id,
                 roleID=role_id,
                 dateWorked=f"{part.day.isoformat()}T00:00:00Z",
@@ -334,7 +359,7 @@ class AutotaskConnector:
                 raw = await self._request("POST", "TimeEntries", body=body, impersonate=impersonate)
             except ConnectorRejected as exc:
                 text = exc.message.lower()
-                if "ticketid" in text and ("not exist" in text or "invalid" in text):
+                if target.field and target.field.lower() in text and ("not exist" in text or "invalid" in text):
                     raise TicketNotFound(exc.message, status=exc.status) from None
                 if impersonate is not None and ("imperson" in text or "may not add time" in text):
                     raise ConnectorRejected(
@@ -349,7 +374,9 @@ class AutotaskConnector:
         return Posted(psa_ids=ids)
 
     async def find(self, entry: PostEntry) -> Posted | None:
-        found = await self._existing(await self._ticket_id(entry.ticket), entry.entry_id)
+        target = await self._target(entry)
+        resource_id = (await self._who(entry, needs_role=False))[0] if not target.field else None
+        found = await self._existing(target, entry.entry_id, resource_id)
         if (1, 1) in found:
             return Posted(psa_ids=[found[(1, 1)]])
         for count in sorted({n for _, n in found}, reverse=True):
@@ -415,8 +442,21 @@ class AutotaskConnector:
     async def _ticket_id(self, ref: TicketRef) -> int:
         return ref.id if ref.id is not None else (await self._load_ticket(ref)).id
 
-    async def _who(self, entry: PostEntry) -> tuple[int, int, int | None]:
-        """(resourceID, roleID, ImpersonationResourceId or None) for an entry."""
+    async def _target(self, entry: PostEntry) -> _Target:
+        """What the entry's time is logged against: a ticket, a project task (work order) or regular time."""
+        if entry.task is not None:
+            if entry.task.billing_code is None:
+                raise ConnectorRejected(f"the task {entry.task_name!r} names no Autotask billing code")
+            return _Target("", 0, entry.task.billing_code, entry.task.time_entry_type)
+        ref = ticket_of(entry)
+        if ref.record == "work_order":
+            if ref.id is None:
+                raise ConnectorRejected(f"an Autotask task is named by its id, not {ref.number!r}")
+            return _Target("taskID", ref.id)
+        return _Target("ticketID", await self._ticket_id(ref))
+
+    async def _who(self, entry: PostEntry, *, needs_role: bool = True) -> tuple[int, int | None, int | None]:
+        """(resourceID, roleID or None when not needed, ImpersonationResourceId or None) for an entry."""
         me = await self._api_identity()
         target = me
         if entry.log_as is not None and entry.log_as.id and entry.log_as.id != me.id:
@@ -424,18 +464,25 @@ class AutotaskConnector:
             if not target.id.isdigit() or (not entry.role and not target.role_id):
                 target = await self.identity(target.id)
         role = entry.role or target.role_id
+        resource = _int(target.id, "resource")
+        impersonate = resource if target.id != me.id else None
+        if not needs_role:
+            return resource, None, impersonate
         if not role:
             raise ConnectorRejected(f"Autotask needs a roleID and resource {target.id} has no default role")
-        resource = _int(target.id, "resource")
-        return resource, _int(role, "role"), (resource if target.id != me.id else None)
+        return resource, _int(role, "role"), impersonate
 
-    async def _existing(self, ticket_id: int, entry_id: str) -> dict[tuple[int, int], str]:
+    async def _existing(self, target: _Target, entry_id: str, resource_id: int | None) -> dict[tuple[int, int], str]:
         """The records already posted for an entry: (part, count) → id; an unsplit record is (1, 1)."""
         tag = marker(entry_id)
-        filters = [
-            Filter(op="eq", field="ticketID", value=ticket_id),
-            Filter(op="contains", field="internalNotes", value=tag),
-        ]
+        if target.field:
+            anchor = [Filter(op="eq", field=target.field, value=target.id)]
+        else:  # regular time: the resource's entries with that internal billing code
+            anchor = [
+                Filter(op="eq", field="resourceID", value=resource_id),
+                Filter(op="eq", field="internalBillingCodeID", value=target.billing_code),
+            ]
+        filters = [*anchor, Filter(op="contains", field="internalNotes", value=tag)]
         found: dict[tuple[int, int], str] = {}
         for rec in await self._query("TimeEntries", filters, _ENTRIES):
             last = rec.internalNotes.rsplit("\n", 1)[-1]

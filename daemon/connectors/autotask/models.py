@@ -135,21 +135,26 @@ class Ticket(_Vendor):
 class TimeEntry(_Vendor):
     id: int
     ticketID: int | None = None
+    taskID: int | None = None
     resourceID: int | None = None
     internalNotes: str = ""
 
 
 class NewTimeEntry(_Vendor):
-    """The body of `POST V1.0/TimeEntries`."""
+    """The body of `POST V1.0/TimeEntries`: ticket time (`ticketID`), task time (`taskID`: a project task, our work
+    order) or regular time (neither: `internalBillingCodeID` names the internal work, e.g. "Training")."""
 
-    ticketID: int
     resourceID: int
-    roleID: int
     dateWorked: str
     startDateTime: str
     endDateTime: str
     hoursWorked: float
     summaryNotes: str
     internalNotes: str
+    ticketID: int | None = None
+    taskID: int | None = None
+    roleID: int | None = None
     isNonBillable: bool | None = None
     billingCodeID: int | None = None
+    internalBillingCodeID: int | None = None
+    timeEntryType: int | None = None

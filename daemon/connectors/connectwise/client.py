@@ -17,9 +17,13 @@ line or an exception message: messages are built from the method, the path and t
 text is passed through `_redact` in case the PSA echoes anything back.
 
 The marker: `post()` appends `marker(entry_id)` to the entry's **internalNotes** (after the user's own internal
-notes); `find()` queries that ticket's entries with
+notes); `find()` queries the entries charged to the same target with
 `conditions=chargeToId=N and chargeToType="ServiceTicket" and internalNotes contains "[ticketclock:ID]"`
 and re-checks the marker locally. (Whether ConnectWise supports `contains` on internalNotes is UNVERIFIED.)
+
+What an entry is charged to (`_charge`): a ticket → "ServiceTicket" or, for a project ticket (its recordType),
+"ProjectTicket"; a work order → "ProjectTicket" with no look-up; an admin task → "ChargeCode" with the task's
+charge code as chargeToId (the vendor enum's non-ticket time; the member's own company is charged).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from daemon.connectors.base import (
     is_transient,
     marker,
     parse_retry_after,
+    ticket_of,
     unavailable,
 )
 from daemon.connectors.base import WorkItem as WorkTypeItem
@@ -92,7 +97,7 @@ _entries = msgspec.json.Decoder(list[TimeEntry])
 _error = msgspec.json.Decoder(ErrorBody)
 
 T = TypeVar("T")
-ChargeTo = Literal["ServiceTicket", "ProjectTicket"]
+ChargeTo = Literal["ServiceTicket", "ProjectTicket", "ChargeCode"]
 
 _BILLABLE: dict[str, BillableOption | None] = {"agreement": None, "yes": "Billable", "no": "DoNotBill"}
 
@@ -207,14 +212,13 @@ class ConnectWiseConnector:
         - billableOption is omitted for "agreement" (ConnectWise applies the agreement / work type default).
         - workType/workRole by name, only when given; the copy-to-ticket and e-mail action flags are false.
         """
-        ticket_id = _ticket_id(entry.ticket)
-        charge_to_type = await self._charge_to_type(ticket_id)
+        charge_to_id, charge_to_type = await self._charge(entry)
         start, end = window_until_now(entry.start, entry.end, self.psa_now())
         internal = marker(entry.entry_id)
         if entry.internal_notes.strip():
             internal = f"{entry.internal_notes.rstrip()}\n{internal}"
         body = TimeEntry(
-            charge_to_id=ticket_id,
+            charge_to_id=charge_to_id,
             charge_to_type=charge_to_type,
             member=self._member_ref(entry.log_as),
             time_start=_format_time(start),
@@ -239,12 +243,12 @@ class ConnectWiseConnector:
         return Posted(psa_ids=[str(created.id)])
 
     async def find(self, entry: PostEntry) -> Posted | None:
-        """The ticket's time entries whose internalNotes contain this entry's marker, or None."""
-        ticket_id = _ticket_id(entry.ticket)
-        charge_to_type = await self._charge_to_type(ticket_id)
+        """The time entries charged to the same target whose internalNotes contain this entry's marker, or None."""
+        charge_to_id, charge_to_type = await self._charge(entry)
         tag = marker(entry.entry_id)
         condition = (
-            f"chargeToId={ticket_id} and chargeToType={_quote(charge_to_type)} and internalNotes contains {_quote(tag)}"
+            f"chargeToId={charge_to_id} and chargeToType={_quote(charge_to_type)} "
+            f"and internalNotes contains {_quote(tag)}"
         )
         ids: list[str] = []
         page = 1
@@ -278,6 +282,18 @@ class ConnectWiseConnector:
         if who.id.isascii() and who.id.isdigit():
             return MemberRef(id=int(who.id))
         return MemberRef(identifier=who.id)
+
+    async def _charge(self, entry: PostEntry) -> tuple[int, ChargeTo]:
+        """(chargeToId, chargeToType) of an entry: its charge code, work order or ticket."""
+        if entry.task is not None:
+            if entry.task.charge_code is None:
+                raise ConnectorRejected(f"the task {entry.task_name!r} names no ConnectWise charge code")
+            return entry.task.charge_code, "ChargeCode"
+        ref = ticket_of(entry)
+        ticket_id = _ticket_id(ref)
+        if ref.record == "work_order":
+            return ticket_id, "ProjectTicket"
+        return ticket_id, await self._charge_to_type(ticket_id)
 
     async def _charge_to_type(self, ticket_id: int) -> ChargeTo:
         record_type = self._record_types.get(ticket_id)

@@ -9,6 +9,10 @@ marker is seen by agents only. `find()` lists the ticket's actions (`GET /api/Ac
 agentonly=true`) and matches the marker in `note` (or `private_note`). Action ids are unique per ticket only, so a
 posted record's id is `"<ticket_id>/<action_id>"`.
 
+Work orders: in Halo a project is a ticket (`is_project`), so a work order's time is an action on that ticket like
+any other. Admin tasks are not posted to Halo: its non-ticket time (`/TimesheetEvent` without a ticket) is UNVERIFIED
+in the API extract, so the config refuses a `[[tasks]]` post to a Halo instance and such tasks stay local.
+
 Every vendor call goes through `_send` (timeout, transport errors), and every API call through `_request` (base URL,
 bearer token, one token refresh on 401, status mapping, the vendor's message, redaction). A failed write is
 `ambiguous` exactly when `base.maybe_applied` says so (a 502 after the action was stored included).
@@ -37,6 +41,7 @@ from daemon.connectors.base import (
     marker,
     maybe_applied,
     parse_retry_after,
+    ticket_of,
     unavailable,
 )
 from daemon.connectors.halopsa.config import Credentials as HaloCredentials
@@ -146,7 +151,7 @@ class HaloPsaConnector:
         raise ConnectorRejected(f"{len(exact) or len(agents)} HaloPSA agents match {who!r}; use the agent id")
 
     async def post(self, entry: PostEntry) -> Posted:
-        ticket_id = _ticket_id(entry.ticket)
+        ticket_id = _ticket_id(ticket_of(entry))
         hours = round(entry.seconds / 3600, 6)
         tag = marker(entry.entry_id)
         action = NewAction(
@@ -181,7 +186,7 @@ class HaloPsaConnector:
         return Posted(psa_ids=[_psa_id(a, ticket_id) for a in actions])
 
     async def find(self, entry: PostEntry) -> Posted | None:
-        ticket_id = _ticket_id(entry.ticket)
+        ticket_id = _ticket_id(ticket_of(entry))
         params = {"ticket_id": str(ticket_id), "excludesys": "true", "agentonly": "true"}
         body = await self._request("GET", "/Actions", params=params, not_found=TicketNotFound)
         found = self._decode(action_list_decoder, body, "action list")

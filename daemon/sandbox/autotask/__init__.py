@@ -10,7 +10,8 @@ API (paths and parameter names are case-insensitive, as Autotask's are)::
     GET  /ATServicesRest/V1.0/{Entity}/query/next?paging=…   the pages `nextPageUrl` names
     POST /ATServicesRest/V1.0/{Entity}/query/count      {"queryCount": N}
     GET  /ATServicesRest/V1.0/Resources/{id}/ServiceDeskRoles
-    POST /ATServicesRest/V1.0/TimeEntries               200 {"itemId": N}
+    POST /ATServicesRest/V1.0/TimeEntries               200 {"itemId": N}: ticket, task (project task) or regular
+                                                        time (internalBillingCodeID; BillingCodes lists the codes)
 
 Web pages: /Mvc/ServiceDesk/TicketDetail.mvc?workspace=False&mode=0&ticketId=N (any parameter case),
 /Autotask/AutotaskExtend/ExecuteCommand.aspx?Code=OpenTicketDetail&TicketID=N | &TicketNumber=T…, and
@@ -68,7 +69,8 @@ def stored_entries(app: web.Application) -> list[StoredEntry]:
     return [
         StoredEntry(
             psa_id=str(e["id"]),
-            ticket_id=e["ticketID"],
+            ticket_id=e["ticketID"] or e["taskID"] or e["internalBillingCodeID"],
+            record="ticket" if e["ticketID"] else ("work_order" if e["taskID"] else "task"),
             start=_ts(e["startDateTime"]),
             end=_ts(e["endDateTime"]),
             hours=e["hoursWorked"],

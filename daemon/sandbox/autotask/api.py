@@ -13,7 +13,7 @@ import msgspec
 from aiohttp import web
 
 from .query import ENTITIES, QueryError, filters_of, known_fields, matches
-from .store import API_USER, STORE, AutotaskStore, Captured, Record
+from .store import API_USER, INTERNAL_USE, STORE, AutotaskStore, Captured, Record
 
 __all__ = ["api", "is_api", "vendor_middleware"]
 
@@ -243,6 +243,8 @@ class _TimeEntryIn(msgspec.Struct, kw_only=True):
     isnonbillable: bool | msgspec.UnsetType = msgspec.UNSET
     showoninvoice: bool | msgspec.UnsetType = msgspec.UNSET
     billingcodeid: int | None = None
+    internalbillingcodeid: int | None = None
+    timeentrytype: int | None = None
     contractid: int | None = None
 
 
@@ -259,8 +261,10 @@ def _ref_error(field_name: str, kind: str) -> web.Response:
 
 
 async def _create_time_entry(request: web.Request, store: AutotaskStore) -> web.Response:
-    """Rules: a JSON object; typed fields; resourceID, roleID and ticketID (or taskID) present; the ticket exists;
-    the resource is active; the role is one of the resource's active service-desk roles; 0 < hoursWorked < 24;
+    """Rules: a JSON object; typed fields; resourceID present; ticket time (ticketID) or task time (taskID, not
+    both) needs roleID, and the ticket or task exists; regular time (neither) needs an existing internal billing code
+    (internalBillingCodeID) and takes no roleID check; the resource is active; a role given is one of the resource's
+    active roles; 0 < hoursWorked < 24;
     endDateTime after startDateTime; summaryNotes present (ticket time); notes ≤ 32,000 characters; time for another
     resource only as that resource (ImpersonationResourceId) unless `proxy_time_entry`."""
     try:
@@ -273,18 +277,26 @@ async def _create_time_entry(request: web.Request, store: AutotaskStore) -> web.
         body = msgspec.convert(_lower_keys(data), _TimeEntryIn, strict=True)
     except msgspec.ValidationError as exc:
         return _errors(500, f"Invalid value: {exc}")
-    for name, value in (("resourceID", body.resourceid), ("roleID", body.roleid)):
+    regular = body.ticketid is None and body.taskid is None
+    for name, value in (("resourceID", body.resourceid), ("roleID", 0 if regular else body.roleid)):
         if value is None:
             return _errors(500, f"Missing Required Field: {name}")  # UNVERIFIED wording
-    if body.ticketid is None and body.taskid is None:
-        return _errors(500, "Missing Required Field: ticketID or taskID")
-    if body.taskid is not None:
-        return _ref_error("taskID", "Task")  # the sandbox has no project tasks
-    if body.ticketid not in store.tickets:
+    if body.ticketid is not None and body.taskid is not None:
+        return _errors(500, "A time entry belongs to a ticket or a task, not both.")  # UNVERIFIED wording
+    if regular:
+        # Regular (non-ticket) time: Autotask requires the internal billing code (NOTES §2.2 field list).
+        if body.internalbillingcodeid is None:
+            return _errors(500, "Missing Required Field: internalBillingCodeID")  # UNVERIFIED wording
+        code = store.billing_codes.get(body.internalbillingcodeid)
+        if code is None or code["useType"] != INTERNAL_USE or not code["isActive"]:
+            return _ref_error("internalBillingCodeID", "BillingCode")
+    elif body.taskid is not None and body.taskid not in store.tasks:
+        return _ref_error("taskID", "Task")
+    elif body.ticketid is not None and body.ticketid not in store.tickets:
         return _ref_error("ticketID", "Ticket")
     if store.active_resource(body.resourceid) is None:
         return _ref_error("resourceID", "Resource")
-    has_role = any(
+    has_role = body.roleid is None or any(
         r["resourceID"] == body.resourceid and r["roleID"] == body.roleid and r["isActive"]
         for r in store.service_desk_roles.values()
     )
@@ -316,7 +328,9 @@ async def _create_time_entry(request: web.Request, store: AutotaskStore) -> web.
     store.time_entries[entry_id] = {
         "id": entry_id,
         "ticketID": body.ticketid,
-        "taskID": None,
+        "taskID": body.taskid,
+        "internalBillingCodeID": body.internalbillingcodeid,
+        "timeEntryType": body.timeentrytype,
         "resourceID": body.resourceid,
         "roleID": body.roleid,
         "dateWorked": worked.strftime("%Y-%m-%dT00:00:00Z"),

@@ -22,8 +22,8 @@ TIME_ENTRY_FIELDS = {
     k.lower()
     for k in (
         "id ticketID taskID resourceID roleID dateWorked startDateTime endDateTime hoursWorked hoursToBill summaryNotes"
-        " internalNotes isNonBillable billingCodeID contractID creatorUserID impersonatorCreatorResourceID"
-        " createDateTime"
+        " internalNotes isNonBillable billingCodeID internalBillingCodeID timeEntryType contractID creatorUserID"
+        " impersonatorCreatorResourceID createDateTime"
     ).split()
 }
 OPS = {

@@ -23,6 +23,11 @@ CREDENTIALS = Credentials(
 )
 API_USER, ASSIGNEE, OTHER, INACTIVE = 29682885, 29682886, 29682887, 29682888
 TECHNICIAN, ENGINEER, PROJECT_MANAGER = 29683461, 29683462, 29683463
+PROJECT_TASK = 7701
+"""A project task (phase 2 of the file server migration): time on it is a work order's."""
+INTERNAL_USE = 10
+"""BillingCodes.useType of an internal billing code (regular time: admin, training). UNVERIFIED picklist value."""
+TRAINING_CODE, ADMIN_CODE, REMOTE_WORK_TYPE = 29682820, 29682821, 29682801
 
 SEED = Seed(
     service_ticket=54321,
@@ -33,6 +38,8 @@ SEED = Seed(
     other_user="asmith",
     ticket_company="Contoso Dental",
     ticket_summary="Printer offline on 2nd floor",
+    work_order=7701,
+    task_code=29682820,
 )
 
 
@@ -55,8 +62,10 @@ class AutotaskStore:
     resources: dict[int, Record] = field(default_factory=dict)
     roles: dict[int, Record] = field(default_factory=dict)
     service_desk_roles: dict[int, Record] = field(default_factory=dict)
-    billing_codes: dict[int, Record] = field(default_factory=dict)
     tickets: dict[int, Record] = field(default_factory=dict)
+    tasks: dict[int, Record] = field(default_factory=dict)
+    """Project tasks (time with `taskID`: our work orders)."""
+    billing_codes: dict[int, Record] = field(default_factory=dict)
     time_entries: dict[int, Record] = field(default_factory=dict)
     next_id: int = 40_000_001
     page_size: int = 500
@@ -83,6 +92,7 @@ class AutotaskStore:
             "Roles": self.roles,
             "ResourceServiceDeskRoles": self.service_desk_roles,
             "BillingCodes": self.billing_codes,
+            "Tasks": self.tasks,
         }
         return tables[entity]
 
@@ -132,6 +142,18 @@ def seed(store: AutotaskStore) -> None:
                 "isActive": True,
             }
             sdr += 1
+    for code, name, use in (
+        (TRAINING_CODE, "Training", INTERNAL_USE),
+        (ADMIN_CODE, "Administration", INTERNAL_USE),
+    ):
+        store.billing_codes[code] = {"id": code, "name": name, "useType": use, "billingCodeType": 0, "isActive": True}
+    store.tasks[PROJECT_TASK] = {
+        "id": PROJECT_TASK,
+        "title": "Copy the shares and check permissions",
+        "projectID": 3001,
+        "status": 1,
+        "assignedResourceID": OTHER,
+    }
     tickets: tuple[tuple[Any, ...], ...] = (
         (54321, "T20240501.0042", SEED.ticket_summary, 29683500, 8, 29682833, ASSIGNEE, TECHNICIAN, None),
         (54322, "T20240502.0007", "Migrate file server (phase 2)", 29683501, 1, None, OTHER, ENGINEER, 3001),

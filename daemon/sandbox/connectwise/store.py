@@ -119,6 +119,8 @@ class CwStore:
     work_types: dict[int, tuple[str, str]]
     """id → (name, the billableOption it implies when a time entry names none)."""
     work_roles: dict[int, str]
+    charge_codes: dict[int, str] = field(default_factory=dict)
+    """id → name: non-ticket work (admin, training) charged with chargeToType "ChargeCode"."""
     entries: dict[int, Entry] = field(default_factory=dict)
     next_entry_id: int = 9001
     requests: list[CapturedRequest] = field(default_factory=list)
@@ -129,6 +131,7 @@ class CwStore:
             StoredEntry(
                 psa_id=str(e.id),
                 ticket_id=e.charge_to_id,
+                record=_RECORDS.get(e.charge_to_type, "ticket"),
                 start=e.start,
                 end=e.end,
                 hours=e.actual_hours,
@@ -213,11 +216,11 @@ class CwStore:
         return body
 
     def entry_json(self, e: Entry, base: str) -> dict[str, Any]:
-        ticket = self.tickets[e.charge_to_id]
+        ticket = self.tickets.get(e.charge_to_id) if e.charge_to_type != "ChargeCode" else None
         week = _week_start(e.start)
         body: dict[str, Any] = {
             "id": e.id,
-            "company": self.company_ref(ticket.company_id, base),
+            "company": self.company_ref(ticket.company_id if ticket else OWN_COMPANY, base),
             "companyType": "Client",
             "chargeToId": e.charge_to_id,
             "chargeToType": e.charge_to_type,
@@ -241,15 +244,20 @@ class CwStore:
             "hourlyRate": 150.0,
             "timeSheet": {"id": 7000 + e.member_id * 100 + week.isocalendar().week, "name": _sheet_name(week)},
             "status": "Open",
-            "ticket": {"id": ticket.id, "summary": ticket.summary},
-            "ticketBoard": ticket.board[1],
-            "ticketStatus": ticket.status[1],
             "_info": {
                 "lastUpdated": format_time(e.date_entered),
                 "updatedBy": e.entered_by,
-                "chargeToMobileGuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"connectwise-sandbox/ticket/{ticket.id}")),
+                "chargeToMobileGuid": str(
+                    uuid.uuid5(uuid.NAMESPACE_URL, f"connectwise-sandbox/{e.charge_to_type}/{e.charge_to_id}")
+                ),
             },
         }
+        if ticket is not None:
+            body |= {
+                "ticket": {"id": ticket.id, "summary": ticket.summary},
+                "ticketBoard": ticket.board[1],
+                "ticketStatus": ticket.status[1],
+            }
         return body
 
     # -- POST /time/entries -----------------------------------------------------------------------------------
@@ -263,12 +271,21 @@ class CwStore:
         if errors:
             raise Rejected(errors)
 
-        # chargeToType / chargeToId: only ticket time in the sandbox.
+        # chargeToType / chargeToId: ticket time, project ticket time and charge codes in the sandbox.
         charge_type = body.get("chargeToType")
         charge_id = body.get("chargeToId")
         ticket: Ticket | None = None
-        if charge_type not in ("ServiceTicket", "ProjectTicket"):
-            # UNVERIFIED: the sandbox has no companies/charge codes/activities to charge; the vendor would accept them.
+        charge_code: int | None = None
+        if charge_type == "ChargeCode":
+            if charge_id is None:
+                errors.append(_error("Required", "chargeToId is required for charge code time", "chargeToId"))
+            elif charge_id not in self.charge_codes:
+                # UNVERIFIED text (NOTES §1.4 has no public copy); the rule that the code must exist is the vendor's.
+                errors.append(_error("InvalidField", f"Charge code {charge_id} was not found", "chargeToId"))
+            else:
+                charge_code = int(charge_id)
+        elif charge_type not in ("ServiceTicket", "ProjectTicket"):
+            # UNVERIFIED: the sandbox has no companies/activities to charge; the vendor would accept them.
             errors.append(_error("InvalidField", f"chargeToType {charge_type!r} is not supported here", "chargeToType"))
         elif charge_id is None:
             errors.append(_error("Required", "chargeToId is required for ticket time", "chargeToId"))
@@ -306,7 +323,8 @@ class CwStore:
             errors.append(_error("OutOfRange", "The field actualHours must be between 0 and 24.", "actualHours"))
         if errors:
             raise Rejected(errors)
-        assert ticket is not None and member_id is not None and start is not None and end is not None
+        target = ticket.id if ticket is not None else charge_code
+        assert target is not None and member_id is not None and start is not None and end is not None
         if work_type_id is None:
             work_type_id = self.members[member_id].work_type_id
         if work_role_id is None:
@@ -314,7 +332,7 @@ class CwStore:
         billable = body.get("billableOption") or self.work_types[work_type_id][1]
         entry = Entry(
             id=self.next_entry_id,
-            charge_to_id=ticket.id,
+            charge_to_id=target,
             charge_to_type=str(charge_type),
             member_id=member_id,
             start=start,
@@ -368,6 +386,10 @@ class Rejected(Exception):
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__(errors[0]["message"])
         self.errors = errors
+
+
+_RECORDS = {"ServiceTicket": "ticket", "ProjectTicket": "work_order", "ChargeCode": "task"}
+"""chargeToType → the StoredEntry.record it is."""
 
 
 def format_time(ts: float) -> str:
@@ -460,6 +482,9 @@ def _sheet_name(week: datetime) -> str:
 # -- seed -----------------------------------------------------------------------------------------------------
 
 COMPANY_ID = "tcsandbox"
+OWN_COMPANY = 19296
+"""The MSP itself: the company charge-code time is booked to."""
+CHARGE_CODES = {12: "Admin", 13: "Training", 14: "Internal meeting"}
 CLIENT_ID = "7c3f1a52-5c1e-4f0a-9d3b-1f2e3d4c5b6a"
 PUBLIC_KEY = "SbxPub0000000001"
 PRIVATE_KEY = "SbxPriv000000000000000001"
@@ -474,6 +499,8 @@ SEED = Seed(
     other_user="asmith",
     ticket_company="Contoso Dental",
     ticket_summary="Outlook keeps asking for the password",
+    work_order=48212,
+    task_code=12,
 )
 
 
@@ -485,6 +512,7 @@ def new_store() -> CwStore:
         Member(153, "bwayne", "Bruce", "Wayne", "bruce.wayne@sandbox.example", inactive=True),
     ]
     companies = [
+        Company(OWN_COMPANY, "TicketClockMSP", "TicketClock Sandbox MSP"),
         Company(19297, "ContosoDental", "Contoso Dental"),
         Company(19298, "FabrikamLegal", "Fabrikam Legal"),
         Company(19299, "Northwind", "Northwind Traders"),
@@ -510,4 +538,5 @@ def new_store() -> CwStore:
         tickets={t.id: t for t in tickets},
         work_types={1: ("Remote Support", "Billable"), 2: ("Onsite", "Billable"), 3: ("Admin", "DoNotBill")},
         work_roles={1: "Technician", 2: "Engineer", 3: "Project Manager"},
+        charge_codes=dict(CHARGE_CODES),
     )

@@ -55,7 +55,7 @@ async def test_a_batch_opens_a_ticket_timer_and_acks_the_highest_seq(tc: Running
     state = await timers(tc)
     assert state["type"] == "state"
     [timer] = state["timers"]
-    assert timer["ticket"] == {"instance": "halo", "kind": "halopsa", "id": 101, "number": None}
+    assert timer["ticket"] == {"instance": "halo", "kind": "halopsa", "id": 101, "number": None, "record": "ticket"}
     assert timer["kind"] == "auto" and timer["state"] == "running" and timer["running"] is True
     assert timer["started_at"] == t0
     assert timer["elapsed_s"] == 40
@@ -320,10 +320,10 @@ async def test_a_request_without_the_token_changes_nothing(tc: RunningDaemon, fa
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ({"url": url(4711)}, {"instance": "halo", "kind": "halopsa", "id": 4711, "number": None}),
+        ({"url": url(4711)}, {"instance": "halo", "kind": "halopsa", "id": 4711, "number": None, "record": "ticket"}),
         (
             {"url": "https://acme.halopsa.com/tickets?id=12", "title": "x"},
-            {"instance": "halo", "kind": "halopsa", "id": 12, "number": None},
+            {"instance": "halo", "kind": "halopsa", "id": 12, "number": None, "record": "ticket"},
         ),
         ({"url": "https://acme.halopsa.com/tickets?area=1&view=all"}, None),
         ({"url": "https://acme.halopsa.com/"}, None),

@@ -53,7 +53,7 @@ async def test_start_a_manual_timer_for_a_task(tc: RunningDaemon, fake_clock: Fa
 
 async def test_start_a_manual_timer_for_a_ticket(tc: RunningDaemon) -> None:
     timer = await start(tc, {"ticket": "#4711"})
-    assert timer["ticket"] == {"instance": "halo", "kind": "halopsa", "id": 4711, "number": None}
+    assert timer["ticket"] == {"instance": "halo", "kind": "halopsa", "id": 4711, "number": None, "record": "ticket"}
     assert timer["label"] == "#4711" and timer["kind"] == "manual" and timer["task"] is None
     same = await start(tc, {"ticket": "4712", "instance": "halo"})
     assert same["ticket"]["id"] == 4712 and same["slot"] == 1

@@ -127,7 +127,7 @@ async def test_manual_entries(db: Database, fake_clock: FakeClock) -> None:
     ticket = await svc.create_manual(ManualEntry(started_at=now - 3600, ended_at=now - 1800, ticket="#4711"))
     assert (ticket.status, ticket.ticket_id, ticket.actual_seconds, ticket.source) == ("queued", 4711, 1800, "manual")
     task = await svc.create_manual(ManualEntry(started_at=now - 900, seconds=300, task="Admin"))
-    assert (task.status, task.task, task.ended_at) == ("pending", "Admin", now - 600)
+    assert (task.status, task.task, task.ended_at, task.kind) == ("pending", "Admin", now - 600, "task")
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from daemon.sandbox.faults import FAULTS, Faults
 
 API_USER, ASSIGNEE, OTHER, INACTIVE = 29682885, 29682886, 29682887, 29682888
 TECHNICIAN, ENGINEER, PROJECT_MANAGER = 29683461, 29683462, 29683463
+REMOTE_WORK_TYPE = 29682801
 
 
 @dataclass
@@ -230,6 +231,20 @@ async def test_create_returns_item_id_and_stores_the_entry(box: Box) -> None:
     assert item["internalNotes"] == "[ticketclock:x]"
 
 
+async def test_task_time_and_regular_time_are_stored_with_their_targets(box: Box) -> None:
+    """A project task's time (taskID, a work order) and regular time (internalBillingCodeID, an admin task)."""
+    task = await box.create(good_entry(ticketID=..., taskID=SEED.work_order, internalNotes="[ticketclock:t]"))
+    regular = await box.create(
+        good_entry(ticketID=..., roleID=..., internalBillingCodeID=SEED.task_code, internalNotes="[ticketclock:r]")
+    )
+    assert (task.status_code, regular.status_code) == (200, 200)
+    by_note = {s.internal_notes: s for s in stored_entries(box.app)}
+    assert (by_note["[ticketclock:t]"].record, by_note["[ticketclock:t]"].ticket_id) == ("work_order", SEED.work_order)
+    assert (by_note["[ticketclock:r]"].record, by_note["[ticketclock:r]"].ticket_id) == ("task", SEED.task_code)
+    item = (await box.get(f"TimeEntries/{regular.json()['itemId']}")).json()["item"]
+    assert (item["ticketID"], item["taskID"], item["internalBillingCodeID"]) == (None, None, SEED.task_code)
+
+
 async def test_field_names_are_case_insensitive(box: Box) -> None:
     body = {k[0].upper() + k[1:]: v for k, v in good_entry().items()}
     assert (await box.create(body)).status_code == 200
@@ -244,8 +259,13 @@ async def test_field_names_are_case_insensitive(box: Box) -> None:
         ({"hoursWorked": 25.5}, "greater than 0 and less than 24"),
         ({"roleID": ...}, "roleID"),
         ({"resourceID": ...}, "resourceID"),
-        ({"ticketID": ...}, "ticketID"),
+        ({"ticketID": ...}, "Missing Required Field: internalBillingCodeID"),  # regular time needs its code
+        ({"ticketID": ..., "roleID": ..., "internalBillingCodeID": SEED.missing_ticket}, "of type: BillingCode"),
+        ({"ticketID": ..., "internalBillingCodeID": REMOTE_WORK_TYPE}, "internalBillingCodeID of type: BillingCode"),
         ({"ticketID": SEED.missing_ticket}, "ticketID of type: Ticket"),
+        ({"ticketID": ..., "taskID": SEED.missing_ticket}, "taskID of type: Task"),
+        ({"ticketID": ..., "taskID": SEED.work_order, "roleID": ...}, "Missing Required Field: roleID"),
+        ({"taskID": SEED.work_order}, "a ticket or a task, not both"),
         ({"roleID": PROJECT_MANAGER}, "not associated with Resource"),
         ({"resourceID": INACTIVE}, "resourceID of type: Resource"),
         ({"ticketID": "54321x"}, "Invalid value"),
