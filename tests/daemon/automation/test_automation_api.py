@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from daemon.api.automation import routes as automation_routes
+from daemon.api.security import CLIENT_TAGS, SCRIPT_TAGS
 from tests.daemon.api.test_clients import as_client, paired
 from tests.daemon.automation.world import World, automation, world_of
 from tests.daemon.test_cli_security import cli
@@ -109,6 +111,11 @@ async def test_a_bad_run_is_refused_and_nothing_is_recorded(world: World, change
     assert_api_error(response, status)
     assert await world.runs() == []
     assert (await world.api.get("/api/v1/entries")).json()["entries"] == []
+
+
+def test_the_automation_routes_carry_the_scripts_tag_which_paired_clients_lack() -> None:
+    assert {r.tag for r in automation_routes} == {"automation"} <= SCRIPT_TAGS
+    assert SCRIPT_TAGS.isdisjoint(CLIENT_TAGS)
 
 
 async def test_scripts_with_the_cli_token_may_report_runs_but_a_paired_extension_may_not(daemon: RunningDaemon) -> None:
