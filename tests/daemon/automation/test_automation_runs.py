@@ -171,7 +171,7 @@ async def test_a_connectwise_window_ending_in_the_future_lands_ending_at_now(wor
     cw = world.sandboxes["connectwise"].app[CW_STORE]
     [stored] = [e for e in cw.entries.values() if str(e.id) in entry["psa_ids"]]
     assert stored.end - stored.start == 1200
-    assert stored.end <= stored.date_entered < stored.end + 5
+    assert stored.end <= stored.date_entered < stored.end + 60
 
 
 async def test_a_connectwise_clock_behind_ours_still_gets_a_window_ending_at_its_now(tmp_path: Path) -> None:
@@ -187,7 +187,7 @@ async def test_a_connectwise_clock_behind_ours_still_gets_a_window_ending_at_its
         cw = world.sandboxes["connectwise"].app[CW_STORE]
         [stored] = [e for e in cw.entries.values() if str(e.id) in entry["psa_ids"]]
         assert stored.end - stored.start == 1200
-        assert stored.end <= stored.date_entered < stored.end + 5  # by the PSA's clock: ends at its now
+        assert stored.end <= stored.date_entered < stored.end + 60  # by the PSA's clock: ends at its now
 
 
 # -- a repeated run id ---------------------------------------------------------------------------------------------
