@@ -200,7 +200,9 @@ class AutomationService:
         """The ticket from its PSA (cached briefly), or a problem: the PSA's refusal, or "~…" when the PSA could not
         be asked (no credentials, unreachable) — enough to fail a run that needs the client's tags, not the others."""
         cached = self._tickets.get(ref.key)
-        if cached is not None and now - cached[1] < TICKET_CACHE_S:
+        # Never longer than half the company tags' refresh: the PSA's tags are renewed by a look-up, not by the cache.
+        keep = min(TICKET_CACHE_S, self._config.company_tags.refresh_s / 2)
+        if cached is not None and now - cached[1] < keep:
             return cached[0], ""
         try:
             info = await self._psa.ticket_info(ref)
