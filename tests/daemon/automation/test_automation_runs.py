@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon.clock import FakeClock
 from daemon.sandbox.autotask import STORE as AT_STORE
 from daemon.sandbox.autotask.store import API_USER as AT_API_USER
 from daemon.sandbox.autotask.store import OTHER as AT_OTHER
@@ -313,3 +314,26 @@ async def test_the_runs_list_is_newest_first_and_filters(world: World) -> None:
 async def _all_posted(world: World, run_ids: list[str]) -> bool:
     runs = {r["run_id"]: r for r in await world.runs()}
     return all(runs[i]["entry_status"] == "posted" for i in run_ids)
+
+
+async def test_tags_the_psa_maps_keep_applying_to_later_runs_on_the_same_ticket(tmp_path: Path) -> None:
+    """`apply_to = "tag:customer"` where the tag comes from the PSA (Autotask companyType 1) and lapses after
+    `company_tags.refresh_s` unless a look-up renews it: a run after that interval still sees the tag."""
+    mapping = """
+[company_tags]
+refresh_s = 60
+
+[[company_tags.map]]
+instance = "autotask-sandbox"
+attribute = "companyType"
+value = "1"
+tags = ["customer"]
+"""
+    clock = FakeClock(time.time())
+    async with world_of(tmp_path, ["autotask"], extra=mapping, clock=clock) as world:
+        await world.automations(automation("Customers", apply_to="tag:customer"))
+        first = await world.run("autotask", "Customers", finished_at=clock.now() - 300)
+        assert first["status"] == "logged", first
+        clock.advance(61)
+        later = await world.run("autotask", "Customers", finished_at=clock.now() - 300)
+        assert later["status"] == "logged", later

@@ -161,6 +161,7 @@ async def world_of(
     clocks: dict[str, Clock] | None = None,
     extra: str = "",
     connect: bool = True,
+    clock: Clock | None = None,
 ) -> AsyncIterator[World]:
     """A daemon (system clock) and the sandboxes of `kinds`, connected (unless not `connect`), with the "managed"
     company tags; `extra` is added to the config file."""
@@ -169,7 +170,7 @@ async def world_of(
         for kind in kinds:
             sandboxes[kind] = await start_sandbox(kind, (clocks or {}).get(kind, SystemClock()))
         text = config_text(sandboxes.values()) + COMPANIES + extra
-        daemon = await start_daemon(make_settings(tmp_path, config_text=text))
+        daemon = await start_daemon(make_settings(tmp_path, config_text=text), clock=clock)
         try:
             world = World(daemon, sandboxes)
             for kind in sandboxes if connect else ():
