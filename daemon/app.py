@@ -10,12 +10,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 from aiohttp import web
 
-from daemon.api import automation, browser, entries, notices, psa_routes, rules, system, tasks, timers
+from daemon.api import (  # issue 10 (web-api)
+    approvals,
+    automation,
+    browser,
+    entries,
+    exports,
+    notices,
+    psa_routes,
+    rules,
+    summary,
+    system,
+    tasks,
+    timers,
+    timesheets,
+)
+from daemon.api import web as web_pages
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
-from daemon.api.security import AUTH, CLIENT_TAGS, PRINCIPAL, Guard, guard_middleware
-from daemon.auth import Pairing, ensure_token_file, hash_token
+from daemon.api.security import AUTH, CLIENT_TAGS, PRINCIPAL, Guard, guard_middleware, web_denied
+from daemon.auth import Pairing, WebLogin, ensure_token_file, hash_token
 from daemon.automation.service import AutomationService
 from daemon.clock import Clock
 from daemon.connectors.credentials import CredentialStore
@@ -29,6 +44,7 @@ from daemon.settings import Settings
 from daemon.store import Database, StoreLocked
 from daemon.store.clients import ClientStore
 from daemon.store.lock import DataDirLock, DataDirLocked
+from daemon.store.sessions import SessionStore
 from daemon.timers.service import TimerService
 
 __all__ = ["ROUTES", "create_app"]
@@ -40,12 +56,17 @@ ROUTES: list[Route] = [
     *system.routes,
     *browser.routes,
     *timers.routes,
+    *exports.routes,  # before entries: /entries/export is not an entry id
     *entries.routes,
     *notices.routes,
     *psa_routes.routes,
     *rules.routes,
     *tasks.routes,
     *automation.routes,
+    *timesheets.routes,
+    *summary.routes,
+    *approvals.routes,
+    *web_pages.routes,
 ]
 
 
@@ -88,6 +109,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
     )
     app[LIMITS] = limits
     register(app, ROUTES)
+    register(app, web_pages.PAGE_ROUTES)
     app.on_response_prepare.append(_server_header)
     app[browser.SOCKETS] = browser.OpenSockets()
     app.on_shutdown.append(browser.close_sockets)
@@ -112,11 +134,13 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 cli_token_sha256=hash_token(token),
                 clients=clients,
                 extension_origins=set(settings.config.extension_origins),
-                public={(r.method, r.path) for r in ROUTES if not r.auth},
+                public={(r.method, r.path) for r in [*ROUTES, *web_pages.PAGE_ROUTES] if not r.auth},
                 client_routes={(r.method, r.path) for r in ROUTES if r.tag in CLIENT_TAGS},
                 paired_origins={c.origin for c in await clients.all() if c.origin},
+                login=WebLogin(SessionStore(db), clock),
+                web_denied=web_denied((r.method, r.path) for r in ROUTES),
             )
-            entry_service = EntryService(db, settings.config, clock)
+            entry_service = EntryService(db, settings.config, clock, timezone=local_timezone(settings.config.timezone))
             rule_service = RulesService(db, settings.config, clock, entry_service.rules)
             await rule_service.start()  # before the timers: finishing a timer at start shapes an entry
             timer_service = TimerService(db, settings.config, clock, entry_service)

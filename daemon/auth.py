@@ -31,15 +31,25 @@ from typing import Protocol
 from daemon.clock import Clock
 from daemon.private import make_private
 from daemon.store.clients import Client, ClientStore
+from daemon.store.sessions import SessionRow, SessionStore
 
 __all__ = [
     "CHALLENGE_PATTERN",
     "KID_PATTERN",
+    "LOGIN_CODE_TTL_S",
     "PAIRING_CODE_TTL_S",
+    "SCOPE_FULL",
+    "SCOPE_WEB",
+    "SESSION_IDLE_S",
+    "SESSION_MAX_S",
     "Client",
     "ClientDirectory",
+    "LoginRefused",
     "Pairing",
     "PairingError",
+    "SignedIn",
+    "WebLogin",
+    "WebSession",
     "ensure_token_file",
     "hash_token",
     "key_id",
@@ -186,3 +196,115 @@ def ensure_token_file(path: Path) -> str:
 def restrict_to_user(path: Path) -> None:
     """Only this user may read or write the file (0600 on POSIX, a user-only ACL on Windows): `daemon.private`."""
     make_private(path)
+
+
+# --- The web UI's sign-in (web-contract.md "Sessions") ---------------------------------------------------------
+
+LOGIN_CODE_TTL_S = 60.0
+SESSION_IDLE_S = 12 * 3600.0
+SESSION_MAX_S = 7 * 86400.0
+SCOPE_FULL = "full"
+"""A session minted with the CLI token: it may do what the CLI may."""
+SCOPE_WEB = "web"
+"""A session minted by a paired extension: the web UI's scope (no pairing codes, pairings or PSA credentials)."""
+
+
+class LoginRefused(Exception):
+    """A login code that cannot be used: unknown, already used, or expired (`reason` says which)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class WebSession:
+    scope: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    cookie: str
+    """The session cookie's value."""
+    key: str
+    """The page key: handed to the page in the URL fragment, kept in its origin's localStorage, sent as a header."""
+
+
+class WebLogin:
+    """One-time login codes (memory only, 60 s) that become sessions (stored by the SHA-256 of the cookie value).
+
+    A session is the cookie AND a page key. Cookies are not scoped by port: a browser sends the cookie of
+    127.0.0.1:47600 to any program listening on another port of 127.0.0.1 (another user's, on a shared machine), and
+    SameSite does not help (ports do not make sites). The key is given to the page in the URL fragment of the 303
+    (fragments never reach a server) and kept in localStorage, which is scoped by origin, port included; the API
+    wants it with every cookie request. A cookie leaked to another port is therefore useless on its own.
+
+    A session ends when signed out, after `SESSION_IDLE_S` without a request, or `SESSION_MAX_S` after sign-in.
+    """
+
+    def __init__(self, sessions: SessionStore, clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._codes: dict[str, tuple[str, float]] = {}
+        """sha256(code) -> (scope, expires_at). A used code is removed, so its second use is refused."""
+        self._used: dict[str, float] = {}
+        """sha256(code) -> when its expiry passes: tells "already used" apart from "never issued"."""
+
+    def new_code(self, scope: str) -> tuple[str, float]:
+        now = self._clock.now()
+        self._forget_old(now)
+        code = secrets.token_urlsafe(24)
+        self._codes[hash_token(code)] = (scope, now + LOGIN_CODE_TTL_S)
+        return code, LOGIN_CODE_TTL_S
+
+    def _forget_old(self, now: float) -> None:
+        self._codes = {k: v for k, v in self._codes.items() if v[1] > now - LOGIN_CODE_TTL_S}
+        self._used = {k: v for k, v in self._used.items() if v > now - LOGIN_CODE_TTL_S}
+
+    async def redeem(self, code: str) -> SignedIn:
+        """Trade a code for a new session: its cookie value and page key (returned once, stored only as hashes)."""
+        now = self._clock.now()
+        digest = hash_token(code) if code.isascii() else ""
+        held = self._codes.pop(digest, None)
+        if held is None:
+            raise LoginRefused("used" if digest in self._used else "unknown")
+        scope, expires = held
+        self._used[digest] = expires
+        if expires <= now:
+            raise LoginRefused("expired")
+        token = "tcs_" + secrets.token_urlsafe(32)
+        key = secrets.token_urlsafe(24)
+        await self._sessions.add(
+            SessionRow(
+                token_sha256=hash_token(token),
+                scope=scope,
+                created_at=now,
+                last_seen_at=now,
+                key_sha256=hash_token(key),
+            )
+        )
+        return SignedIn(cookie=token, key=key)
+
+    async def resolve(self, token: str, key: str) -> WebSession | None:
+        """The live session for a cookie value and its page key, or None (unknown, wrong or missing key, signed out
+        or expired); a hit counts as activity."""
+        if not token or not token.isascii() or len(token) > 200 or not key.isascii() or len(key) > 200:
+            return None
+        digest = hash_token(token)
+        row = await self._sessions.get(digest)
+        if row is None or not row.key_sha256 or not hmac.compare_digest(row.key_sha256, hash_token(key)):
+            return None
+        now = self._clock.now()
+        if now - row.last_seen_at > SESSION_IDLE_S or now - row.created_at > SESSION_MAX_S:
+            await self._sessions.remove(digest)
+            return None
+        if now - row.last_seen_at > 60:  # idle time is counted in minutes: no write per request
+            await self._sessions.touch(digest, now)
+        return WebSession(scope=row.scope, created_at=row.created_at)
+
+    async def end(self, token: str) -> None:
+        if token and token.isascii():
+            await self._sessions.remove(hash_token(token))
+        now = self._clock.now()
+        await self._sessions.purge(idle_before=now - SESSION_IDLE_S, created_before=now - SESSION_MAX_S)

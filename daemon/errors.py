@@ -59,6 +59,9 @@ CATALOGUE: Mapping[str, ErrorKind] = {
         400, "That pairing code has expired. Run `ticketclock pair` again for a new one."
     ),
     "too_many_attempts": ErrorKind(429, "Too many wrong pairing codes. Wait a minute, then try again with a new code."),
+    "session_expired": ErrorKind(
+        401, "You are signed out of the web pages. Run `ticketclock open` or use the popup's link to sign in again."
+    ),
     # Timers and entries
     "too_many_timers": ErrorKind(409, "You already have 9 timers. Stop or discard one first."),
     "invalid_transition": ErrorKind(
@@ -67,6 +70,10 @@ CATALOGUE: Mapping[str, ErrorKind] = {
         "The list has been refreshed.",
     ),
     "not_editable": ErrorKind(409, "That entry can no longer be changed here."),
+    "period_closed": ErrorKind(409, "That timesheet period is closed: its entries cannot change until it is reopened."),
+    "cell_has_tracked_time": ErrorKind(
+        409, "That day holds timer or automation time a typed duration cannot cut: edit those entries instead."
+    ),
     # Browser events (HTTP and WebSocket)
     "seq_gap": ErrorKind(409, "Some browser activity went missing on the way; it is being sent again."),
     "invalid_events": ErrorKind(422, "The daemon did not accept some browser activity."),

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import msgspec
@@ -46,7 +47,7 @@ from daemon.store.db import Database
 from daemon.store.outbox import OutboxRow, OutboxStore
 from daemon.timers.model import TicketRef
 
-__all__ = ["ASSIGNEE", "CONCURRENCY", "OutboxService", "OutboxView"]
+__all__ = ["ASSIGNEE", "CONCURRENCY", "InstanceOutbox", "OutboxService", "OutboxView", "Progress"]
 
 log = logging.getLogger("ticketclock.outbox")
 
@@ -58,8 +59,39 @@ IDLE_WAIT_S = 5.0
 NO_CREDENTIALS_WAIT_S = 60.0
 
 
+Health = Literal["ok", "unreachable", "refusing", "no_credentials", "rate_limited", "untested"]
+"""An instance's health as its last posting attempt found it ("untested": no attempt yet since the daemon started,
+and credentials are stored; nothing is assumed)."""
+
+
+class Progress(msgspec.Struct, kw_only=True):
+    """The current backlog: entries posted since it began, of the total (posted + still waiting)."""
+
+    posted: int
+    total: int
+    rate_per_min: float
+    eta_s: float | None
+
+
+class InstanceOutbox(msgspec.Struct, kw_only=True):
+    name: str
+    health: Health
+    last_error: str
+    queued: int
+    sending: int
+    failed: int
+    progress: Progress
+
+
 class OutboxView(msgspec.Struct, kw_only=True):
     rows: list[OutboxRow]
+    instances: list[InstanceOutbox] = []
+
+
+@dataclass
+class _Backlog:
+    began_at: float
+    posted: int = 0
 
 
 class OutboxService:
@@ -78,6 +110,9 @@ class OutboxService:
         self._no_credentials: dict[str, set[str]] = {}
         """Entries put off because their instance had no credentials; retried as soon as the instance is woken."""
         self.posted_count = 0
+        self._health: dict[str, tuple[Health, str]] = {}
+        """instance -> what its last attempt found, and the PSA's message."""
+        self._backlogs: dict[str, _Backlog] = {}
 
     async def start(self) -> None:
         recovered = await self._store.recover()
@@ -103,7 +138,45 @@ class OutboxService:
         self._tasks.clear()
 
     async def view(self) -> OutboxView:
-        return OutboxView(rows=await self._store.rows())
+        rows = await self._store.rows()
+        now = self._clock.now()
+        instances = []
+        for name in self._psa.names():
+            mine = [r for r in rows if r.instance == name]
+            failed = sum(1 for r in mine if r.status == "failed")
+            sending = sum(1 for r in mine if r.status != "failed" and r.sending_since is not None)
+            queued = len(mine) - failed - sending
+            health, message = self._health.get(name, ("untested", ""))
+            if name not in self._health and not await self._psa.has_credentials(name):
+                health, message = "no_credentials", f"no credentials stored: run `ticketclock connect {name}`"
+            instances.append(
+                InstanceOutbox(
+                    name=name,
+                    health=health,
+                    last_error=message,
+                    queued=queued,
+                    sending=sending,
+                    failed=failed,
+                    progress=self._progress(name, queued + sending, now),
+                )
+            )
+        return OutboxView(rows=rows, instances=instances)
+
+    def _progress(self, instance: str, waiting: int, now: float) -> Progress:
+        """A backlog begins when entries are seen waiting and ends when none are; rate and ETA are measured."""
+        backlog = self._backlogs.get(instance)
+        if waiting == 0:
+            self._backlogs.pop(instance, None)
+            return Progress(posted=0, total=0, rate_per_min=0.0, eta_s=None)
+        if backlog is None:
+            backlog = self._backlogs[instance] = _Backlog(began_at=now)
+        minutes = (now - backlog.began_at) / 60
+        rate = backlog.posted / minutes if minutes > 0 and backlog.posted else 0.0
+        eta = waiting / rate * 60 if rate > 0 else None
+        return Progress(posted=backlog.posted, total=backlog.posted + waiting, rate_per_min=rate, eta_s=eta)
+
+    def _note(self, instance: str, health: Health, message: str) -> None:
+        self._health[instance] = (health, message)
 
     async def _worker(self, instance: str) -> None:
         kind = self._psa.instance(instance).kind
@@ -162,6 +235,7 @@ class OutboxService:
             connector = await self._psa.connector(instance)
         except PsaError as exc:
             sent(entry.id)
+            self._note(instance, "no_credentials", exc.message)
             await self._store.retry(entry.id, now() + NO_CREDENTIALS_WAIT_S, exc.message, ambiguous=row.ambiguous)
             self._no_credentials.setdefault(instance, set()).add(entry.id)
             return
@@ -180,8 +254,14 @@ class OutboxService:
             await self._store.posted(entry.id, result.psa_ids, now(), comment)
             self.posted_count += 1
             self._psa.note(instance, "ok", "")
+            self._note(instance, "ok", "")
+            backlog = self._backlogs.get(instance)
+            if backlog is None:
+                backlog = self._backlogs[instance] = _Backlog(began_at=now())
+            backlog.posted += 1
             self.on_settled(_news(entry, "posted", ""))
         except ConnectorUnavailable as exc:
+            self._note(instance, "rate_limited" if exc.retry_after is not None else "unreachable", exc.message)
             if row.attempts >= self._config.outbox.max_attempts:
                 uncertain = row.ambiguous or exc.ambiguous
                 if uncertain:  # keep the flag: a retry looks the entry up before posting again
@@ -193,8 +273,10 @@ class OutboxService:
             await self._store.retry(entry.id, now() + delay, exc.message, ambiguous=row.ambiguous or exc.ambiguous)
         except ConnectorAuthError as exc:
             self._psa.note(instance, "error", f"credentials refused: {exc.message}")
+            self._note(instance, "refusing", f"credentials refused: {exc.message}")
             await self._fail(instance, entry, f"auth: {exc.message}")
         except ConnectorRejected as exc:
+            self._note(instance, "refusing", exc.message)
             await self._fail(instance, entry, exc.message)
         except asyncio.CancelledError:
             await asyncio.shield(self._store.release(entry.id))

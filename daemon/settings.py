@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -33,6 +34,7 @@ __all__ = [
     "Settings",
     "TaskConfig",
     "TaskPost",
+    "TimesheetConfig",
     "TimingConfig",
     "check_automations",
     "parse_config",
@@ -221,6 +223,20 @@ class AutomationConfig(_Strict, frozen=True):
     time as absorbed by the timer (never posted)."""
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class TimesheetConfig(_Strict, frozen=True):
+    """`[timesheet]`: how time is cut into periods (daemon/entries/periods.py)."""
+
+    period: Literal["weekly", "biweekly", "semimonthly", "monthly"] = "weekly"
+    first_weekday: Weekday = "monday"
+    """Weekly and biweekly periods begin on this day."""
+    anchor: date | None = None
+    """Biweekly: the first day of some period (a `first_weekday`); default: the first such day of 2001."""
+
+
 class Config(_Strict, frozen=True):
     port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = DEFAULT_PORT
     bind: str = "127.0.0.1"
@@ -230,7 +246,10 @@ class Config(_Strict, frozen=True):
     """Where PSA credentials are kept: the OS keyring when one works (auto), or a user-only file."""
     timezone: str = ""
     """IANA zone of the technician (Autotask's dateWorked, midnight splits); empty: this machine's zone."""
+    user_name: str = ""
+    """The name the audit trail gives this machine's user; empty: the OS login name."""
     timing: TimingConfig = TimingConfig()
+    timesheet: TimesheetConfig = TimesheetConfig()
     outbox: OutboxConfig = OutboxConfig()
     rounding: RoundingConfig = RoundingConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -290,6 +309,12 @@ def parse_config(text: str, source: Path | str = "<config>") -> Config:
     if problem is not None:
         raise ConfigError(f"{source}: {problem[0]}: {problem[1]}")
     _check_tasks(config, source)
+    sheet = config.timesheet
+    if sheet.anchor is not None and WEEKDAYS[sheet.anchor.weekday()] != sheet.first_weekday:
+        raise ConfigError(
+            f"{source}: timesheet.anchor {sheet.anchor.isoformat()} is a {WEEKDAYS[sheet.anchor.weekday()]}, "
+            f"but timesheet.first_weekday is {sheet.first_weekday}"
+        )
     return config
 
 

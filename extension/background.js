@@ -47,6 +47,7 @@ chrome.alarms.onAlarm.addListener((alarm) => {
 
 chrome.commands.onCommand.addListener(onCommand);
 chrome.notifications.onButtonClicked.addListener(badge.onNotificationButton);
+chrome.notifications.onClicked.addListener(badge.onNotificationClick);
 
 // For tests and debugging from the service worker's console (a service worker cannot use dynamic import()).
 globalThis.ticketclock = { tabs, daemon };

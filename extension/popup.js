@@ -282,6 +282,10 @@ $("notices-read").addEventListener("click", () =>
 );
 $("idle-keep").addEventListener("click", () => act(() => api.resolveIdle(true)));
 $("idle-drop").addEventListener("click", () => act(() => api.resolveIdle(false)));
+$("webui").addEventListener("click", (ev) => {
+  ev.preventDefault(); // the plain link would land signed out: mint a one-time sign-in link instead
+  act(() => api.openWebPage("/timesheet"));
+});
 $("overflow-dismiss").addEventListener("click", async () => {
   await settings.clearOverflow();
   await renderStatus();

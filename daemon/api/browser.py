@@ -216,6 +216,8 @@ async def _hello(ws: web.WebSocketResponse, request: web.Request) -> Hello | Non
         await _refuse(ws, "invalid_message", "the first message must be hello")
         return None
     principal = await guard.authenticate(hello.token or bearer(request))
+    if principal is None:  # the web pages: the session cookie came with the upgrade, the page key is the token
+        principal = await guard.session(request, key=hello.token)
     if principal is None:
         await _refuse(ws, "unauthorized", "the token is not valid; pair the extension again")
         return None

@@ -11,8 +11,9 @@ credentials and tests stay with the CLI token.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -21,12 +22,26 @@ from aiohttp import web
 
 from daemon.api.errors import ApiError, ws_error
 from daemon.api.routing import decode_json
-from daemon.auth import CHALLENGE_PATTERN, KID_PATTERN, Client, ClientDirectory, hash_token, key_id, proof
+from daemon.auth import (
+    CHALLENGE_PATTERN,
+    KID_PATTERN,
+    SCOPE_FULL,
+    Client,
+    ClientDirectory,
+    WebLogin,
+    hash_token,
+    key_id,
+    proof,
+)
+from daemon.entries.timesheet import Viewer
+from daemon.services import SERVICES
 
 __all__ = [
     "AUTH",
     "CLIENT_TAGS",
     "SCRIPT_TAGS",
+    "SESSION_COOKIE",
+    "SESSION_KEY_HEADER",
     "WS_UNPAIRED",
     "Guard",
     "Principal",
@@ -35,9 +50,11 @@ __all__ = [
     "decode_prove",
     "guard_middleware",
     "is_extension_origin",
+    "viewer_of",
+    "web_denied",
 ]
 
-CLIENT_TAGS = frozenset({"browser", "timers", "entries", "notices"})
+CLIENT_TAGS = frozenset({"browser", "timers", "entries", "notices", "web"})
 """Route tags a paired client may use; everything else needs the CLI token."""
 SCRIPT_TAGS = frozenset({"automation"})
 """Route tags for scripts (RMM scripts, workflow tools reporting automation runs): the CLI token has them, a paired
@@ -76,12 +93,30 @@ def decode_prove(data: bytes | str) -> ProveMessage | None:
 EXTENSION_SCHEMES = ("chrome-extension://", "moz-extension://", "extension://")
 
 
+SESSION_COOKIE = "tc_session"
+SESSION_KEY_HEADER = "X-TicketClock-Key"
+"""The page key that must come with the session cookie (daemon/auth.py `WebLogin`)."""
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
 @dataclass
 class Principal:
-    """Who is calling: the CLI/script token, a paired client, or the web UI session."""
+    """Who is calling: the CLI/script token ("cli"), a paired client ("client"), or a web UI session ("web", whose
+    `scope` is "full" when its login code was minted with the CLI token, else "web")."""
 
     kind: str
     client: Client | None = None
+    scope: str = ""
+
+
+def web_denied(routes: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """What a session minted by the extension may not do: mint pairing codes, see or revoke pairings, touch PSA
+    credentials (a page script must not be able to widen its own access or read secrets' surroundings)."""
+    return {
+        (method, path)
+        for method, path in routes
+        if path.startswith(("/api/v1/pair", "/api/v1/clients")) or path.endswith(("/credentials", "/test"))
+    }
 
 
 @dataclass
@@ -95,6 +130,10 @@ class Guard:
     paired_origins: set[str] = field(default_factory=set)
     client_routes: set[tuple[str, str]] = field(default_factory=set)
     """(method, path template) pairs a paired client may call (the routes tagged CLIENT_TAGS)."""
+    login: WebLogin | None = None
+    """The web UI's sign-in (sessions); None in a guard built without it (then cookies are ignored)."""
+    web_denied: set[tuple[str, str]] = field(default_factory=set)
+    """(method, path template) pairs an extension-minted web session may not call (see `web_denied`)."""
     _known: dict[str, Principal] = field(default_factory=dict)
     """Paired clients' token digests already checked against the database (clients are never edited)."""
     _sockets: dict[web.WebSocketResponse, Principal] = field(default_factory=dict)
@@ -136,7 +175,18 @@ class Guard:
                 return None
         return proof(digest, challenge, self.port)
 
+    async def session(self, request: web.Request, key: str | None = None) -> Principal | None:
+        """The web session named by the request's cookie and page key (the header, or `key` from a WebSocket hello),
+        or None (no cookie, no or wrong key, unknown, signed out, expired)."""
+        token = request.cookies.get(SESSION_COOKIE, "")
+        if not token or self.login is None:
+            return None
+        found = await self.login.resolve(token, request.headers.get(SESSION_KEY_HEADER, "") if key is None else key)
+        return None if found is None else Principal("web", scope=found.scope)
+
     def may_call(self, principal: Principal, method: str, template: str) -> bool:
+        if principal.kind == "web":
+            return principal.scope == SCOPE_FULL or (method, template) not in self.web_denied
         return principal.kind == "cli" or (method, template) in self.client_routes
 
     def attach(self, ws: web.WebSocketResponse, principal: Principal) -> None:
@@ -193,9 +243,21 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
     if request.method in ("POST", "PUT", "PATCH") and request.can_read_body:
         if request.content_type != "application/json":
             raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    if (request.method, request.path) in guard.public or request.path == "/api/v1/ws":
+    resource = request.match_info.route.resource
+    template = resource.canonical if resource is not None else request.path
+    if (request.method, template) in guard.public or request.path == "/api/v1/ws":
         return await handler(request)  # the WebSocket authenticates in its hello message
-    principal = await guard.authenticate(bearer(request))
+    token = bearer(request)
+    principal = await guard.authenticate(token) if token or SESSION_COOKIE not in request.cookies else None
+    if principal is None and not token and SESSION_COOKIE in request.cookies:
+        if request.method not in SAFE_METHODS and origin not in guard.own_origins():
+            # a cookie rides along on any request the browser makes: unsafe ones must come from our own pages
+            raise ApiError(403, "origin_forbidden", "a signed-in page may change things only from this daemon's origin")
+        principal = await guard.session(request)
+        if principal is None:
+            raise ApiError(
+                401, "session_expired", "you are signed out or the session expired: run `ticketclock open` again"
+            )
     if principal is None:
         raise ApiError(
             401,
@@ -203,11 +265,24 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
             "a valid token is required (Authorization: Bearer …)",
             headers={"WWW-Authenticate": 'Bearer realm="ticketclock"'},
         )
-    resource = request.match_info.route.resource
-    template = resource.canonical if resource is not None else request.path
     if resource is not None and not guard.may_call(principal, request.method, template):
         raise ApiError(
             403, "cli_only", "only the TicketClock command line may do this; a paired browser extension may not"
         )
     request[PRINCIPAL] = principal
     return await handler(request)
+
+
+LOCAL_ROLES = ["technician", "approver", "admin"]
+
+
+def viewer_of(request: web.Request) -> Viewer:
+    """Who is looking. The local daemon has one person: config `user_name` (default: the OS login name), with
+    every role (technician, approver and admin at once)."""
+    name = request.app[SERVICES].settings.config.user_name
+    if not name:
+        try:
+            name = getpass.getuser()
+        except Exception:  # no login name in the environment (a service account on Windows): still someone
+            name = "local user"
+    return Viewer(name=name, roles=list(LOCAL_ROLES))

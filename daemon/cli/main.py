@@ -28,6 +28,7 @@ ORDER = (
     "serve",
     "status",
     "pair",
+    "open",
     "clients",
     "token",
     "doctor",

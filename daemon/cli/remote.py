@@ -15,7 +15,6 @@ from daemon.cli.common import CliError, Command, api, read_token
 from daemon.cli.output import row, say
 from daemon.client import ApiClient, DaemonNotRunning
 from daemon.settings import Settings
-from daemon.textsafe import csv_cell
 
 __all__ = ["COMMANDS"]
 
@@ -32,6 +31,23 @@ def cmd_pair(settings: Settings, args: argparse.Namespace) -> int:
     say(f"Pairing code: {code['code']}")
     say("Enter it in the TicketClock extension's options page within 5 minutes. It works once.")
     return 0
+
+
+def cmd_open(settings: Settings, args: argparse.Namespace) -> int:
+    """Sign in to the web pages: a one-time link (60 s), printed and opened in the default browser."""
+    import webbrowser
+
+    page = "/" if args.page == "today" else f"/{args.page}"
+    link = api(settings).post("/api/v1/web/login-code", {"next": page})
+    say(f"Sign-in link (works once, for {int(link['expires_in'])} s): {link['url']}")
+    if not args.no_browser:
+        webbrowser.open(link["url"])
+    return 0
+
+
+def _args_open(p: argparse.ArgumentParser) -> None:
+    p.add_argument("page", nargs="?", default="today", choices=["today", "timesheet", "summary", "approvals", "outbox"])
+    p.add_argument("--no-browser", action="store_true", help="only print the link")
 
 
 def cmd_clients(settings: Settings, args: argparse.Namespace) -> int:
@@ -137,44 +153,11 @@ def cmd_timers(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_entries(settings: Settings, args: argparse.Namespace) -> int:
     params = {k: v for k, v in (("from", args.since), ("to", args.until), ("status", args.status)) if v}
-    entries = api(settings).get("/api/v1/entries", params)["entries"]
+    client = api(settings)
     if args.csv:
-        import csv
-
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(
-            [
-                "id",
-                "instance",
-                "ticket",
-                "task",
-                "start",
-                "end",
-                "actual_s",
-                "billed_s",
-                "status",
-                "notes",
-                "automation",
-            ]
-        )
-        for e in entries:
-            writer.writerow(
-                csv_cell(cell)
-                for cell in [
-                    e["id"],
-                    e["instance"],
-                    e["ticket_id"] or e["ticket_number"] or "",
-                    e["task"] or "",
-                    e["started_at"],
-                    e["ended_at"],
-                    e["actual_seconds"],
-                    e["billed_seconds"],
-                    e["status"],
-                    e["notes"],
-                    e.get("automation", ""),
-                ]
-            )
+        _entries_csv(client, params, settings)
         return 0
+    entries = client.get("/api/v1/entries", params)["entries"]
     if not entries:
         say("no entries")
     for e in entries:
@@ -193,6 +176,30 @@ def cmd_entries(settings: Settings, args: argparse.Namespace) -> int:
             f"  ({why})" if why else "",
         )
     return 0
+
+
+CSV_PAGE = 5000
+
+
+def _entries_csv(client: ApiClient, params: dict[str, str], settings: Settings) -> None:
+    """Every entry the filter selects, page by page (no cap), through the writer of the API's CSV export."""
+    from daemon.app import local_timezone
+    from daemon.entries.export import ENTRY_COLUMNS, CsvWriter, entry_cells
+    from daemon.entries.model import Entry
+    from daemon.entries.periods import zone
+
+    tz = zone(local_timezone(settings.config.timezone))
+    writer = CsvWriter()
+    sys.stdout.write(writer.rows([ENTRY_COLUMNS]))
+    offset = 0
+    while True:
+        page = client.get("/api/v1/entries", {**params, "limit": str(CSV_PAGE), "offset": str(offset)})["entries"]
+        stored = [e for e in page if e.get("status") != "open"]  # open entries ride along on the first page
+        entries = msgspec.convert(page, list[Entry])
+        sys.stdout.write(writer.rows(entry_cells(e, tz) for e in entries))
+        if len(stored) < CSV_PAGE:
+            return
+        offset += len(stored)
 
 
 def _entry_why(e: dict[str, Any]) -> str:
@@ -392,6 +399,7 @@ def _idle_decision(keep: bool) -> Callable[[Settings, argparse.Namespace], int]:
 COMMANDS = {
     "status": Command(cmd_status, "is the daemon running?"),
     "pair": Command(cmd_pair, "show a pairing code for the browser extension"),
+    "open": Command(cmd_open, "open the timesheet and other web pages in the browser (signed in)", _args_open),
     "clients": Command(cmd_clients, "list paired browsers, or revoke one with --revoke ID", _args_clients),
     "token": Command(cmd_token, "print the API token for scripts"),
     "start": Command(cmd_start, "start a timer by hand for a ticket or a task", _args_start),

@@ -9,23 +9,30 @@ Errors::
       invalid_transition   the entry's state does not allow that action
       not_editable         edits are allowed in pending, rejected and failed only
       invalid_input        the request makes no sense (end before start, nothing to log, …)
+      period_closed        the entry lies in a closed timesheet period (one check: `_check_open`)
+      cell_has_tracked_time  a timesheet cell cannot shrink without cutting timer or automation time
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import date, time
 from typing import Literal
 
 import msgspec
 
 from daemon.clock import Clock
+from daemon.entries import periods
 from daemon.entries.model import EDITABLE, AuditEvent, Entry, EntryFilter, Segment, Status
+from daemon.entries.periods import Period
+from daemon.entries.timesheet import RowRef, row_key, row_key_of
 from daemon.rules import RuleBook, Shaped, note_fields, shape_entry
 from daemon.settings import Config
 from daemon.store import Database, Transaction
 from daemon.store.entries import EntryStore
 from daemon.store.outbox import OutboxStore
+from daemon.store.summary import ClosedPeriodStore, SummaryStore
 from daemon.timers.model import TicketRef
 
 __all__ = ["EntryError", "EntryService", "ManualEntry", "NewEntry"]
@@ -101,16 +108,28 @@ class EntryPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log_as: str | None = None
 
 
+CELL_START = time(9, 0)
+"""A cell's first manual entry starts at this local time (later ones follow the cell's last entry)."""
+
+
 class EntryService:
-    def __init__(self, db: Database, config: Config, clock: Clock) -> None:
+    def __init__(self, db: Database, config: Config, clock: Clock, *, timezone: str = "") -> None:
         self._db = db
         self._config = config
         self._clock = clock
+        self.zone = periods.zone(timezone)
+        """The technician's zone: days and periods are cut in it."""
         self.store = EntryStore(db)
         self.rules = RuleBook(config)
         """The rules in force (scoped by instance, company/tag, …); `RulesService` replaces them after a PUT."""
+        self.sums = SummaryStore(db)
+        self.closed = ClosedPeriodStore(db)
         self.on_queued: Callable[[str], None] = lambda instance: None
         """Called with the instance name whenever an entry is queued (the outbox wakes its worker)."""
+
+    @property
+    def config(self) -> Config:
+        return self._config
 
     # --- creation -------------------------------------------------------------------------------------------
 
@@ -242,7 +261,7 @@ class EntryService:
             await OutboxStore.enqueue(tx, entry, self._clock.now())
             self.on_queued(entry.instance)
 
-    async def create_manual(self, body: ManualEntry) -> Entry:
+    async def create_manual(self, body: ManualEntry, actor: str) -> Entry:
         now = self._clock.now()
         named = [n for n in ("ticket", "work_order", "task") if getattr(body, n) is not None]
         if not named:
@@ -279,7 +298,9 @@ class EntryService:
             reason="manual",
         )
         entry, audit = self.build(new, now)
+        audit[0].actor = actor
         async with self._db.transaction() as tx:
+            await self._check_open(tx, entry.started_at)
             await self.insert(tx, entry, audit)
         return entry
 
@@ -315,13 +336,19 @@ class EntryService:
     async def find(self, f: EntryFilter) -> list[Entry]:
         return await self.store.list(f)
 
+    async def task_names(self) -> list[str]:
+        """The tasks a timesheet row may be for: the managed list (`[[tasks]]`) first, then names used before."""
+        names = [t.name for t in self._config.tasks]
+        known = {n.casefold() for n in names}
+        return names + [n for n in await self.store.task_names() if n.casefold() not in known]
+
     async def history(self, entry_id: str) -> list[AuditEvent]:
         await self.get(entry_id)
         return await self.store.history(entry_id)
 
     # --- changes --------------------------------------------------------------------------------------------------
 
-    async def patch(self, entry_id: str, patch: EntryPatch, actor: str = "user") -> Entry:
+    async def patch(self, entry_id: str, patch: EntryPatch, actor: str) -> Entry:
         async with self._db.transaction() as tx:
             entry = await self._load(tx, entry_id)
             if entry.status not in EDITABLE:
@@ -330,6 +357,7 @@ class EntryService:
             changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not None}
             start = changes.pop("started_at", entry.started_at)
             end = changes.pop("ended_at", entry.ended_at)
+            await self._check_open(tx, entry.started_at, start)
             for key, value in changes.items():
                 setattr(entry, key, value)
             if (start, end) != (entry.started_at, entry.ended_at):
@@ -377,15 +405,15 @@ class EntryService:
             )
         return entry
 
-    async def submit(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+    async def submit(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
         """pending or rejected → submitted (approval pattern none: on to queued)."""
 
         def target(s: Status) -> Status | None:
             return "submitted" if s in ("pending", "rejected") else None
 
-        return await self._transition(entry_id, "submit", target, comment, actor)
+        return await self._transition(entry_id, "submit", target, comment, actor, guard_closed=True)
 
-    async def approve(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+    async def approve(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
         """submitted → approved (pattern two: approved_l1 first), approved_l1 → approved; approved goes on to queued
         when the entry has a PSA ticket."""
 
@@ -396,7 +424,7 @@ class EntryService:
 
         return await self._transition(entry_id, "approve", target, comment, actor)
 
-    async def reject(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+    async def reject(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
         """submitted or approved_l1 → rejected; the comment (why) is required."""
 
         def target(s: Status) -> Status | None:
@@ -408,16 +436,16 @@ class EntryService:
 
         return await self._transition(entry_id, "reject", target, comment, actor)
 
-    async def void(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+    async def void(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
         """Anything not yet posted (or voided) → voided: kept for audit, never posted."""
 
         def target(s: Status) -> Status | None:
             voidable = ("pending", "submitted", "approved_l1", "approved", "rejected", "failed", "queued")
             return "voided" if s in voidable else None
 
-        return await self._transition(entry_id, "void", target, comment, actor)
+        return await self._transition(entry_id, "void", target, comment, actor, guard_closed=True)
 
-    async def retry(self, entry_id: str, *, comment: str = "", actor: str = "user") -> Entry:
+    async def retry(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
         """failed → queued."""
 
         def target(s: Status) -> Status | None:
@@ -426,12 +454,22 @@ class EntryService:
         return await self._transition(entry_id, "retry", target, comment, actor)
 
     async def _transition(
-        self, entry_id: str, verb: str, target_of: Callable[[Status], Status | None], comment: str, actor: str
+        self,
+        entry_id: str,
+        verb: str,
+        target_of: Callable[[Status], Status | None],
+        comment: str,
+        actor: str,
+        *,
+        guard_closed: bool = False,
     ) -> Entry:
         """Move an entry to `target_of(its status)`; None: the status does not allow it (`verb` names the action in
-        the error)."""
+        the error). `guard_closed`: the technician's own moves (submit, void) are refused in a closed period;
+        approving and posting are not."""
         async with self._db.transaction() as tx:
             entry = await self._load(tx, entry_id)
+            if guard_closed:
+                await self._check_open(tx, entry.started_at)
             now = self._clock.now()
             audit: list[AuditEvent] = []
             target = target_of(entry.status)
@@ -466,6 +504,157 @@ class EntryService:
         if entry.status == "queued" and await OutboxStore.is_sending(tx, entry_id):
             raise EntryError("invalid_transition", "the entry is being posted right now; try again shortly")
         return entry
+
+    # --- periods and timesheets -------------------------------------------------------------------------------
+
+    async def _check_open(self, tx: Transaction, *moments: float) -> None:
+        """The one closed-period rule: nothing that starts on a day of a closed period may change."""
+        days = sorted({periods.local_day(t, self.zone).isoformat() for t in moments})
+        closed = await ClosedPeriodStore.covering(tx, days)
+        if closed is not None:
+            raise EntryError(
+                "period_closed",
+                f"the period {closed[0]} \N{EN DASH} {closed[1]} is closed: its entries cannot change; reopen it first",
+            )
+
+    def period(self, text: str) -> Period:
+        """`current` or a day inside the period; EntryError invalid_input when it is not a date."""
+        try:
+            return periods.parse_period(text, self._config.timesheet, self.today())
+        except periods.PeriodError as exc:
+            raise EntryError("invalid_input", str(exc)) from None
+
+    def today(self) -> date:
+        return periods.local_day(self._clock.now(), self.zone)
+
+    def bounds(self, first: date, last: date) -> tuple[float, float]:
+        return periods.day_bounds(first, last, self.zone)
+
+    async def in_period(self, period: Period, f: EntryFilter | None = None) -> list[Entry]:
+        """Every entry that started inside the period (and matches `f`), in start order."""
+        lo, hi = self.bounds(period.start, period.end)
+        base = f if f is not None else EntryFilter()
+        found: list[Entry] = []
+        async for page in self.store.every(msgspec.structs.replace(base, started_from=lo, started_before=hi)):
+            found += page
+        return found
+
+    async def submit_period(self, period: Period, actor: str) -> list[Entry]:
+        """Submit every pending or rejected entry that started in the period (approval none: on to queued)."""
+        lo, _ = self.bounds(period.start, period.end)
+        async with self._db.transaction() as tx:
+            await self._check_open(tx, lo)
+        chosen = await self.in_period(period, EntryFilter(status=("pending", "rejected")))
+        done: list[Entry] = []
+        for e in chosen:
+            try:
+                done.append(await self.submit(e.id, comment=f"period {period.id}", actor=actor))
+            except EntryError as exc:
+                if exc.code == "period_closed":
+                    raise
+                # changed meanwhile (edited, voided, posted): not ours to submit any more
+        return done
+
+    async def close_period(self, period: Period, actor: str) -> None:
+        await self.closed.close(period.id, period.end.isoformat(), self._clock.now(), actor)
+
+    async def reopen_period(self, period: Period) -> None:
+        await self.closed.reopen(period.id, period.end.isoformat())
+
+    async def is_closed(self, period: Period) -> bool:
+        return await self.closed.overlapping(period.id, period.end.isoformat())
+
+    async def set_cell(self, ref: RowRef, day: date, seconds: int, actor: str) -> None:
+        """Make a timesheet cell (a row's entries that started on `day`) total `seconds` of actual time.
+
+        More: a manual entry for the difference, starting at 09:00 local or after the cell's last entry. Less: the
+        cell's editable manual entries are shortened or voided, newest first; when that is not enough (the rest is
+        timer or automation time, or already submitted), `cell_has_tracked_time` and nothing changes."""
+        if (ref.task is None) == (ref.ticket is None):
+            raise EntryError("invalid_input", "row: give a ticket (with its instance) or a task")
+        ticket = self.ticket_ref(ref.instance, ref.ticket) if ref.ticket is not None else None
+        lo, hi = self.bounds(day, day)
+        if ticket is None:
+            wanted = row_key_of("task", "", None, None, ref.task)
+        else:
+            wanted = row_key_of("ticket", ticket.instance, ticket.id, ticket.number, None)
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            await self._check_open(tx, lo)
+            day_entries = await self.store.list(EntryFilter(started_from=lo, started_before=hi, limit=1_000_000))
+            cell = [e for e in day_entries if e.status != "voided" and row_key(e) == wanted]
+            have = sum(e.actual_seconds for e in cell)
+            if seconds > have:
+                await self._grow_cell(tx, cell, ticket, ref.task, day, seconds - have, actor, now)
+            elif seconds < have:
+                await self._shrink_cell(tx, cell, have - seconds, actor, now, seconds)
+
+    async def _grow_cell(
+        self,
+        tx: Transaction,
+        cell: list[Entry],
+        ticket: TicketRef | None,
+        task: str | None,
+        day: date,
+        more: int,
+        actor: str,
+        now: float,
+    ) -> None:
+        lo, hi = self.bounds(day, day)
+        start = max([periods.at_local(day, CELL_START, self.zone), *(e.ended_at for e in cell)])
+        if start + more > now:  # today: end now rather than in the future, still starting on that day
+            start = max(lo, now - more)
+        if start + more > now + 60 or start >= hi:
+            raise EntryError("invalid_input", "duration: that much time does not fit in the day before now")
+        new = NewEntry(source="manual", segments=[Segment(start, start + more)], ticket=ticket, task=task)
+        new.reason = "timesheet"
+        entry, audit = self.build(new, now)
+        audit[0].actor = actor
+        await self.insert(tx, entry, audit)
+
+    async def _shrink_cell(
+        self, tx: Transaction, cell: list[Entry], less: int, actor: str, now: float, target: int
+    ) -> None:
+        editable = sorted(
+            (e for e in cell if e.source == "manual" and e.status in EDITABLE),
+            key=lambda e: (e.started_at, e.id),
+            reverse=True,
+        )
+        if sum(e.actual_seconds for e in editable) < less:
+            raise EntryError(
+                "cell_has_tracked_time",
+                "this cell holds time a typed duration cannot cut (timer or automation entries, or entries already "
+                "submitted): edit those entries instead",
+            )
+        comment = f"timesheet cell set to {target // 3600}:{target % 3600 // 60:02d}"
+        for e in editable:
+            if less <= 0:
+                break
+            audit: list[AuditEvent] = []
+            if e.actual_seconds <= less:
+                less -= e.actual_seconds
+                self._move(e, audit, "voided", actor, comment, now)
+                await OutboxStore.withdraw(tx, e.id)
+            else:
+                end = e.ended_at - less
+                less = 0
+                shaped = self._shape(
+                    end - e.started_at,
+                    e.instance,
+                    _label(e.ticket_id, e.ticket_number, e.task),
+                    e.company,
+                    e.summary,
+                    e.billable,
+                    e.work_type,
+                    e.notes,
+                )
+                e.segments, e.ended_at = [Segment(e.started_at, end)], end
+                e.actual_seconds, e.billed_seconds = shaped.actual_seconds, shaped.billed_seconds
+                e.explanation = [*shaped.explanation]
+                e.updated_at = now
+                audit.append(AuditEvent(at=now, actor=actor, from_status=e.status, to_status=e.status, comment=comment))
+            await EntryStore.update(tx, e)
+            await EntryStore.audit(tx, e.id, audit)
 
 
 def _label(ticket_id: int | None, number: str | None, task: str | None) -> str:

@@ -118,7 +118,32 @@ MIGRATIONS: list[str] = [
     ALTER TABLE entries ADD COLUMN kind TEXT NOT NULL DEFAULT 'ticket';
     UPDATE entries SET kind = 'task' WHERE task IS NOT NULL;
     """,
-    # 7 (automation branch): automation runs logged as time — the entry's automation name, every run received
+    # 7 (web-api, issue 10): closed timesheet periods; a covering index for summaries (a month of entries is read from
+    # the index alone: time, status, seconds and the grouped columns), which also serves the started_at order.
+    """
+    CREATE TABLE closed_periods (
+        first_day TEXT PRIMARY KEY,
+        last_day TEXT NOT NULL,
+        closed_at REAL NOT NULL,
+        actor TEXT NOT NULL
+    );
+    CREATE INDEX entries_summary ON entries (
+        started_at, status, actual_seconds, billed_seconds, company, work_type, billable, source, task
+    );
+    DROP INDEX entries_started;
+    """,
+    # 8 (web UI, issue 10): the sign-in sessions of the web pages, by the SHA-256 of the cookie and of the page key
+    # that must come with it (daemon/auth.py).
+    """
+    CREATE TABLE web_sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        scope TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_seen_at REAL NOT NULL,
+        key_sha256 TEXT NOT NULL DEFAULT ''
+    );
+    """,
+    # 9 (automation branch): automation runs logged as time — the entry's automation name, every run received
     # (its run_id unique: a repeat finds the first), and the per-automation settings saved by PUT
     # /api/v1/automations (one row, like the rules; absent: the config file's [[automations]] are in force).
     """

@@ -29,6 +29,8 @@ export const ERROR_TEXT = {
   unpaired: "This browser is not paired yet. Open the options and enter the code from `ticketclock pair`.",
   origin_forbidden: "The daemon refused this browser. Pair again from the options page.",
   cli_only: "Only the TicketClock command line may do that, not the browser extension.",
+  session_expired:
+    "You are signed out of the web pages. Run `ticketclock open` or use the popup's link to sign in again.",
   pairing_code_invalid: "That pairing code is not right. Run `ticketclock pair` and type the code it shows.",
   pairing_code_expired: "That pairing code has expired. Run `ticketclock pair` again for a new one.",
   too_many_attempts: "Too many wrong pairing codes. Wait a minute, then try again with a new code.",
@@ -36,6 +38,9 @@ export const ERROR_TEXT = {
   invalid_transition:
     "That no longer applies: the timer or entry changed meanwhile (reopened, finished or stopped). The list has been refreshed.",
   not_editable: "That entry can no longer be changed here.",
+  period_closed: "That timesheet period is closed: its entries cannot change until it is reopened.",
+  cell_has_tracked_time:
+    "That day holds timer or automation time a typed duration cannot cut: edit those entries instead.",
   seq_gap: "Some browser activity went missing on the way; it is being sent again.",
   invalid_events: "The daemon did not accept some browser activity.",
   invalid_message: "The daemon did not understand a message from this browser.",
@@ -190,3 +195,12 @@ export const listNotices = ({ unread = false, limit = 50 } = {}) =>
   request("GET", `/api/v1/notices?unread=${unread ? "true" : "false"}&limit=${limit}`);
 /** Mark read every notice up to this id (the newest one shown). */
 export const markNoticesRead = (upTo) => request("POST", "/api/v1/notices/read", { up_to: upTo });
+
+/** A one-time sign-in link to a page of the daemon's web UI (`next`: "/", "/timesheet", "/outbox", …). */
+export const webLogin = (next = "/") => request("POST", "/api/v1/web/login-code", { next });
+
+/** Open a web UI page in a new tab, signed in (the link's code works once, for 60 s). */
+export async function openWebPage(next = "/") {
+  const { url } = await webLogin(next);
+  await chrome.tabs.create({ url });
+}

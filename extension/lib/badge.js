@@ -67,6 +67,19 @@ export async function onNotificationButton(notificationId, buttonIndex) {
   await chrome.notifications.clear(IDLE_NOTIFICATION);
 }
 
+/** A click on one of our notifications opens the matching web page, signed in: a failed entry → the outbox,
+ * a notice → Today. */
+export async function onNotificationClick(notificationId) {
+  const page = notificationId.startsWith("entry-") ? "/outbox" : notificationId.startsWith("notice-") ? "/" : null;
+  if (!page) return;
+  try {
+    await api.openWebPage(page);
+  } catch (err) {
+    console.warn("open web page", api.errorText(err));
+  }
+  await chrome.notifications.clear(notificationId);
+}
+
 /** An entry was posted to the PSA, or the PSA refused it (the message is the PSA's own). */
 export async function showEntry(news) {
   const failed = news.status === "failed";

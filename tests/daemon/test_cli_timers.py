@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -97,14 +98,15 @@ def test_start_timers_pause_resume_stop_entries(home: Path) -> None:
     by_id = {r["id"]: r for r in rows}
     assert set(by_id) == {entry_id, manual_id}
     assert by_id[manual_id]["ticket"] == "4711" and by_id[manual_id]["instance"] == "halo"
-    assert (by_id[manual_id]["actual_s"], by_id[manual_id]["status"]) == ("1800", "queued")
+    assert (by_id[manual_id]["hours"], by_id[manual_id]["status"]) == ("0.50", "queued")
     assert by_id[manual_id]["notes"] == 'a, "b"'
     assert (by_id[entry_id]["task"], by_id[entry_id]["status"], by_id[entry_id]["notes"]) == (
         "Admin",
         "voided",
         "inbox zero",
     )
-    assert float(by_id[manual_id]["end"]) - float(by_id[manual_id]["start"]) == 1800
+    start, end = (datetime.fromisoformat(by_id[manual_id][k]) for k in ("start", "end"))
+    assert (end - start).total_seconds() == 1800 and start.utcoffset() is not None
 
     only_queued = list(csv.DictReader(io.StringIO(ok(home, "entries", "--csv", "--status", "queued"))))
     assert [r["id"] for r in only_queued] == [manual_id]

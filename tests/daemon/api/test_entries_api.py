@@ -33,7 +33,7 @@ async def daemons(tmp_path: Path, fake_clock: FakeClock) -> AsyncIterator[Callab
     started: list[RunningDaemon] = []
 
     async def start(approval: str = "none") -> RunningDaemon:
-        text = f'approval = "{approval}"\n{INSTANCES}'
+        text = f'approval = "{approval}"\nuser_name = "pia"\n{INSTANCES}'
         running = await start_daemon(make_settings(tmp_path / approval, config_text=text), clock=fake_clock)
         started.append(running)
         return running
@@ -198,7 +198,7 @@ async def test_one_entry_with_its_history(tc: RunningDaemon, fake_clock: FakeClo
     body = await detail(tc, entry["id"])
     assert body["entry"] == entry
     assert body["history"] == [
-        {"at": now, "actor": "system", "from_status": None, "to_status": "pending", "comment": "manual"},
+        {"at": now, "actor": "pia", "from_status": None, "to_status": "pending", "comment": "manual"},
         {"at": now, "actor": "system", "from_status": "pending", "to_status": "queued", "comment": "approval: none"},
     ]
     assert_api_error(await tc.http.get("/api/v1/entries/no-such-entry"), 404, "not_found")
@@ -217,7 +217,7 @@ async def test_edits_only_where_allowed(tc: RunningDaemon, fake_clock: FakeClock
     history = (await detail(tc, task["id"]))["history"]
     assert history[-1] == {
         "at": now + 5,
-        "actor": "user",
+        "actor": "pia",
         "from_status": "pending",
         "to_status": "pending",
         "comment": "edited: billable, notes, time",
@@ -260,7 +260,7 @@ async def test_approval_two_submit_approve_approve_queue(daemons: Callable[[str]
         ("approved", "queued"),
     ]
     assert [h["at"] for h in history] == [now, now, now + 60, now + 120, now + 120]
-    assert [h["actor"] for h in history] == ["system", "user", "user", "user", "system"]
+    assert [h["actor"] for h in history] == ["pia", "pia", "pia", "pia", "system"]
     assert history[2]["comment"] == "looks right"
     rows = await OutboxStore(d.app[SERVICES].db).rows()
     assert [(r.entry_id, r.status) for r in rows] == [(entry["id"], "queued")]

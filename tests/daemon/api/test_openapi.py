@@ -31,6 +31,8 @@ def app_routes(app: web.Application) -> set[tuple[str, str]]:
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("path") or info.get("formatter")
         assert path, f"a route with neither path nor formatter: {route}"
+        if not path.startswith("/api/"):
+            continue  # the web UI's pages and their files (daemon/api/web.py PAGE_ROUTES) are not the API
         routes.add((route.method.upper(), path))
     return routes
 

@@ -162,6 +162,6 @@ async def test_log_run_prints_the_outcome_and_the_entry_shows_its_automation_in_
     exported = await cli(home, "entries", *common, "--csv")
     assert exported.returncode == 0, exported.stderr
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
-    assert [(r["automation"], r["actual_s"]) for r in rows] == [("Reset password", "1200")]
+    assert [(r["automation"], r["source"], r["hours"]) for r in rows] == [("Reset password", "automation", "0.33")]
     listed = await cli(home, "entries", *common)
     assert "[automation: Reset password]" in listed.stdout

@@ -124,9 +124,11 @@ async def test_segments_are_sorted_and_empty_ones_dropped(db: Database, fake_clo
 async def test_manual_entries(db: Database, fake_clock: FakeClock) -> None:
     svc = service(db, fake_clock)
     now = fake_clock.now()
-    ticket = await svc.create_manual(ManualEntry(started_at=now - 3600, ended_at=now - 1800, ticket="#4711"))
+    ticket = await svc.create_manual(
+        ManualEntry(started_at=now - 3600, ended_at=now - 1800, ticket="#4711"), actor="pia"
+    )
     assert (ticket.status, ticket.ticket_id, ticket.actual_seconds, ticket.source) == ("queued", 4711, 1800, "manual")
-    task = await svc.create_manual(ManualEntry(started_at=now - 900, seconds=300, task="Admin"))
+    task = await svc.create_manual(ManualEntry(started_at=now - 900, seconds=300, task="Admin"), actor="pia")
     assert (task.status, task.task, task.ended_at, task.kind) == ("pending", "Admin", now - 600, "task")
 
 
@@ -152,7 +154,7 @@ async def test_bad_manual_entries_are_refused(
     now = fake_clock.now()
     shifted = {k: now + v if k in ("started_at", "ended_at") and isinstance(v, int) else v for k, v in body.items()}
     with pytest.raises(EntryError) as caught:
-        await svc.create_manual(msgspec.convert(shifted, ManualEntry))
+        await svc.create_manual(msgspec.convert(shifted, ManualEntry), actor="pia")
     assert caught.value.code == "invalid_input"
     assert await db.scalar("SELECT count(*) FROM entries") == 0
 
@@ -174,7 +176,7 @@ async def test_edit_recomputes_the_time_and_is_recorded(db: Database, fake_clock
     svc = service(db, fake_clock, "one")
     entry = await insert(svc, db, fake_clock, timer_entry(fake_clock, 600))
     fake_clock.advance(10)
-    edited = await svc.patch(entry.id, EntryPatch(notes="fixed", started_at=entry.started_at - 600))
+    edited = await svc.patch(entry.id, EntryPatch(notes="fixed", started_at=entry.started_at - 600), actor="pia")
     assert (edited.notes, edited.actual_seconds, edited.segments) == (
         "fixed",
         1200,
@@ -185,7 +187,7 @@ async def test_edit_recomputes_the_time_and_is_recorded(db: Database, fake_clock
     assert (last.from_status, last.to_status, last.actor, last.comment) == (
         "pending",
         "pending",
-        "user",
+        "pia",
         "edited: notes, time",
     )
     assert last.at == fake_clock.now()
@@ -201,7 +203,7 @@ async def test_bad_edits_change_nothing(db: Database, fake_clock: FakeClock, fie
     entry = await insert(svc, db, fake_clock, timer_entry(fake_clock, 600))
     patch = msgspec.convert({field: fake_clock.now() + offset, "notes": "lost"}, EntryPatch)
     with pytest.raises(EntryError) as caught:
-        await svc.patch(entry.id, patch)
+        await svc.patch(entry.id, patch, actor="pia")
     assert caught.value.code == "invalid_input"
     assert await svc.get(entry.id) == entry
     assert len(await svc.history(entry.id)) == 1
@@ -248,7 +250,7 @@ async def test_every_transition(db: Database, fake_clock: FakeClock, pattern: st
     fake_clock.advance(5)
     if target is None:
         with pytest.raises(EntryError) as caught:
-            await getattr(svc, action)(entry.id, comment="because")
+            await getattr(svc, action)(entry.id, comment="because", actor="lead")
         assert caught.value.code == "invalid_transition"
         assert await svc.get(entry.id) == entry
         assert await trail(svc, entry.id) == before
@@ -270,10 +272,10 @@ async def test_reject_needs_a_comment(db: Database, fake_clock: FakeClock) -> No
     entry = await entry_in(svc, db, fake_clock, "submitted")
     for comment in ("", "   "):
         with pytest.raises(EntryError) as caught:
-            await svc.reject(entry.id, comment=comment)
+            await svc.reject(entry.id, comment=comment, actor="pia")
         assert caught.value.code == "invalid_input"
     assert (await svc.get(entry.id)).status == "submitted"
-    rejected = await svc.reject(entry.id, comment="wrong ticket")
+    rejected = await svc.reject(entry.id, comment="wrong ticket", actor="pia")
     assert (rejected.status, rejected.status_reason) == ("rejected", "wrong ticket")
 
 
@@ -284,7 +286,7 @@ async def test_only_pending_rejected_and_failed_entries_are_editable(
     svc = service(db, fake_clock, "two")
     entry = await entry_in(svc, db, fake_clock, status)
     with pytest.raises(EntryError) as caught:
-        await svc.patch(entry.id, EntryPatch(notes="x"))
+        await svc.patch(entry.id, EntryPatch(notes="x"), actor="pia")
     assert caught.value.code == "not_editable"
     assert await svc.get(entry.id) == entry
 
@@ -292,8 +294,8 @@ async def test_only_pending_rejected_and_failed_entries_are_editable(
 async def test_a_task_entry_can_be_approved_although_it_cannot_be_posted(db: Database, fake_clock: FakeClock) -> None:
     svc = service(db, fake_clock, "one")
     entry = await insert(svc, db, fake_clock, timer_entry(fake_clock, 600, ticket=None, task="Admin"))
-    await svc.submit(entry.id)
-    approved = await svc.approve(entry.id)
+    await svc.submit(entry.id, actor="pia")
+    approved = await svc.approve(entry.id, actor="pia")
     assert approved.status == "approved"
     assert await outbox_ids(db) == []
 
@@ -302,7 +304,7 @@ async def test_a_voided_queued_entry_leaves_the_outbox(db: Database, fake_clock:
     svc = service(db, fake_clock)
     entry = await insert(svc, db, fake_clock, timer_entry(fake_clock, 600))
     assert await outbox_ids(db) == [entry.id]
-    await svc.void(entry.id, comment="duplicate")
+    await svc.void(entry.id, comment="duplicate", actor="pia")
     assert await outbox_ids(db) == []
 
 
@@ -312,8 +314,8 @@ async def test_a_failed_entry_is_edited_and_retried(db: Database, fake_clock: Fa
     await OutboxStore(db).failed(entry.id, "the ticket is closed", fake_clock.now())
     failed = await svc.get(entry.id)
     assert (failed.status, failed.status_reason) == ("failed", "the ticket is closed")
-    await svc.patch(entry.id, EntryPatch(notes="reopened the ticket"))
-    retried = await svc.retry(entry.id)
+    await svc.patch(entry.id, EntryPatch(notes="reopened the ticket"), actor="pia")
+    retried = await svc.retry(entry.id, actor="pia")
     assert retried.status == "queued" and retried.status_reason == ""
     row = await db.fetchone("SELECT next_at, last_error FROM outbox WHERE entry_id = ?", (entry.id,))
     assert (row[0], row[1]) == (fake_clock.now(), "")
@@ -321,7 +323,12 @@ async def test_a_failed_entry_is_edited_and_retried(db: Database, fake_clock: Fa
 
 async def test_unknown_entries(db: Database, fake_clock: FakeClock) -> None:
     svc = service(db, fake_clock)
-    for call in (svc.get("nope"), svc.history("nope"), svc.void("nope"), svc.patch("nope", EntryPatch())):
+    for call in (
+        svc.get("nope"),
+        svc.history("nope"),
+        svc.void("nope", actor="pia"),
+        svc.patch("nope", EntryPatch(), actor="pia"),
+    ):
         with pytest.raises(EntryError) as caught:
             await call
         assert caught.value.code == "not_found"

@@ -52,7 +52,7 @@ def manual(clock: FakeClock, **target: str) -> ManualEntry:
 
 async def test_a_posting_task_is_queued_for_its_instance_at_once(db: Database, fake_clock: FakeClock) -> None:
     svc = service(db, fake_clock, "none")
-    entry = await svc.create_manual(manual(fake_clock, task="admin"))
+    entry = await svc.create_manual(manual(fake_clock, task="admin"), actor="pia")
     assert (entry.status, entry.kind, entry.instance, entry.ticket_id) == ("queued", "task", "acme-cw", None)
     assert await outbox(db) == [(entry.id, "acme-cw")]
     stored = await svc.get(entry.id)
@@ -64,9 +64,9 @@ async def test_a_local_task_ends_at_approved_and_says_so(db: Database, fake_cloc
     it is approved, where it ends. Before, submitting it was refused as having no PSA ticket."""
     svc = service(db, fake_clock, "none")
     for name in ("Team meeting", "Not in the list"):
-        entry = await svc.create_manual(manual(fake_clock, task=name))
+        entry = await svc.create_manual(manual(fake_clock, task=name), actor="pia")
         assert (entry.status, entry.status_reason, entry.instance) == ("pending", "", "")
-        submitted = await svc.submit(entry.id)
+        submitted = await svc.submit(entry.id, actor="pia")
         assert (submitted.status, submitted.status_reason) == ("approved", LOCAL_TASK)
         trail = [(a.from_status, a.to_status) for a in await svc.history(entry.id)]
         assert trail == [(None, "pending"), ("pending", "submitted"), ("submitted", "approved")]
@@ -76,13 +76,13 @@ async def test_a_local_task_ends_at_approved_and_says_so(db: Database, fake_cloc
 @pytest.mark.parametrize("approval", ["one", "two"])
 async def test_tasks_go_through_approval(db: Database, fake_clock: FakeClock, approval: str) -> None:
     svc = service(db, fake_clock, approval)
-    posting = await svc.create_manual(manual(fake_clock, task="Admin"))
-    local = await svc.create_manual(manual(fake_clock, task="Team meeting"))
+    posting = await svc.create_manual(manual(fake_clock, task="Admin"), actor="pia")
+    local = await svc.create_manual(manual(fake_clock, task="Team meeting"), actor="pia")
     assert (posting.status, local.status) == ("pending", "pending")
     for entry in (posting, local):
-        await svc.submit(entry.id)
+        await svc.submit(entry.id, actor="pia")
         for _ in range(2 if approval == "two" else 1):
-            done = await svc.approve(entry.id)
+            done = await svc.approve(entry.id, actor="pia")
     posted, kept = await svc.get(posting.id), await svc.get(local.id)
     assert (posted.status, posted.instance) == ("queued", "acme-cw")
     assert (kept.status, kept.status_reason) == ("approved", LOCAL_TASK)
@@ -100,10 +100,10 @@ async def test_tasks_go_through_approval(db: Database, fake_clock: FakeClock, ap
 )
 async def test_work_orders_by_hand(db: Database, fake_clock: FakeClock, target: dict[str, str]) -> None:
     svc = service(db, fake_clock, "none")
-    entry = await svc.create_manual(manual(fake_clock, **target))
+    entry = await svc.create_manual(manual(fake_clock, **target), actor="pia")
     assert (entry.kind, entry.status, entry.instance) == ("work_order", "queued", target["instance"])
     assert (await svc.get(entry.id)).kind == "work_order"
-    ticket = await svc.create_manual(manual(fake_clock, instance="acme-cw", ticket="48211", kind="ticket"))
+    ticket = await svc.create_manual(manual(fake_clock, instance="acme-cw", ticket="48211", kind="ticket"), actor="pia")
     assert ticket.kind == "ticket"
 
 
@@ -123,7 +123,7 @@ async def test_bad_targets_are_refused_and_change_nothing(
 ) -> None:
     svc = service(db, fake_clock, "none")
     with pytest.raises(EntryError) as caught:
-        await svc.create_manual(manual(fake_clock, **target))
+        await svc.create_manual(manual(fake_clock, **target), actor="pia")
     assert caught.value.code == "invalid_input"
     assert words in caught.value.message
     assert await db.fetchall("SELECT id FROM entries") == []
