@@ -56,6 +56,8 @@ MAX_AHEAD_S = 3600.0
 MAX_SPAN_S = 24 * 3600.0
 TICKET_CACHE_S = 300.0
 """A ticket looked up for a run is reused this long (a burst of runs on one ticket asks the PSA once)."""
+UNREACHABLE_RECHECK_S = 2.0
+"""An instance without credentials is asked again (its credentials looked up) at most this often."""
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -93,6 +95,8 @@ class AutomationService:
         self._source: Literal["config", "stored"] = "config"
         self._updated_at: float | None = None
         self._tickets: dict[str, tuple[TicketInfo, float]] = {}
+        self._unreachable: dict[str, tuple[str, float]] = {}
+        """instance → (why its PSA cannot be asked, since when): no credentials stored yet."""
 
     # --- settings ---------------------------------------------------------------------------------------------
 
@@ -199,6 +203,9 @@ class AutomationService:
     async def _ticket(self, ref: TicketRef, now: float) -> tuple[TicketInfo | None, str]:
         """The ticket from its PSA (cached briefly), or a problem: the PSA's refusal, or "~…" when the PSA could not
         be asked (no credentials, unreachable) — enough to fail a run that needs the client's tags, not the others."""
+        away = self._unreachable.get(ref.instance)
+        if away is not None and now - away[1] < UNREACHABLE_RECHECK_S:
+            return None, away[0]
         cached = self._tickets.get(ref.key)
         # Never longer than half the company tags' refresh: the PSA's tags are renewed by a look-up, not by the cache.
         keep = min(TICKET_CACHE_S, self._config.company_tags.refresh_s / 2)
@@ -206,12 +213,14 @@ class AutomationService:
             return cached[0], ""
         try:
             info = await self._psa.ticket_info(ref)
-        except PsaError as exc:
+        except PsaError as exc:  # no credentials (yet): not asked again for a moment (a burst of runs)
+            self._unreachable[ref.instance] = (f"~{exc.message}", now)
             return None, f"~{exc.message}"
         except ConnectorUnavailable as exc:
             return None, f"~{ref.instance}: the PSA could not be asked about ticket {_label(ref)}: {exc.message}"
         except ConnectorError as exc:
             return None, f"{ref.instance}: {exc.message}"
+        self._unreachable.pop(ref.instance, None)
         self._tickets[ref.key] = (info, now)
         if len(self._tickets) > 10_000:
             self._tickets.clear()
@@ -297,7 +306,6 @@ class AutomationService:
                     await self._entries.insert(tx, entry, audit)
                 if not await AutomationRunStore.record(tx, run):
                     raise _Repeat
-                stored = await AutomationRunStore.get_in(tx, run.run_id)
         except _Repeat:
             first = await self.runs.get(run.run_id)
             assert first is not None  # the row that made this a repeat is committed
@@ -307,8 +315,8 @@ class AutomationService:
                 await self._timers.add_flag(timer_id, "overlap")
             except Exception as exc:  # the timer ended meanwhile: its entry was made without the flag
                 log.info("could not flag timer %s as overlapping run %s: %s", timer_id, run.run_id, exc)
-        assert stored is not None
-        return stored
+        run.entry_status = entry.status if entry is not None else ""
+        return run
 
 
 def _retryable(run: AutomationRun) -> bool:

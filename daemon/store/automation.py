@@ -46,12 +46,6 @@ class AutomationRunStore:
         return None if row is None else _run(row)
 
     @staticmethod
-    async def get_in(tx: Transaction, run_id: str) -> AutomationRun | None:
-        async with tx.execute(f"{_SELECT} WHERE r.run_id = ?", (run_id,)) as cur:
-            row = await cur.fetchone()
-        return None if row is None else _run(row)
-
-    @staticmethod
     async def record(tx: Transaction, run: AutomationRun) -> bool:
         """Store a run unless its run_id is already there; a run that failed before it made an entry (the PSA could
         not be asked) is replaced. Whether this run was stored (False: a repeat)."""
