@@ -148,9 +148,8 @@ class AutomationService:
         """Record a run and what it became (module doc); a run_id seen before answers the first run, `repeat`."""
         now = self._clock.now()
         ref = self._check(body, now)
-        existing = await self.runs.get(body.run_id)
-        if existing is not None and not _retryable(existing):
-            return msgspec.structs.replace(existing, repeat=True)
+        # A repeat is told by the store itself (`AutomationRunStore.record`), not by a read first: the common case,
+        # a new run, costs one transaction and no look-up of its run_id.
         run = AutomationRun(
             run_id=body.run_id,
             automation=body.automation.strip(),
@@ -317,12 +316,6 @@ class AutomationService:
                 log.info("could not flag timer %s as overlapping run %s: %s", timer_id, run.run_id, exc)
         run.entry_status = entry.status if entry is not None else ""
         return run
-
-
-def _retryable(run: AutomationRun) -> bool:
-    """A run that failed before it made an entry (the PSA could not be asked or refused the ticket) is decided again
-    when it is sent again; every other run is final."""
-    return run.status == "failed" and run.entry_id is None
 
 
 def _parse(raw: Any) -> list[AutomationConfig]:

@@ -48,7 +48,8 @@ class AutomationRunStore:
     @staticmethod
     async def record(tx: Transaction, run: AutomationRun) -> bool:
         """Store a run unless its run_id is already there; a run that failed before it made an entry (the PSA could
-        not be asked) is replaced. Whether this run was stored (False: a repeat)."""
+        not be asked, or refused the ticket) is replaced: it is decided again when sent again, every other run is
+        final. Whether this run was stored (False: a repeat)."""
         values = tuple(getattr(run, c) for c in _NAMES)
         updates = ", ".join(f"{c} = excluded.{c}" for c in _NAMES if c != "run_id")
         cur = await tx.execute(
