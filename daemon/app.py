@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
-import httpx
 from aiohttp import web
 
 from daemon.api import (  # issue 10 (web-api)
@@ -46,6 +46,9 @@ from daemon.store.clients import ClientStore
 from daemon.store.lock import DataDirLock, DataDirLocked
 from daemon.store.sessions import SessionStore
 from daemon.timers.service import TimerService
+
+if TYPE_CHECKING:
+    import httpx  # built on first use by `ticketclock serve` (daemon/cli/serving.py)
 
 __all__ = ["ROUTES", "create_app"]
 
@@ -132,6 +135,9 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
             guard = Guard(
                 port=settings.port,
                 cli_token_sha256=hash_token(token),
+                managed_sha256=hash_token(settings.config.pairing.managed_secret)
+                if settings.config.pairing.managed_secret
+                else "",
                 clients=clients,
                 extension_origins=set(settings.config.extension_origins),
                 public={(r.method, r.path) for r in [*ROUTES, *web_pages.PAGE_ROUTES] if not r.auth},
@@ -165,7 +171,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 http=http,
                 db=db,
                 clients=clients,
-                pairing=Pairing(clients, clock),
+                pairing=Pairing(clients, clock, managed_secret=settings.config.pairing.managed_secret),
                 entries=entry_service,
                 timers=timer_service,
                 psa=psa,

@@ -127,9 +127,10 @@ class _Code:
 class Pairing:
     """Pairing codes live in memory only: a restart voids them, which is what a short-lived code should do."""
 
-    def __init__(self, clients: ClientStore, clock: Clock) -> None:
+    def __init__(self, clients: ClientStore, clock: Clock, *, managed_secret: str = "") -> None:
         self._clients = clients
         self._clock = clock
+        self._managed_secret = managed_secret
         self._codes: list[_Code] = []
         self._failures = 0
         self._locked_until = 0.0
@@ -169,8 +170,30 @@ class Pairing:
         if match.expires_at <= now:
             raise PairingError("pairing_code_expired", "that pairing code has expired; run `ticketclock pair` again")
         self._failures = 0
+        return await self._new_client(name, origin)
+
+    async def exchange_managed(self, secret: str, *, name: str, origin: str) -> tuple[Client, str]:
+        """Pre-approved pairing: the secret the browser's policy and this daemon's config both hold, instead of a
+        code. Wrong secrets count towards the same lockout as wrong codes."""
+        now = self._clock.now()
+        if not self._managed_secret:
+            raise PairingError("managed_pairing_off", "this daemon has no pairing.managed_secret: pair with a code")
+        if now < self._locked_until:
+            raise PairingError(
+                "too_many_attempts", "too many wrong pairing attempts; wait", retry_after=self._locked_until - now
+            )
+        if not hmac.compare_digest(secret.encode(), self._managed_secret.encode()):
+            self._failures += 1
+            if self._failures >= MAX_ATTEMPTS:
+                self._failures = 0
+                self._locked_until = now + LOCKOUT_S
+            raise PairingError("managed_secret_invalid", "the managed pairing secret is not this daemon's")
+        self._failures = 0
+        return await self._new_client(name, origin)
+
+    async def _new_client(self, name: str, origin: str | None) -> tuple[Client, str]:
         token = new_token()
-        client = Client(id="c_" + secrets.token_hex(6), name=name, origin=origin, created_at=now)
+        client = Client(id="c_" + secrets.token_hex(6), name=name, origin=origin, created_at=self._clock.now())
         await self._clients.add(client, hash_token(token))
         return client, token
 

@@ -62,6 +62,13 @@ CATALOGUE: Mapping[str, ErrorKind] = {
     "session_expired": ErrorKind(
         401, "You are signed out of the web pages. Run `ticketclock open` or use the popup's link to sign in again."
     ),
+    "managed_pairing_off": ErrorKind(
+        409,
+        "This daemon has no managed pairing secret (pairing.managed_secret): pair with a code from `ticketclock pair`.",
+    ),
+    "managed_secret_invalid": ErrorKind(
+        403, "The pairing secret in this browser's policy is not the daemon's (pairing.managed_secret)."
+    ),
     # Timers and entries
     "too_many_timers": ErrorKind(409, "You already have 9 timers. Stop or discard one first."),
     "invalid_transition": ErrorKind(

@@ -15,9 +15,8 @@ Errors::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
 from daemon.clock import Clock
@@ -26,6 +25,9 @@ from daemon.connectors.base import WorkItem, WorkTypeSource
 from daemon.connectors.credentials import CredentialStore
 from daemon.settings import Config, InstanceConfig
 from daemon.timers.model import TicketRef
+
+if TYPE_CHECKING:
+    import httpx  # built on first use by `ticketclock serve` (daemon/cli/serving.py)
 
 __all__ = ["PsaError", "PsaService", "PsaStatus", "WorkTypes"]
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from aiohttp import web
 
 from daemon.auth import Pairing
@@ -19,6 +18,9 @@ from daemon.settings import Settings
 from daemon.store import Database
 from daemon.store.clients import ClientStore
 from daemon.timers.service import TimerService
+
+if TYPE_CHECKING:
+    import httpx  # built on first use by `ticketclock serve` (daemon/cli/serving.py)
 
 __all__ = ["SERVICES", "Services"]
 

@@ -237,6 +237,13 @@ class TimesheetConfig(_Strict, frozen=True):
     """Biweekly: the first day of some period (a `first_weekday`); default: the first such day of 2001."""
 
 
+class PairingConfig(_Strict, frozen=True):
+    managed_secret: Annotated[str, msgspec.Meta(pattern=r"^(|[\x21-\x7e]{24,256})$")] = ""
+    """Pre-approved pairing for a managed (force-installed) extension: the same secret in the browser's policy lets
+    it pair without a code, after this daemon proved it holds the secret. Empty: off. At least 24 printable
+    characters; see docs/security.md "Managed pairing" for who can read a policy."""
+
+
 class Config(_Strict, frozen=True):
     port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = DEFAULT_PORT
     bind: str = "127.0.0.1"
@@ -253,6 +260,7 @@ class Config(_Strict, frozen=True):
     outbox: OutboxConfig = OutboxConfig()
     rounding: RoundingConfig = RoundingConfig()
     limits: LimitsConfig = LimitsConfig()
+    pairing: PairingConfig = PairingConfig()
     instances: list[InstanceConfig] = []
     tasks: list[TaskConfig] = []
     """The managed list of admin tasks (meetings, training…) and where each one's time is posted, if anywhere."""

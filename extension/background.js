@@ -6,6 +6,7 @@ import * as tabs from "./lib/tabs.js";
 import * as badge from "./lib/badge.js";
 import * as settings from "./lib/settings.js";
 import { onCommand } from "./lib/commands.js";
+import * as onboarding from "./lib/onboarding.js";
 
 const TICK_ALARM = "tick";
 
@@ -37,7 +38,11 @@ chrome.runtime.onMessage.addListener((message, sender) => {
 
 // A new browser session: tab ids start over, so tell the daemon what is open now (queued if it is down).
 chrome.runtime.onStartup.addListener(() => tabs.sendSnapshot());
-chrome.runtime.onInstalled.addListener(() => tabs.sendSnapshot());
+chrome.runtime.onInstalled.addListener((details) => {
+  tabs.sendSnapshot();
+  // Once, after installation: the options page, pairing first. A managed install that pairs itself needs no page.
+  if (details?.reason === "install") onboarding.openOptionsOnce().catch(() => {});
+});
 
 chrome.storage.onChanged.addListener((changes, area) => daemon.onStorageChanged(changes, area));
 

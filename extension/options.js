@@ -9,9 +9,12 @@ const $ = (id) => document.getElementById(id);
 const STATUS_TEXT = {
   connected: "connected",
   connecting: "connecting…",
-  disconnected: "not connected (is the daemon running?)",
+  pairing: "pairing itself (managed by your organisation)…",
+  disconnected: "daemon not running: nothing answers on this port (start it with `ticketclock serve`)",
   unpaired: "not paired",
   unauthorized: "the daemon refused the token: pair again",
+  refused: "daemon refuses this browser — pair again (its pairing was revoked, or the daemon's data folder changed)",
+  other_port: "daemon on another port: set the port below to the one it uses",
   unproven: "the program on this port did not prove it is your TicketClock daemon; the token was not sent",
 };
 
@@ -92,6 +95,10 @@ chrome.storage.onChanged.addListener((changes) => {
 });
 
 $("port").value = String(await settings.getPort());
+if ((await settings.getManaged()).daemonPort) {
+  $("port").disabled = true;
+  show($("port-result"), "Set by your organisation's policy.", true);
+}
 await renderStatus();
 await renderConfig();
 document.body.dataset.rendered = "1";

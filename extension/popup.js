@@ -20,9 +20,12 @@ let error = null;
 const STATUS_TEXT = {
   connected: "connected",
   connecting: "connecting…",
+  pairing: "pairing (managed)…",
   disconnected: "daemon not running",
   unpaired: "not paired",
   unauthorized: "pair again",
+  refused: "daemon refuses this browser — pair again",
+  other_port: "daemon on another port",
   unproven: "not your daemon on this port",
 };
 
@@ -219,6 +222,7 @@ async function renderStatus() {
   s.textContent = STATUS_TEXT[status.state] ?? status.state;
   s.className = `status ${status.state === "connected" ? "connected" : status.state === "connecting" ? "" : "bad"}`;
   s.dataset.state = status.state;
+  s.title = status.state === "connected" ? "" : (status.error ?? "");
   const queued = queue.events.length;
   $("queued").textContent = queued ? `${queued} browser event${queued === 1 ? "" : "s"} waiting for the daemon.` : "";
   $("queued").dataset.count = String(queued);

@@ -59,7 +59,7 @@ CLIENT_TAGS = frozenset({"browser", "timers", "entries", "notices", "web"})
 SCRIPT_TAGS = frozenset({"automation"})
 """Route tags for scripts (RMM scripts, workflow tools reporting automation runs): the CLI token has them, a paired
 browser extension does not (they are not in CLIENT_TAGS)."""
-UNPAIRED_PATHS = ("/api/v1/pair", "/api/v1/hello")
+UNPAIRED_PATHS = ("/api/v1/pair", "/api/v1/pair/managed", "/api/v1/hello")
 """Any browser extension may call these before it is paired (or after its pairing was revoked)."""
 WS_UNPAIRED = 4401
 """WebSocket close code (reason "unpaired") for a client whose pairing is unknown or was revoked."""
@@ -125,6 +125,9 @@ class Guard:
     cli_token_sha256: str
     clients: ClientDirectory
     extension_origins: set[str] = field(default_factory=set)
+    managed_sha256: str = ""
+    """Digest of `pairing.managed_secret` (empty: none): `prove` answers for it, so a managed extension can check
+    this is the daemon that holds the secret before sending it."""
     public: set[tuple[str, str]] = field(default_factory=set)
     """(method, path) pairs that need no token."""
     paired_origins: set[str] = field(default_factory=set)
@@ -169,7 +172,7 @@ class Guard:
         """The proof for the token named by `kid`, or None when no such token is known (unpaired or revoked)."""
         digest = self.cli_token_sha256
         if not hmac.compare_digest(key_id(digest), kid):
-            digests = await self.clients.token_digests()
+            digests = [*await self.clients.token_digests(), *([self.managed_sha256] if self.managed_sha256 else [])]
             digest = next((d for d in digests if hmac.compare_digest(key_id(d), kid)), "")
             if not digest:
                 return None

@@ -36,6 +36,11 @@ class PairRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     client: Annotated[str, msgspec.Meta(min_length=1, max_length=80)] = "browser extension"
 
 
+class ManagedPairRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    secret: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    client: Annotated[str, msgspec.Meta(min_length=1, max_length=80)] = "browser extension"
+
+
 class PairResponse(msgspec.Struct, kw_only=True):
     token: str
     client_id: str
@@ -87,6 +92,17 @@ async def pair(request: web.Request) -> web.Response:
     return json_response(PairResponse(token=token, client_id=client.id))
 
 
+async def pair_managed(request: web.Request) -> web.Response:
+    """Pre-approved pairing of a managed extension (docs/security.md "Managed pairing"): browser extensions only."""
+    body = await read_json(request, ManagedPairRequest)
+    origin = request.headers.get("Origin")
+    if origin is None or not is_extension_origin(origin):
+        raise ApiError(403, "origin_forbidden", "managed pairing is for the browser extension only")
+    client, token = await request.app[SERVICES].pairing.exchange_managed(body.secret, name=body.client, origin=origin)
+    request.app[AUTH].paired_origins.add(origin)
+    return json_response(PairResponse(token=token, client_id=client.id))
+
+
 async def new_pairing_code(request: web.Request) -> web.Response:
     code, expires = request.app[SERVICES].pairing.new_code()
     return json_response(PairingCode(code=code, expires_at=expires), status=201)
@@ -133,6 +149,16 @@ routes = [
         "Exchange a pairing code for a client token",
         "system",
         body=PairRequest,
+        response=PairResponse,
+        auth=False,
+    ),
+    Route(
+        "POST",
+        "/api/v1/pair/managed",
+        pair_managed,
+        "Pair a managed extension with the secret its policy and the daemon's config share",
+        "system",
+        body=ManagedPairRequest,
         response=PairResponse,
         auth=False,
     ),

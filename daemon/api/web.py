@@ -168,7 +168,7 @@ async def asset(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     found = ASSETS.get(name)
     if found is None:
-        raise ApiError(404, "not_found", "no such file")
+        raise ApiError(404, "not_found", f"no such file: {request.path}")
     data, etag = found
     headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache", "ETag": f'"{etag}"'}
     if request.headers.get("If-None-Match") == f'"{etag}"':

@@ -30,7 +30,8 @@ def resolve_settings(args: argparse.Namespace, env: dict[str, str]) -> Settings:
     config_file = Path(args.config).expanduser() if args.config else config_dir / "config.toml"
     if args.data_dir:
         data_dir = Path(args.data_dir).expanduser()
-    config = load_config(config_file, explicit=bool(args.config))
+    # init writes the file it is given; every other command needs an explicit one to exist
+    config = load_config(config_file, explicit=bool(args.config) and getattr(args, "command", None) != "init")
     port = args.port if args.port is not None else config.port
     if not 0 <= port < 65536:
         raise CliError(f"--port {port}: not a TCP port")

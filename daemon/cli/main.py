@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import msgspec
 
 from daemon import __version__
-from daemon.cli import automation, doctor, remote, serving
+from daemon.cli import automation, autostart, doctor, extension, init, remote, serving
 from daemon.cli.common import APP, EXIT_USAGE, CliError, Command
 from daemon.cli.config import resolve_settings
 from daemon.cli.output import silence_stdout
@@ -23,8 +23,11 @@ from daemon.textsafe import SafeStream
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-_ALL: dict[str, Command] = {**serving.COMMANDS, **remote.COMMANDS, **doctor.COMMANDS, **automation.COMMANDS}
+_ALL: dict[str, Command] = {**serving.COMMANDS, **remote.COMMANDS, **doctor.COMMANDS}
+_ALL |= {**init.COMMANDS, **extension.COMMANDS, **autostart.COMMANDS}  # first run: init.py, extension.py, autostart.py
+_ALL |= automation.COMMANDS  # log-run: automation runs (issue 11)
 ORDER = (
+    "init",
     "serve",
     "status",
     "pair",
@@ -32,6 +35,8 @@ ORDER = (
     "clients",
     "token",
     "doctor",
+    "extension",
+    "autostart",
     "start",
     "stop",
     "pause",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -219,6 +218,8 @@ def _entry_why(e: dict[str, Any]) -> str:
 
 
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio  # only `watch` runs a loop: the other commands start without it
+
     return asyncio.run(_watch(settings, args.count))
 
 

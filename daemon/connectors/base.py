@@ -17,16 +17,17 @@ in and never created inside. Every vendor call goes through the connector's sing
 
 from __future__ import annotations
 
-import email.utils
 import math
 from datetime import UTC
-from typing import ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
-import httpx
 import msgspec
 
 from daemon.settings import TaskPost
 from daemon.timers.model import TicketRef
+
+if TYPE_CHECKING:
+    import httpx  # imported by the connectors' clients; the CLI and a daemon that never posts do not load it
 
 __all__ = [
     "MARKER_PREFIX",
@@ -64,6 +65,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         seconds = float(value)
     except ValueError:
         try:
+            import email.utils  # here: the CLI loads this module to check options, and never needs it
+
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
@@ -71,17 +74,6 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
             when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - now
     return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-NOT_SENT: tuple[type[httpx.HTTPError], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.ProxyError,
-    httpx.UnsupportedProtocol,
-    httpx.LocalProtocolError,
-)
-"""Transport errors raised before any byte of the request reached the server."""
 
 
 def is_transient(status: int) -> bool:
@@ -92,12 +84,26 @@ def is_transient(status: int) -> bool:
 def maybe_applied(failure: httpx.HTTPError | int) -> bool:
     """THE rule: might the request that failed with this httpx error (or answered this status) have been applied?
 
-    Only failures that prove nothing was processed say no: the connection was never made (NOT_SENT), 429 (the
+    Only failures that prove nothing was processed say no: the connection was never made (`_not_sent`), 429 (the
     vendors refuse throttled requests before processing them), and 4xx refusals. A 5xx or 408 may come from a
     gateway after the PSA committed the write; a timeout or dropped connection after sending tells nothing."""
     if isinstance(failure, int):
         return failure == 408 or failure >= 500
-    return not isinstance(failure, NOT_SENT)
+    return not isinstance(failure, _not_sent())
+
+
+def _not_sent() -> tuple[type[httpx.HTTPError], ...]:
+    """Transport errors raised before any byte of the request reached the server."""
+    import httpx
+
+    return (
+        httpx.ConnectError,
+        httpx.ConnectTimeout,
+        httpx.PoolTimeout,
+        httpx.ProxyError,
+        httpx.UnsupportedProtocol,
+        httpx.LocalProtocolError,
+    )
 
 
 def unavailable(

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Annotated, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, ClassVar, TypeVar
 
-import httpx
 import msgspec
 
 from daemon.settings import Config, ConfigError, InstanceConfig
+
+if TYPE_CHECKING:
+    import httpx  # imported where a timeout is built: the CLI checks options without loading an HTTP client
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -56,6 +58,8 @@ class ConnectorOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, 
         return DEFAULT_TIMEOUT_S
 
     def timeout(self) -> httpx.Timeout:
+        import httpx
+
         whole = self.request_timeout_s
         return httpx.Timeout(
             whole,

@@ -8,14 +8,16 @@ Every sandbox app serves, beside the vendor's paths (no vendor uses `/_sandbox/`
                               {"reset": true, …} first puts every switch back to its default. Answers the new state.
     GET  /_sandbox/entries    {"entries": [StoredEntry, …]}: the time records the sandbox holds, normalised
 
-Switches are the `Faults` fields listed in `FaultSwitches`. An unknown switch, a wrong type or a negative number is
-refused with 400 `{"error": {"code": "bad_request", "message": …, "details": null}}` and changes nothing. The
-endpoint answers loopback clients only (403 otherwise); the sandboxes listen on 127.0.0.1 anyway.
+Switches are the `Faults` fields listed in `FaultSwitches`. An unknown switch, a wrong type or a negative number (but
+for `date_skew_s`, a clock in the past) is refused with 400
+`{"error": {"code": "bad_request", "message": …, "details": null}}` and changes nothing. The endpoint answers
+loopback clients only (403 otherwise); the sandboxes listen on 127.0.0.1 anyway.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import ipaddress
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -23,6 +25,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
+from daemon.clock import SystemClock
 from daemon.sandbox.common import StoredEntry
 from daemon.sandbox.faults import FAULTS, Faults
 
@@ -45,18 +48,21 @@ class FaultSwitches(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     error_after_commit_next: int | None = None
     error_after_commit_status: int | None = None
     max_concurrent: int | None = None
+    date_skew_s: float | None = None
 
 
 _switches = msgspec.json.Decoder(FaultSwitches)
 _SWITCHES = tuple(f for f in FaultSwitches.__struct_fields__ if f != "reset")
 _COUNTERS = ("requests", "in_flight", "peak_in_flight")
+_SIGNED = ("date_skew_s",)
+"""Switches that may be negative (a clock in the past)."""
 
 
 def apply_switches(faults: Faults, update: FaultSwitches) -> None:
     """Check every value first, then set them all (a refused update changes nothing)."""
     for name in _SWITCHES:
         value = getattr(update, name)
-        if value is not None and value < 0:
+        if value is not None and value < 0 and name not in _SIGNED:
             raise ValueError(f"{name} must not be negative")
     status = update.error_after_commit_status
     if status is not None and not 400 <= status <= 599:
@@ -97,6 +103,12 @@ def add_control_routes(app: web.Application, stored_entries: Callable[[web.Appli
             body=msgspec.json.encode({"entries": stored_entries(request.app)}), content_type="application/json"
         )
 
+    async def skewed_date(request: web.Request, response: web.StreamResponse) -> None:
+        skew = request.app[FAULTS].date_skew_s
+        if skew:
+            response.headers["Date"] = email.utils.formatdate(SystemClock().now() + skew, usegmt=True)
+
+    app.on_response_prepare.append(skewed_date)
     app.router.add_get(f"{CONTROL_PREFIX}/faults", _loopback_only(get_faults))
     app.router.add_post(f"{CONTROL_PREFIX}/faults", _loopback_only(set_faults))
     app.router.add_get(f"{CONTROL_PREFIX}/entries", _loopback_only(entries))

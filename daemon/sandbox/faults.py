@@ -37,6 +37,9 @@ class Faults:
     error_after_commit_status: int = 502
     max_concurrent: int = 0
     """Refuse (429) a request beyond this many in flight at once (0: unlimited)."""
+    date_skew_s: float = 0.0
+    """Answer every request (API or page) with a `Date` header this many seconds off the real time (negative: in
+    the past), as a PSA server with a wrong clock would; `ticketclock doctor` compares clocks with it."""
     requests: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from daemon.store.db import Database, Transaction
+from collections.abc import Sequence
+
+from daemon.store.db import Database, Params, Transaction
 
 __all__ = ["EngineStore"]
 
@@ -17,11 +19,13 @@ class EngineStore:
 
     @staticmethod
     async def save(tx: Transaction, state: bytes, daemon_seen: float) -> None:
-        await tx.execute(
-            "INSERT INTO engine (id, state, daemon_seen) VALUES (1, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET state = excluded.state, daemon_seen = excluded.daemon_seen",
-            (state, daemon_seen),
-        )
+        await tx.execute(_SAVE, (state, daemon_seen))
+
+    async def save_acked(self, state: bytes, daemon_seen: float, acks: Sequence[tuple[str, int, str]]) -> None:
+        """Save the state and the (install, seq, instance) acknowledgements in one transaction, one database call."""
+        statements: list[tuple[str, Params]] = [(_SAVE, (state, daemon_seen))]
+        statements += [(_ACK, (install, seq, daemon_seen, instance)) for install, seq, instance in acks]
+        await self._db.write(statements)
 
     @staticmethod
     async def checkpoint(tx: Transaction, daemon_seen: float) -> None:
@@ -33,9 +37,15 @@ class EngineStore:
 
     @staticmethod
     async def ack(tx: Transaction, install: str, seq: int, at: float, instance: str) -> None:
-        await tx.execute(
-            "INSERT INTO installs (install, acked_seq, last_at, instance) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(install) DO UPDATE SET acked_seq = excluded.acked_seq, last_at = excluded.last_at, "
-            "instance = excluded.instance",
-            (install, seq, at, instance),
-        )
+        await tx.execute(_ACK, (install, seq, at, instance))
+
+
+_SAVE = (
+    "INSERT INTO engine (id, state, daemon_seen) VALUES (1, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET state = excluded.state, daemon_seen = excluded.daemon_seen"
+)
+_ACK = (
+    "INSERT INTO installs (install, acked_seq, last_at, instance) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT(install) DO UPDATE SET acked_seq = excluded.acked_seq, last_at = excluded.last_at, "
+    "instance = excluded.instance"
+)

@@ -317,7 +317,9 @@ def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Ef
             _follow_attention(state, tm, tm.ticket.key, attended, changed, t, cfg, effects)
         else:
             leave(state, tm, t, cfg.mode == "focus" and attended is not None, cfg.long_run_s, effects)
-    order = ([attended] if attended in shown else []) + [k for k in shown if k != attended]
+    order = [attended] if attended in shown else []
+    if cfg.mode != "focus":  # focus mode starts only the attended ticket (`_start_auto`): no need to visit the rest
+        order += [k for k in shown if k != attended]
     for key in order:
         _start_auto(state, shown[key], attended, t, cfg, effects)
 
@@ -325,7 +327,8 @@ def _reconcile(state: EngineState, t: float, cfg: TimingConfig, effects: list[Ef
 def _refresh_attention(state: EngineState, shown: dict[str, TicketRef]) -> tuple[str | None, bool]:
     """Record the attended ticket; lift suppressions and refusals that no longer apply. Returns the attended
     ticket key and whether it changed."""
-    anywhere = shown_tickets(state, everywhere=True)  # a silent install's tabs still hold their suppressions
+    # a silent install's tabs still hold their suppressions; with none silent that is what is shown
+    anywhere = shown_tickets(state, everywhere=True) if any(v.offline for v in state.installs.values()) else shown
     attended = attended_key(state)
     changed = attended != state.browser.attended
     state.browser.attended = attended

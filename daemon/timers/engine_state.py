@@ -115,8 +115,11 @@ class Browser(msgspec.Struct, kw_only=True):
     """Ticket key attended as of the last event."""
 
 
-class InstallView(msgspec.Struct, kw_only=True):
-    """One browser install's view (Chrome and Edge, or two profiles, each have one): tab ids are its own."""
+class InstallView(msgspec.Struct, kw_only=True, dict=True):
+    """One browser install's view (Chrome and Edge, or two profiles, each have one): tab ids are its own.
+
+    `dict=True` only gives `_shown_by` (below) somewhere to cache the tickets its tabs show; never encoded.
+    """
 
     tabs: dict[int, Tab] = {}
     active: dict[int, int] = {}
@@ -212,17 +215,41 @@ Effect = Finalized | Notice
 
 
 def shown_tickets(state: EngineState, *, everywhere: bool = False) -> dict[str, TicketRef]:
-    """Tickets shown in a tab of any install that is not offline (of any install at all with `everywhere`)."""
+    """Tickets shown in a tab of any install that is not offline (of any install at all with `everywhere`), in
+    install then tab-id order (the first tab of a ticket names it)."""
     out: dict[str, TicketRef] = {}
     for name in sorted(state.installs):
         view = state.installs[name]
         if view.offline and not everywhere:
             continue
-        for tab_id in sorted(view.tabs):
-            ticket = view.tabs[tab_id].ticket
-            if ticket is not None and ticket.key not in out:
-                out[ticket.key] = ticket
+        if not out:
+            out.update(_shown_by(view))
+            continue
+        for key, ticket in _shown_by(view).items():
+            out.setdefault(key, ticket)
     return out
+
+
+def _shown_by(view: InstallView) -> dict[str, TicketRef]:
+    """The tickets one install's tabs show, in tab-id order; read-only. Every browser event asks for it and few
+    change the tabs, so it is cached with the tabs dict it was made from until `_tabs_changed` (or the dict is
+    replaced)."""
+    cached: tuple[dict[int, Tab], dict[str, TicketRef]] | None = view.__dict__.get("_shown")
+    if cached is not None and cached[0] is view.tabs:
+        return cached[1]
+    out: dict[str, TicketRef] = {}
+    tabs = view.tabs
+    for tab_id in sorted(tabs):
+        ticket = tabs[tab_id].ticket
+        if ticket is not None:
+            out.setdefault(ticket.key, ticket)
+    view.__dict__["_shown"] = (tabs, out)
+    return out
+
+
+def _tabs_changed(view: InstallView) -> None:
+    """Call after adding, replacing or removing one of `view.tabs` in place."""
+    view.__dict__.pop("_shown", None)
 
 
 def owners(state: EngineState, key: str) -> list[str]:
@@ -284,6 +311,7 @@ def update_browser(state: EngineState, install: str, event: BrowserEvent, recogn
             _tab_activated(state, b, event, t)
         case TabClosed():
             b.tabs.pop(event.tab, None)
+            _tabs_changed(b)
             b.active = {w: tab for w, tab in b.active.items() if tab != event.tab}
         case WindowFocused():
             if event.window >= 0:
@@ -307,6 +335,7 @@ def _tab_changed(
         page_ticket=event.page_ticket,
         ticket=recognize(event.url, event.title, event.page_ticket),
     )
+    _tabs_changed(b)
     if isinstance(event, TabOpened) and event.active:
         b.active[window] = event.tab
         if b.focused_window < 0:
@@ -327,6 +356,7 @@ def _snapshot(state: EngineState, b: InstallView, event: Snapshot, recognize: Re
     """The install's whole layout replaces its view; focus is kept or inferred when the snapshot names none."""
     b.tabs = {}
     b.active = {}
+    _tabs_changed(b)
     for info in event.tabs:
         b.tabs[info.tab] = Tab(
             window=info.window,

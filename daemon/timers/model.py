@@ -6,6 +6,7 @@ own state lives in `engine.py`.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 import msgspec
@@ -26,8 +27,12 @@ PALETTE = (
 """Default colour per slot (slot 0..8): nine colours that stay apart for most colour vision."""
 
 
-class TicketRef(msgspec.Struct, frozen=True, kw_only=True):
-    """A ticket named by a page or a user: on which PSA instance, by id or by ticket number."""
+class TicketRef(msgspec.Struct, frozen=True, kw_only=True, dict=True):
+    """A ticket named by a page or a user: on which PSA instance, by id or by ticket number.
+
+    `dict=True` only gives `key` somewhere to be cached (it is read hundreds of times per browser event); the
+    `__dict__` is never encoded.
+    """
 
     instance: str
     kind: Literal["connectwise", "autotask", "halopsa"]
@@ -38,7 +43,7 @@ class TicketRef(msgspec.Struct, frozen=True, kw_only=True):
     """What the id names: a (service) ticket, or a work order, i.e. project work: a ConnectWise project ticket
     (chargeToType "ProjectTicket"), an Autotask project task (taskID), a HaloPSA project (a ticket in Halo)."""
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Stable identity of the ticket: one timer per key (work orders apart: Autotask task ids are their own)."""
         ident = f"{self.id if self.id is not None else '#' + (self.number or '')}"

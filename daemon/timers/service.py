@@ -405,10 +405,14 @@ class TimerService:
         self, effects: Sequence[Any], now: float, *, changed: bool, acks: Sequence[tuple[str, int, str]] = ()
     ) -> list[Entry]:
         try:
-            async with self._db.transaction() as tx:
-                created = await self._persist(tx, effects, now)
-                for install, seq, instance in acks:
-                    await EngineStore.ack(tx, install, seq, now, instance)
+            if effects:
+                async with self._db.transaction() as tx:
+                    created = await self._persist(tx, effects, now)
+                    for install, seq, instance in acks:
+                        await EngineStore.ack(tx, install, seq, now, instance)
+            else:  # the common case (no entry, no notice): state and acks in one database call
+                created = []
+                await self._store.save_acked(_encoder.encode(self._state), now, acks)
         except BaseException:
             # The database did not take it: reload the last durable state so memory never runs ahead of disk.
             self._noticed = []

@@ -34,6 +34,9 @@ export const ERROR_TEXT = {
   pairing_code_invalid: "That pairing code is not right. Run `ticketclock pair` and type the code it shows.",
   pairing_code_expired: "That pairing code has expired. Run `ticketclock pair` again for a new one.",
   too_many_attempts: "Too many wrong pairing codes. Wait a minute, then try again with a new code.",
+  managed_pairing_off:
+    "This daemon has no managed pairing secret (pairing.managed_secret): pair with a code from `ticketclock pair`.",
+  managed_secret_invalid: "The pairing secret in this browser's policy is not the daemon's (pairing.managed_secret).",
   too_many_timers: "You already have 9 timers. Stop or discard one first.",
   invalid_transition:
     "That no longer applies: the timer or entry changed meanwhile (reopened, finished or stopped). The list has been refreshed.",
@@ -90,7 +93,7 @@ export async function request(method, path, body, { auth = true, timeoutMs = 500
   const port = await settings.getPort(); // one port for the proof and the request
   if (auth) {
     const token = await settings.getToken();
-    if (!token) throw new ApiError("unpaired", ERROR_TEXT.unpaired);
+    if (!token) throw await notPairedError();
     await proveDaemon(port, token, { timeoutMs });
     headers.Authorization = `Bearer ${token}`;
   }
@@ -102,25 +105,41 @@ export async function request(method, path, body, { auth = true, timeoutMs = 500
   }
 }
 
-/** The daemon does not know our token: forget it (the worker and every page then show "unpaired"). */
+/** The daemon does not know our token: forget it (the worker and every page then show "refused: pair again"). */
 export async function unpaired() {
-  await settings.setToken("");
+  await settings.forgetRefusedToken();
   return new ApiError("unpaired", ERROR_TEXT.unpaired, { status: 401 });
+}
+
+/** No token: never paired ("unpaired"), or the daemon refused the last one ("unauthorized": pair again). */
+async function notPairedError() {
+  const code = (await settings.wasRefused()) ? "unauthorized" : "unpaired";
+  return new ApiError(code, ERROR_TEXT[code]);
 }
 
 /** Make the listener on `port` prove it holds our token's digest; throws ApiError when it does not. */
 export async function proveDaemon(port, token, { timeoutMs = 5000 } = {}) {
+  try {
+    await proveHolder(port, token, timeoutMs);
+  } catch (err) {
+    if (err.status === 401 && UNPAIRED_CODES.has(err.code)) throw await unpaired();
+    throw err;
+  }
+}
+
+/** The listener on `port` proves it holds `secret`'s digest (a token, or the managed pairing secret). */
+async function proveHolder(port, secret, timeoutMs) {
   const challenge = newChallenge();
-  const query = new URLSearchParams({ challenge, kid: await keyId(token) });
+  const query = new URLSearchParams({ challenge, kid: await keyId(secret) });
   let answer;
   try {
     answer = await send("GET", `/api/v1/hello?${query}`, undefined, { Accept: "application/json" }, timeoutMs, port);
   } catch (err) {
-    if (err.status === 401 && UNPAIRED_CODES.has(err.code)) throw await unpaired();
+    if (err.status === 401 && UNPAIRED_CODES.has(err.code)) throw err;
     if (!err.status) throw err; // unreachable or timeout: nobody to prove anything
     throw new ApiError("daemon_unproven", ERROR_TEXT.daemon_unproven, { status: err.status });
   }
-  if (!(await proofMatches(token, challenge, port, answer?.proof))) {
+  if (!(await proofMatches(secret, challenge, port, answer?.proof))) {
     throw new ApiError("daemon_unproven", ERROR_TEXT.daemon_unproven);
   }
 }
@@ -159,10 +178,46 @@ const id = (timerId) => encodeURIComponent(timerId);
 
 export const health = () => request("GET", "/api/v1/health", undefined, { auth: false, timeoutMs: 2000 });
 
+/** The ports a daemon not on `port` may be on: the default, and the last one that welcomed this browser. */
+export async function otherPorts(port) {
+  const candidates = [settings.DEFAULT_PORT, await settings.getSeenPort()];
+  return [...new Set(candidates.filter((p) => p && p !== port))];
+}
+
+/**
+ * Nothing answers on `port`: does a TicketClock daemon answer on another port this browser has reason to expect
+ * (the default, the last one that welcomed it)? Asks only the unauthenticated health check: no token is sent.
+ * Returns that port, or null.
+ */
+export async function daemonOnOtherPort(port, { timeoutMs = 1500, candidates = null } = {}) {
+  for (const other of candidates ?? (await otherPorts(port))) {
+    try {
+      const h = await send("GET", "/api/v1/health", undefined, { Accept: "application/json" }, timeoutMs, other);
+      if (h?.status && typeof h.version === "string" && Number.isInteger(h.pid)) return other;
+    } catch {
+      // nothing, or not TicketClock, there either
+    }
+  }
+  return null;
+}
+
 /** Exchange a pairing code for a token, and keep the token. */
 export async function pair(code, client) {
   const clean = String(code).replace(/\s+/g, "");
   const data = await request("POST", "/api/v1/pair", { code: clean, client }, { auth: false });
+  if (!data?.token) throw new ApiError("internal_error", "no token in the answer");
+  await settings.setToken(data.token);
+  return data;
+}
+
+/**
+ * Pre-approved pairing of a managed install: once the daemon proved it holds the policy's secret (so the secret
+ * goes to no other program on the port), trade the secret for a token, and keep the token.
+ */
+export async function pairManaged(port, secret, client, { timeoutMs = 5000 } = {}) {
+  await proveHolder(port, secret, timeoutMs);
+  const headers = { "Content-Type": "application/json", Accept: "application/json" };
+  const data = await send("POST", "/api/v1/pair/managed", { secret, client }, headers, timeoutMs, port);
   if (!data?.token) throw new ApiError("internal_error", "no token in the answer");
   await settings.setToken(data.token);
   return data;

@@ -8,13 +8,17 @@
 //           -> state (now and on every change), ack {seq} after each applied batch
 //   while connected: a heartbeat event every heartbeat_s (WebSocket traffic also keeps the worker alive)
 //   on close: reconnect with exponential backoff and jitter; the 30 s "tick" alarm retries too
-//   error "unauthorized"/"unpaired" or close 4401 (pairing revoked): forget the token, show "unpaired"
+//   no token but a managed pairingSecret (policy): the daemon proves it holds the secret, then it is traded for a
+//   token (POST /api/v1/pair/managed); retried with backoff until the daemon runs
+//   error "unauthorized"/"unpaired" or close 4401 (pairing revoked): forget the token, show "refused" (pair again)
+//   nothing answers on the port: "other_port" if a TicketClock daemon answers health on another port it may be
+//   on (the default, the last one seen), else "disconnected"
 //   a listener that fails the proof: status "unproven", nothing secret sent, retry with backoff
 //   error "invalid_events": drop those seqs from the queue for good
 //   error "seq_gap": the daemon never acks past a gap; resend the queue from details.expected
 
 import * as settings from "./settings.js";
-import { proveDaemon, unpaired } from "./api.js";
+import { clientName, daemonOnOtherPort, errorText, pairManaged, proveDaemon, unpaired } from "./api.js";
 import { keyId, newChallenge, proofMatches } from "./proof.js";
 import { heartbeat } from "./events.js";
 import { unsent, batchMessages, resendPoint } from "./queue.js";
@@ -83,7 +87,9 @@ async function openSocket() {
   const [port, token] = await Promise.all([settings.getPort(), settings.getToken()]);
   install ??= await settings.getInstallId();
   if (!token) {
-    await status("unpaired");
+    const { pairingSecret } = await settings.getManaged();
+    if (pairingSecret) return pairItself(port, pairingSecret);
+    await status((await settings.wasRefused()) ? "refused" : "unpaired");
     return;
   }
   await status("connecting");
@@ -91,7 +97,8 @@ async function openSocket() {
     await proveDaemon(port, token);
   } catch (err) {
     if (err.code === "unpaired") return forget(); // the daemon does not know the token (revoked)
-    await status(err.code === "daemon_unproven" ? "unproven" : "disconnected", err.message);
+    if (err.code === "daemon_unproven") await status("unproven", err.message);
+    else await statusWhenNothingAnswers(port, err.message);
     scheduleRetry();
     return;
   }
@@ -106,6 +113,7 @@ async function openSocket() {
   ws = sock;
   // The hello (with the token) waits for this socket's own proof: the listener may have changed since the GET.
   sock.proof = { challenge: newChallenge(), token, port };
+  sock.port = port;
   const kid = await keyId(token);
   await new Promise((resolve) => {
     sock.onopen = () => {
@@ -126,6 +134,25 @@ async function openSocket() {
   });
 }
 
+/** A managed install pairs itself with its policy's secret; the new token restarts the connection. */
+async function pairItself(port, secret) {
+  await status("pairing");
+  try {
+    await pairManaged(port, secret, clientName());
+  } catch (err) {
+    if (err.code === "daemon_unreachable" || err.code === "timeout") await statusWhenNothingAnswers(port, err.message);
+    else await status(err.code === "daemon_unproven" ? "unproven" : "unpaired", errorText(err));
+    scheduleRetry();
+  }
+}
+
+/** "daemon not running" only when no TicketClock answers at all; one on another port is named. */
+async function statusWhenNothingAnswers(port, message) {
+  const other = await daemonOnOtherPort(port);
+  if (other === null) await status("disconnected", message);
+  else await status("other_port", `the daemon answers on port ${other}; the options say ${port}`);
+}
+
 function onClosed() {
   ws = null;
   welcomed = false;
@@ -136,14 +163,14 @@ function onClosed() {
   scheduleRetry();
 }
 
-/** The pairing is gone (revoked or unknown): stop, forget the token; the storage change shows "unpaired". */
+/** The pairing is gone (revoked or unknown): stop, forget the token; the storage change shows "refused". */
 async function forget() {
   halted = true;
   ws = null;
   welcomed = false;
   stopHeartbeat();
-  await unpaired(); // clears the token: onStorageChanged restarts, finds no token, sets status "unpaired"
-  await status("unpaired");
+  await unpaired(); // clears the token: onStorageChanged restarts, finds no token, sets status "refused"
+  await status("refused");
 }
 
 function scheduleRetry() {
@@ -205,6 +232,7 @@ async function onMessage(sock, data) {
       sentUpTo = acked;
       welcomed = true;
       backoffStep = 0;
+      await settings.setSeenPort(sock.port);
       await status("connected");
       startHeartbeat();
       await flush(); // replay the queue in order

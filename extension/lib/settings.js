@@ -3,7 +3,13 @@
 // chrome.storage.local (survives restarts):
 //   daemonPort  number, default 47600          token     string from pairing ("" when unpaired)
 //   installId   stable random id of this install   seq     last event seq handed out (only grows)
+//   refused     true once the daemon refused our token (revoked), until the next pairing
+//   onboarded   true once the options page was opened after installation
+//   seenPort    the port of the last daemon that welcomed this browser (to find it when the port changes)
 //   queue       see queue.js                      config    last `config` message from the daemon
+// chrome.storage.managed (read-only, set by an administrator's policy; managed_schema.json):
+//   daemonPort  overrides the local port         pairingSecret   pre-approved pairing (docs/security.md)
+//   psaOrigins  PSA origins used until the daemon sends its config
 // chrome.storage.session (this browser session only; survives service-worker restarts):
 //   reported    tab id -> facts of the tabs reported to the daemon (tabs.onRemoved only gives the id)
 //   status      { state, since, error } of the daemon connection, for the popup and the options page
@@ -33,7 +39,27 @@ export function validPort(value) {
   return Number.isInteger(n) && n >= 1 && n <= 65535 ? n : null;
 }
 
+/** The administrator's policy (chrome.storage.managed), checked; {} when there is none. */
+export async function getManaged() {
+  let policy = {};
+  try {
+    policy = (await globalThis.chrome.storage.managed?.get(null)) ?? {};
+  } catch {
+    policy = {}; // no policy support here (or no schema): nothing is managed
+  }
+  const managed = {};
+  if (validPort(policy.daemonPort) !== null) managed.daemonPort = validPort(policy.daemonPort);
+  if (typeof policy.pairingSecret === "string" && policy.pairingSecret.length >= 24) {
+    managed.pairingSecret = policy.pairingSecret;
+  }
+  if (Array.isArray(policy.psaOrigins)) managed.psaOrigins = policy.psaOrigins.filter((o) => typeof o === "string");
+  return managed;
+}
+
+/** The daemon's port: the policy's, else the options page's, else the default. */
 export async function getPort() {
+  const managed = await getManaged();
+  if (managed.daemonPort) return managed.daemonPort;
   const { daemonPort } = await local().get("daemonPort");
   return validPort(daemonPort) ?? DEFAULT_PORT;
 }
@@ -50,8 +76,38 @@ export async function getToken() {
   return typeof token === "string" ? token : "";
 }
 
+/** A non-empty token is a new pairing: any earlier refusal is over. */
 export async function setToken(token) {
-  await local().set({ token: token || "" });
+  await local().set(token ? { token, refused: false } : { token: "" });
+}
+
+/** The daemon answered but does not know our token (revoked, or another data folder): forget it, remember why. */
+export async function forgetRefusedToken() {
+  await local().set({ token: "", refused: true });
+}
+
+export async function wasRefused() {
+  const { refused } = await local().get("refused");
+  return refused === true;
+}
+
+/** First call after installation: true (and never again). */
+export async function firstOnboarding() {
+  return serial(async () => {
+    const { onboarded } = await local().get("onboarded");
+    if (onboarded) return false;
+    await local().set({ onboarded: true });
+    return true;
+  });
+}
+
+export async function getSeenPort() {
+  const { seenPort } = await local().get("seenPort");
+  return validPort(seenPort);
+}
+
+export async function setSeenPort(port) {
+  if (validPort(port) !== null && validPort(port) !== (await getSeenPort())) await local().set({ seenPort: port });
 }
 
 function randomId() {
@@ -147,8 +203,12 @@ export async function setConfig(message) {
 }
 
 /** The configured PSA origins, normalised (a Set). */
+/** The origins whose tabs are reported: the daemon's list; before it sent one, the policy's psaOrigins. */
 export async function getOrigins() {
-  return originSet((await getConfig()).instances);
+  const { instances } = await getConfig();
+  if (instances.length) return originSet(instances);
+  const { psaOrigins } = await getManaged();
+  return originSet(psaOrigins ? [{ origins: psaOrigins }] : []);
 }
 
 export async function getReported() {

@@ -2,7 +2,7 @@
 
 * another user's program holding the daemon's port receives no token — not over REST, not over the WebSocket;
 * revoking the pairing with the real CLI (`ticketclock clients --revoke`, a subprocess) makes the extension show
-  "unpaired" at once, against the real daemon.
+  "daemon refuses this browser — pair again" at once, against the real daemon.
 """
 
 from __future__ import annotations
@@ -152,15 +152,16 @@ async def test_revoking_in_the_cli_shows_unpaired_in_the_extension_at_once(
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, (out, err)
 
-    await options.wait_for_selector("#status[data-state='unpaired']", timeout=DEADLINE_S * 1000)
+    # revoked: the daemon answers but refuses this browser (issue 15: not the "never paired" state)
+    await options.wait_for_selector("#status[data-state='refused']", timeout=DEADLINE_S * 1000)
     assert await options.text_content("#paired") == "no"
     assert "Paired." not in (await options.text_content("#pair-result") or "")  # no stale success beside it
     assert await sw.evaluate("chrome.storage.local.get('token').then(r => r.token)") == ""
     popup = await ctx.new_page()
     await popup.goto(f"chrome-extension://{ext_id}/popup.html")
     await popup.wait_for_selector("body[data-rendered='1']")
-    assert await popup.text_content("#status") == "not paired"
+    assert await popup.text_content("#status") == "daemon refuses this browser — pair again"
     ARTIFACTS.mkdir(exist_ok=True)
-    await popup.screenshot(path=str(ARTIFACTS / "popup-unpaired.png"))
-    await options.screenshot(path=str(ARTIFACTS / "options-unpaired.png"))
+    await popup.screenshot(path=str(ARTIFACTS / "popup-refused.png"))
+    await options.screenshot(path=str(ARTIFACTS / "options-refused.png"))
     assert (await real.http.get("/api/v1/clients")).json()["clients"] == []

@@ -33,7 +33,7 @@ async def post_json(d: RunningDaemon, path: str, data: bytes) -> httpx.Response:
 
 
 async def test_unknown_path_is_404(daemon: RunningDaemon) -> None:
-    for path in ("/nope", "/api/v1/nope", "/api/v2/health", "/api/v1/health/extra", "/"):
+    for path in ("/nope", "/api/v1/nope", "/api/v2/health", "/api/v1/health/extra", "/web/nope.js"):
         error = assert_api_error(await daemon.http.get(path), 404, "not_found")
         assert path in error["message"]
 

@@ -367,3 +367,43 @@ async def test_a_transaction_cancelled_mid_statement_leaves_no_transaction_open(
             assert await db.scalar("SELECT value FROM meta WHERE key = ?", (f"after{yields}",)) == "y"
     finally:
         await db.close()
+
+
+async def test_a_write_commits_its_statements_together(db: Database, db_path: Path) -> None:
+    await db.write(
+        [
+            ("INSERT INTO meta (key, value) VALUES (?, ?)", ("a", "1")),
+            ("INSERT INTO meta (key, value) VALUES ('b', '2')", ()),
+        ]
+    )
+    other = sqlite3.connect(db_path)  # visible to another connection: committed
+    try:
+        assert other.execute("SELECT key, value FROM meta ORDER BY key").fetchall() == [("a", "1"), ("b", "2")]
+    finally:
+        other.close()
+
+
+async def test_a_failing_statement_rolls_back_the_whole_write(db: Database) -> None:
+    insert = "INSERT INTO meta (key, value) VALUES (?, ?)"
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.write([(insert, ("a", "1")), (insert, ("a", "2"))])
+    assert await count_meta(db) == 0
+    assert not db.conn.in_transaction
+    await db.write([(insert, ("c", "3"))])  # the connection is usable afterwards
+    assert await count_meta(db) == 1
+
+
+async def test_writes_and_transactions_are_serialised(db: Database) -> None:
+    insert = "INSERT INTO meta (key, value) VALUES (?, ?)"
+
+    async def by_transaction(i: int) -> None:
+        async with db.transaction() as conn:
+            await conn.execute(insert, (f"t{i}", str(i)))
+            await asyncio.sleep(0)  # let a write try to run inside this transaction
+            await conn.execute(insert, (f"u{i}", str(i)))
+
+    async def by_write(i: int) -> None:
+        await db.write([(insert, (f"w{i}", str(i))), (insert, (f"x{i}", str(i)))])
+
+    await asyncio.gather(*(f(i) for i in range(10) for f in (by_transaction, by_write)))
+    assert await count_meta(db) == 40

@@ -32,6 +32,7 @@ from daemon.timers.engine import (
     stop,
     tick,
 )
+from daemon.timers.engine_state import shown_tickets
 from daemon.timers.events import (
     BrowserEvent,
     Heartbeat,
@@ -233,4 +234,8 @@ def test_persisting_between_steps_changes_nothing(cfg: TimingConfig, stream: lis
         out_live = live.step(step)
         out_saved = saved.step(step)
         assert msgspec.json.encode(out_live) == msgspec.json.encode(out_saved)
+        # the live state's cached shown tickets (engine_state._shown_by) match the freshly loaded state's
+        for everywhere in (False, True):
+            shown_live = shown_tickets(live.state, everywhere=everywhere)
+            assert list(shown_live.items()) == list(shown_tickets(saved.state, everywhere=everywhere).items())
     assert msgspec.json.encode(live.state) == msgspec.json.encode(saved.state)
