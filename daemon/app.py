@@ -12,6 +12,7 @@ from aiohttp import web
 
 from daemon.api import (  # issue 10 (web-api)
     approvals,
+    automation,
     browser,
     entries,
     exports,
@@ -30,6 +31,7 @@ from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
 from daemon.api.security import AUTH, CLIENT_TAGS, PRINCIPAL, Guard, guard_middleware, web_denied
 from daemon.auth import Pairing, WebLogin, ensure_token_file, hash_token
+from daemon.automation.service import AutomationService
 from daemon.clock import Clock
 from daemon.connectors.credentials import CredentialStore
 from daemon.entries.service import EntryService
@@ -63,6 +65,7 @@ ROUTES: list[Route] = [
     *psa_routes.routes,
     *rules.routes,
     *tasks.routes,
+    *automation.routes,
     *timesheets.routes,
     *summary.routes,
     *approvals.routes,
@@ -160,6 +163,8 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
             timer_service.lookup = psa.ticket_summary
             outbox.on_settled = timer_service.notify
             await outbox.start()
+            automation_service = AutomationService(db, settings.config, clock, entry_service, psa, timer_service)
+            await automation_service.start()
             services = Services(
                 settings=settings,
                 clock=clock,
@@ -172,6 +177,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 psa=psa,
                 outbox=outbox,
                 rules=rule_service,
+                automation=automation_service,
                 openapi=build_openapi(ROUTES),
             )
             app[SERVICES] = services

@@ -93,6 +93,10 @@ CATALOGUE: Mapping[str, ErrorKind] = {
     "not_supported": ErrorKind(409, "TicketClock cannot do that with this PSA yet."),
     # Rules
     "invalid_rules": ErrorKind(400, "Those rules were not accepted; the previous rules stay in force."),
+    # Automations
+    "invalid_automations": ErrorKind(
+        400, "Those automation settings were not accepted; the previous settings stay in force."
+    ),
     # Made by a client, never sent by the daemon
     "daemon_unreachable": ErrorKind(
         0, "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port."

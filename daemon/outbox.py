@@ -47,10 +47,12 @@ from daemon.store.db import Database
 from daemon.store.outbox import OutboxRow, OutboxStore
 from daemon.timers.model import TicketRef
 
-__all__ = ["CONCURRENCY", "InstanceOutbox", "OutboxService", "OutboxView", "Progress"]
+__all__ = ["ASSIGNEE", "CONCURRENCY", "InstanceOutbox", "OutboxService", "OutboxView", "Progress"]
 
 log = logging.getLogger("ticketclock.outbox")
 
+ASSIGNEE = "assignee"
+"""An entry's `log_as` that names no user but the ticket's assignee, looked up through the connector when posting."""
 CONCURRENCY = {"autotask": 3, "connectwise": 4, "halopsa": 2}
 """Requests in flight per instance (Autotask allows 3 per integration and endpoint)."""
 IDLE_WAIT_S = 5.0
@@ -317,7 +319,14 @@ class OutboxService:
                 ticket = msgspec.structs.replace(ticket, id=info.id)
                 await self._store.set_ticket_id(entry.id, info.id)
         log_as = None
-        if entry.log_as:
+        if entry.log_as == ASSIGNEE:
+            # Not a user's name: the ticket's assignee, as the PSA says now (ConnectWise owner, Autotask
+            # assignedResourceID with its role, Halo agent_id).
+            assignee = (await connector.ticket(ticket)).assignee if ticket is not None else None
+            if assignee is None:
+                raise ConnectorRejected(f"ticket {_label(entry)} has no assignee to log the time as (log_as: assignee)")
+            log_as = assignee
+        elif entry.log_as:
             key = (instance, entry.log_as)
             if key not in self._identities:
                 self._identities[key] = await connector.identity(entry.log_as)
@@ -337,6 +346,10 @@ class OutboxService:
             log_as=log_as,
             timezone=self._timezone,
         )
+
+
+def _label(entry: Entry) -> str:
+    return f"#{entry.ticket_id or entry.ticket_number}"
 
 
 def _news(entry: Entry, status: Literal["posted", "failed"], message: str) -> EntryNews:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from daemon.clock import Clock
-from daemon.connectors import CONNECTORS, Connector, ConnectorAuthError, ConnectorError, Identity
+from daemon.connectors import CONNECTORS, Connector, ConnectorAuthError, ConnectorError, Identity, TicketInfo
 from daemon.connectors.base import WorkItem, WorkTypeSource
 from daemon.connectors.credentials import CredentialStore
 from daemon.settings import Config, InstanceConfig
@@ -143,6 +143,16 @@ class PsaService:
         if old is not None:
             await old.aclose()
         return identity
+
+    async def ticket_info(self, ref: TicketRef) -> TicketInfo:
+        """The ticket as its PSA describes it now (company attributes go to `on_company`, for company tags).
+
+        Raises PsaError (no such instance, no credentials) or the connector's ConnectorError."""
+        connector = await self.connector(ref.instance)
+        info = await connector.ticket(ref)
+        if info.company:
+            self.on_company(ref.instance, info.company, info.company_attributes)
+        return info
 
     async def ticket_summary(self, ref: TicketRef) -> tuple[str, str] | None:
         """(summary, company) of a ticket, or None without credentials or when the PSA cannot say now."""

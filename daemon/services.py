@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from daemon.auth import Pairing
+from daemon.automation.service import AutomationService
 from daemon.clock import Clock
 from daemon.entries.service import EntryService
 from daemon.outbox import OutboxService
@@ -37,6 +38,7 @@ class Services:
     psa: PsaService
     outbox: OutboxService
     rules: RulesService
+    automation: AutomationService
     openapi: dict[str, Any] = field(default_factory=dict)
 
 

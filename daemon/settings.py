@@ -6,6 +6,7 @@ Reading files, argv and the environment happens only in `daemon.cli`; this modul
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Annotated, Literal
 import msgspec
 
 __all__ = [
+    "AUTOMATION_PLACEHOLDERS",
     "DEFAULT_PORT",
+    "AutomationConfig",
     "CompanyConfig",
     "CompanyTagRule",
     "CompanyTagsConfig",
@@ -33,6 +36,7 @@ __all__ = [
     "TaskPost",
     "TimesheetConfig",
     "TimingConfig",
+    "check_automations",
     "parse_config",
 ]
 
@@ -192,6 +196,33 @@ class CompanyTagsConfig(_Strict, frozen=True):
     map: list[CompanyTagRule] = []
 
 
+# -- automations (`[[automations]]`; used by daemon.automation) ---------------------------------------------------
+
+AutomationName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")
+]
+
+
+class AutomationConfig(_Strict, frozen=True):
+    """`[[automations]]`: how the runs of one automation (a script, a workflow) become time entries."""
+
+    name: AutomationName
+    enabled: bool = True
+    apply_to: Annotated[str, msgspec.Meta(pattern=r"^(none|all|tag:\S.{0,99})$")] = "all"
+    """"none", "all" clients, or "tag:X": clients (companies) with tag X (`[[companies]]`, `[[company_tags.map]]`)."""
+    log_as: Annotated[str, msgspec.Meta(pattern=r"^(starter|assignee|user:\S.{0,199})$")] = "starter"
+    """"starter" (the run's started_by), "assignee" (the ticket's, through the connector), "user:NAME"."""
+    minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] | None = None
+    """Log this many minutes (ending at the run's end) instead of the run's measured span."""
+    notes: Annotated[str, msgspec.Meta(max_length=2000)] = "{automation}: {outcome}. {notes}"
+    """Template: {automation}, {outcome}, {started_by}, {notes} (the run's own notes)."""
+    work_type: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    billable: Literal["default", "agreement", "yes", "no"] = "default"
+    overlap: Literal["add", "absorb"] = "add"
+    """A run on a ticket while the technician's own timer runs on it: "add" logs both, "absorb" records the run's
+    time as absorbed by the timer (never posted)."""
+
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -239,6 +270,8 @@ class Config(_Strict, frozen=True):
     """Rules as data: a global block plus `[[rules.scoped]]` overrides (daemon.rules.model)."""
     companies: list[CompanyConfig] = []
     company_tags: CompanyTagsConfig = CompanyTagsConfig()
+    automations: list[AutomationConfig] = []
+    """Per-automation settings for `POST /api/v1/automation-runs` (daemon.automation)."""
 
     def task(self, name: str) -> TaskConfig | None:
         """The managed task of this name (case-insensitive), or None."""
@@ -280,6 +313,9 @@ def parse_config(text: str, source: Path | str = "<config>") -> Config:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"{source}: PSA instance name used twice: {', '.join(dupes)}")
+    problem = check_automations(config.automations)
+    if problem is not None:
+        raise ConfigError(f"{source}: {problem[0]}: {problem[1]}")
     _check_tasks(config, source)
     sheet = config.timesheet
     if sheet.anchor is not None and WEEKDAYS[sheet.anchor.weekday()] != sheet.first_weekday:
@@ -303,6 +339,26 @@ def _check_tasks(config: Config, source: Path | str) -> None:
             raise ConfigError(
                 f"{source}: tasks[{n}].post.instance: no PSA instance named {task.post.instance!r} (task {task.name!r})"
             )
+
+
+AUTOMATION_PLACEHOLDERS: frozenset[str] = frozenset({"automation", "outcome", "started_by", "notes"})
+"""What an automation's notes template may name, as `{name}`."""
+
+
+def check_automations(automations: list[AutomationConfig], where: str = "automations") -> tuple[str, str] | None:
+    """What the types cannot say about `[[automations]]`: (field, problem) or None. Names are unique (without regard
+    to case) and notes templates name only `AUTOMATION_PLACEHOLDERS`."""
+    seen: set[str] = set()
+    for i, automation in enumerate(automations):
+        key = automation.name.strip().casefold()
+        if key in seen:
+            return f"{where}[{i}].name", f"automation {automation.name!r} is configured twice"
+        seen.add(key)
+        for name in re.findall(r"\{([^{}]*)\}", automation.notes):
+            if name not in AUTOMATION_PLACEHOLDERS:
+                allowed = ", ".join(sorted(AUTOMATION_PLACEHOLDERS))
+                return f"{where}[{i}].notes", f"unknown placeholder {{{name}}}; use {allowed}"
+    return None
 
 
 def _explain(exc: msgspec.ValidationError) -> str:

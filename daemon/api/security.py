@@ -39,6 +39,7 @@ from daemon.services import SERVICES
 __all__ = [
     "AUTH",
     "CLIENT_TAGS",
+    "SCRIPT_TAGS",
     "SESSION_COOKIE",
     "SESSION_KEY_HEADER",
     "WS_UNPAIRED",
@@ -55,6 +56,9 @@ __all__ = [
 
 CLIENT_TAGS = frozenset({"browser", "timers", "entries", "notices", "web"})
 """Route tags a paired client may use; everything else needs the CLI token."""
+SCRIPT_TAGS = frozenset({"automation"})
+"""Route tags for scripts (RMM scripts, workflow tools reporting automation runs): the CLI token has them, a paired
+browser extension does not (they are not in CLIENT_TAGS)."""
 UNPAIRED_PATHS = ("/api/v1/pair", "/api/v1/pair/managed", "/api/v1/hello")
 """Any browser extension may call these before it is paired (or after its pairing was revoked)."""
 WS_UNPAIRED = 4401

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import msgspec
 
 from daemon import __version__
-from daemon.cli import autostart, doctor, extension, init, remote, serving
+from daemon.cli import automation, autostart, doctor, extension, init, remote, serving
 from daemon.cli.common import APP, EXIT_USAGE, CliError, Command
 from daemon.cli.config import resolve_settings
 from daemon.cli.output import silence_stdout
@@ -25,6 +25,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 _ALL: dict[str, Command] = {**serving.COMMANDS, **remote.COMMANDS, **doctor.COMMANDS}
 _ALL |= {**init.COMMANDS, **extension.COMMANDS, **autostart.COMMANDS}  # first run: init.py, extension.py, autostart.py
+_ALL |= automation.COMMANDS  # log-run: automation runs (issue 11)
 ORDER = (
     "init",
     "serve",
@@ -44,6 +45,7 @@ ORDER = (
     "keep-away",
     "drop-away",
     "entries",
+    "log-run",
     "watch",
     "connect",
     "psa",

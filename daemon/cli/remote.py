@@ -161,6 +161,8 @@ def cmd_entries(settings: Settings, args: argparse.Namespace) -> int:
         say("no entries")
     for e in entries:
         what = (e["task"] or "") if e.get("kind") == "task" else f"#{e['ticket_id'] or e['ticket_number']}"
+        if e.get("automation"):
+            what += f" [automation: {e['automation']}]"
         why = _entry_why(e)
         row(
             "{}  {:<9} {} billed {}  {}  {}{}",

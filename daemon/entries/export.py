@@ -46,6 +46,7 @@ ENTRY_COLUMNS = (
     "psa_id",
     "notes",
     "id",
+    "automation",
 )
 SUMMARY_COLUMNS = ("key", "label", "count", "hours", "billed_hours", *(f"{b}_hours" for b in BUCKETS))
 
@@ -75,6 +76,7 @@ def entry_cells(e: Entry, tz: ZoneInfo) -> list[Cell]:
         ";".join(e.psa_ids),
         e.notes,
         e.id,
+        e.automation,
     ]
 
 

@@ -115,6 +115,8 @@ class Entry(msgspec.Struct, kw_only=True):
     psa_ids: list[str] = []
     created_at: float
     updated_at: float
+    automation: str = ""
+    """Source "automation": the automation whose run made the entry."""
     held_until: float | None = None
     """Open entries only: when the merge window ends and the entry is finalized (None: held until the browser is
     back). Not stored."""

@@ -67,6 +67,11 @@ class NewEntry(msgspec.Struct, kw_only=True):
     """Why it ended (timer reasons: closed, stopped, discarded, evicted, long_run, offline)."""
     seconds_override: int | None = None
     """Automation: a configured duration that replaces the measured one."""
+    automation: str = ""
+    """Source "automation": the automation's name (the rules' automation scope, shown on the entry)."""
+    absorbed: str = ""
+    """Why the entry's time is already billed elsewhere (an automation run absorbed by a running timer): the entry
+    is kept for the record, voided with this reason and billed 0, so the time is never billed twice."""
 
 
 class ManualEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -143,6 +148,7 @@ class EntryService:
             new.billable,
             new.work_type,
             new.notes,
+            automation=new.automation,
         )
         started = segments[0].start if segments else now
         ended = segments[-1].end if segments else now
@@ -175,10 +181,14 @@ class EntryService:
             explanation=list(shaped.explanation),
             created_at=now,
             updated_at=now,
+            automation=new.automation,
         )
         audit = [AuditEvent(at=now, actor="system", from_status=None, to_status="pending", comment=new.reason)]
         if new.reason == "discarded":
             self._move(entry, audit, "voided", "system", "discarded by the user", now)
+        elif new.absorbed:
+            entry.billed_seconds = 0
+            self._move(entry, audit, "voided", "system", new.absorbed, now)
         elif shaped.void_reason is not None:
             self._move(entry, audit, "voided", "system", shaped.void_reason, now)
         elif new.reason == "long_run" or "long_run" in entry.flags:
@@ -201,11 +211,12 @@ class EntryService:
         billable: str,
         work_type: str,
         notes: str,
+        *,
+        automation: str = "",
     ) -> Shaped:
-        """The rules in force for the entry's context (instance, company and its tags), applied to `actual`.
-
-        The board and the automation join the context when entries carry them (issue 11, automation runs)."""
-        context = self.rules.context(instance=instance, company=company, now=self._clock.now())
+        """The rules in force for the entry's context (instance, company and its tags, the automation that made it),
+        applied to `actual`. The board joins the context when entries carry it."""
+        context = self.rules.context(instance=instance, company=company, automation=automation, now=self._clock.now())
         resolved = self.rules.resolve(context)
         return shape_entry(
             actual,
@@ -213,7 +224,9 @@ class EntryService:
             billable=billable,
             work_type=work_type,
             notes=notes,
-            fields=note_fields(ticket=label, summary=summary, company=company, instance=instance),
+            fields=note_fields(
+                ticket=label, summary=summary, company=company, instance=instance, automation=automation
+            ),
         )
 
     def preview_open(self, new: NewEntry, timer_id: str, held_until: float | None, now: float) -> Entry:
@@ -363,6 +376,7 @@ class EntryService:
                     entry.billable,
                     entry.work_type,
                     entry.notes,
+                    automation=entry.automation,
                 )
                 entry.actual_seconds, entry.billed_seconds = shaped.actual_seconds, shaped.billed_seconds
                 entry.explanation = [*shaped.explanation]

@@ -143,4 +143,31 @@ MIGRATIONS: list[str] = [
         key_sha256 TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 9 (automation branch): automation runs logged as time — the entry's automation name, every run received
+    # (its run_id unique: a repeat finds the first), and the per-automation settings saved by PUT
+    # /api/v1/automations (one row, like the rules; absent: the config file's [[automations]] are in force).
+    """
+    ALTER TABLE entries ADD COLUMN automation TEXT NOT NULL DEFAULT '';
+    CREATE TABLE automation_runs (
+        run_id TEXT PRIMARY KEY,
+        automation TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        ticket TEXT NOT NULL,
+        started_by TEXT NOT NULL DEFAULT '',
+        started_at REAL NOT NULL,
+        finished_at REAL NOT NULL,
+        outcome TEXT NOT NULL DEFAULT '',
+        notes TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        entry_id TEXT REFERENCES entries (id) ON DELETE SET NULL,
+        received_at REAL NOT NULL
+    );
+    CREATE INDEX automation_runs_received ON automation_runs (received_at);
+    CREATE TABLE automation_settings (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        doc TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]

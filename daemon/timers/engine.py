@@ -166,6 +166,7 @@ __all__ = [
     "edit",
     "elapsed",
     "finish",
+    "flag",
     "held",
     "held_until",
     "idle_pending_view",
@@ -691,6 +692,14 @@ def edit(
     elif colour is not None:
         tm.colour_custom = True
         tm.colour = colour.lower()
+    return tm
+
+
+def flag(state: EngineState, timer_id: str, name: str) -> Timer:
+    """Mark a live timer with a flag its entry will carry (e.g. "overlap": an automation ran on its ticket)."""
+    tm = _find(state, timer_id)
+    if name not in tm.flags:
+        tm.flags.append(name)
     return tm
 
 

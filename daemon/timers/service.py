@@ -285,6 +285,15 @@ class TimerService:
 
         await self._command(run)
 
+    async def add_flag(self, timer_id: str, flag: str) -> None:
+        """Mark a live timer (e.g. "overlap": an automation ran on its ticket); the flag reaches its entry."""
+
+        def run(state: E.EngineState, now: float) -> tuple[None, list[E.Effect]]:
+            E.flag(state, timer_id, flag)
+            return None, []
+
+        await self._command(run)
+
     async def resolve_idle(self, keep: bool) -> list[Entry]:
         _, created = await self._command(lambda state, now: (None, E.resolve_idle(state, keep, now)))
         return created

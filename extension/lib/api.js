@@ -53,6 +53,7 @@ export const ERROR_TEXT = {
   connection_failed: "The PSA could not be reached or refused the credentials.",
   not_supported: "TicketClock cannot do that with this PSA yet.",
   invalid_rules: "Those rules were not accepted; the previous rules stay in force.",
+  invalid_automations: "Those automation settings were not accepted; the previous settings stay in force.",
   daemon_unreachable: "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port.",
   timeout: "The TicketClock daemon did not answer in time.",
   no_answer: "Something answers on the daemon's port, but not like TicketClock.",

@@ -46,7 +46,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("api", ("daemon.api",)),
     ("services", ("daemon.services",)),
-    ("features", ("daemon.timers", "daemon.entries", "daemon.outbox", "daemon.psa", "daemon.notices", "daemon.auth")),
+    (
+        "features",
+        (
+            "daemon.timers",
+            "daemon.entries",
+            "daemon.outbox",
+            "daemon.psa",
+            "daemon.notices",
+            "daemon.auth",
+            "daemon.automation",
+        ),
+    ),
     ("policy", ("daemon.rules", "daemon.connectors")),
     ("store", ("daemon.store",)),
     (
@@ -58,6 +69,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "daemon.textsafe",
             "daemon.timers.model",
             "daemon.entries.model",
+            "daemon.automation.model",
             "daemon",  # the package itself: its version
         ),
     ),

@@ -361,6 +361,14 @@ class AutotaskConnector:
                 text = exc.message.lower()
                 if target.field and target.field.lower() in text and ("not exist" in text or "invalid" in text):
                     raise TicketNotFound(exc.message, status=exc.status) from None
+                if impersonate is not None and ("imperson" in text or "may not add time" in text):
+                    raise ConnectorRejected(
+                        f"Autotask refused to log time as resource {impersonate} through impersonation: the API "
+                        "user needs a security level that allows impersonating resources (Admin > Security Levels "
+                        "> 'Allow impersonation of resources with this security level'), and the resource's level "
+                        f"must allow it too. Autotask said: {exc.message}",
+                        status=exc.status,
+                    ) from None
                 raise
             ids.append(str(_decode(_CREATED, raw, write=True).itemId))
         return Posted(psa_ids=ids)

@@ -29,6 +29,7 @@ charge code as chargeToId (the vendor enum's non-ticket time; the member's own c
 from __future__ import annotations
 
 import base64
+import email.utils
 import logging
 import math
 import re
@@ -80,6 +81,8 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 PAGE_SIZE = 1000
 """The most ConnectWise returns in one page."""
 TICKET_FIELDS = "id,summary,recordType,company,board,status,owner"
+MAX_SKEW_S = 86_400.0
+"""A `Date` header further than this from our clock is not believed (a broken proxy, not a clock)."""
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _TICKET_NUMBER = re.compile(r"#?\s*([0-9]{1,10})")
@@ -131,6 +134,8 @@ class ConnectWiseConnector:
         )
         self._codebase: str | None = _codebase(self._options.codebase) if self._options.codebase else None
         self._record_types: dict[int, str] = {}
+        self._skew = 0.0
+        """The PSA's clock minus ours, from the `Date` header of its last answer (whole seconds, so it errs early)."""
 
     # -- the Connector protocol ------------------------------------------------------------------------------
 
@@ -199,7 +204,8 @@ class ConnectWiseConnector:
         """`POST /time/entries` charged to the ticket; the marker goes into `internalNotes`.
 
         - chargeToType follows the ticket's recordType (ProjectIssue/ProjectTicket → "ProjectTicket").
-        - ConnectWise refuses time in the future: a window ending after now is shifted back to end at now.
+        - ConnectWise refuses time in the future: a window ending after now is shifted back to end at now — the
+          PSA's now (`psa_now`: our clock corrected by its `Date` header), so a PSA clock behind ours is no refusal.
         - timeStart/timeEnd: UTC `YYYY-MM-DDTHH:MM:SSZ`, whole seconds.
         - actualHours: the *billed* seconds (after rounding rules) in hours, 2 decimals, so rounding reaches the
           invoice; the start/end window stays the measured one.
@@ -207,7 +213,7 @@ class ConnectWiseConnector:
         - workType/workRole by name, only when given; the copy-to-ticket and e-mail action flags are false.
         """
         charge_to_id, charge_to_type = await self._charge(entry)
-        start, end = window_until_now(entry.start, entry.end, self._clock.now())
+        start, end = window_until_now(entry.start, entry.end, self.psa_now())
         internal = marker(entry.entry_id)
         if entry.internal_notes.strip():
             internal = f"{entry.internal_notes.rstrip()}\n{internal}"
@@ -259,6 +265,10 @@ class ConnectWiseConnector:
                 break
             page += 1
         return Posted(psa_ids=ids) if ids else None
+
+    def psa_now(self) -> float:
+        """Now by the PSA's clock, as far as its last answer's `Date` header tells (our clock until it answered)."""
+        return self._clock.now() + self._skew
 
     async def aclose(self) -> None:
         """Nothing to release: the httpx client is shared and closed by its owner."""
@@ -335,6 +345,7 @@ class ConnectWiseConnector:
             raise failure from None
         status = response.status_code
         log.debug("connectwise %s -> %s", what, status)
+        self._note_clock(response.headers.get("Date"))
         if status < 300:
             return response.content
         message = self._redact(_error_text(response))
@@ -347,6 +358,18 @@ class ConnectWiseConnector:
             log.warning("connectwise %s -> %s (retry after %s)", what, status, retry_after)
             raise unavailable(message, status, write=write, retry_after=retry_after)
         raise ConnectorRejected(message, status=status)
+
+    def _note_clock(self, date: str | None) -> None:
+        """Keep the PSA's clock offset from an answer's `Date` header (ignored when absent, unreadable or absurd)."""
+        if not date:
+            return
+        try:
+            when = email.utils.parsedate_to_datetime(date)
+        except (TypeError, ValueError, IndexError):
+            return
+        skew = when.timestamp() - self._clock.now() if when.tzinfo is not None else math.inf
+        if abs(skew) < MAX_SKEW_S:
+            self._skew = skew
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:

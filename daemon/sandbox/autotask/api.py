@@ -27,6 +27,10 @@ THREAD_LIMIT = (
     "Thread Threshold Exceeded — The Autotask API thread threshold of 3 threads has been exceeded."  # n8n #107
 )
 HOUR_LIMIT = "Request Threshold Exceeded — the limit of {n} requests per hour for this database has been exceeded."
+IMPERSONATION_DENIED = (
+    "The API user's security level does not allow impersonation of resource {rid} "
+    "(Allow impersonation of resources with this security level)."
+)
 HOURS_RANGE = "hoursWorked must be greater than 0 and less than 24."
 # The vendor's doc says "> 0 and <= 24" and also "cannot create time entries that are equal to or greater than
 # 24 hours"; like our design doc, the sandbox refuses 24 itself.
@@ -98,6 +102,10 @@ async def vendor_middleware(request: web.Request, handler: Handler) -> web.Strea
         if store.active_resource(rid) is None:
             # UNVERIFIED wording and status (500 like other refused input).
             return _errors(500, f"ImpersonationResourceId {impersonation} is not an active resource.")
+        if not store.impersonation:
+            # The API user's security level must allow impersonation (NOTES §2.1); wording and status UNVERIFIED
+            # (500 with {"errors": [...]}, like the vendor's other refusals of a write).
+            return _errors(500, IMPERSONATION_DENIED.format(rid=impersonation))
     store.in_flight[family] = store.in_flight.get(family, 0) + 1
     store.peak_in_flight[family] = max(store.peak_in_flight.get(family, 0), store.in_flight[family])
     try:

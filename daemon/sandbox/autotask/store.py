@@ -74,6 +74,9 @@ class AutotaskStore:
     hourly_limit: int = 10_000
     proxy_time_entry: bool = False
     """Whether the API user may log time for another resource without impersonating it (our design doc: not)."""
+    impersonation: bool = True
+    """Whether the API user's security level allows impersonating resources (`ImpersonationResourceId` on a write);
+    off, such a write is refused as the vendor does when the permission is missing."""
     hits: deque[float] = field(default_factory=deque)
     in_flight: dict[str, int] = field(default_factory=dict)
     peak_in_flight: dict[str, int] = field(default_factory=dict)

@@ -16,6 +16,7 @@ import binascii
 import hmac
 import json
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
@@ -73,7 +74,14 @@ def create_app(*, clock: Clock, faults: Faults | None = None) -> web.Application
     app.router.add_get(f"{api}/time/workTypes", _work_types)
     app.router.add_get(f"{api}/time/workRoles", _work_roles)
     add_page_routes(app, CW_STORE)
+    app.on_response_prepare.append(_date_header)
     return app
+
+
+async def _date_header(request: web.Request, response: web.StreamResponse) -> None:
+    """The `Date` header by the sandbox's own clock (a test may run it behind or ahead of the daemon's): the time
+    its rules (no time in the future) go by."""
+    response.headers["Date"] = formatdate(request.app[CLOCK].now(), usegmt=True)
 
 
 def demo_instance(base_url: str) -> tuple[InstanceConfig, Credentials]:

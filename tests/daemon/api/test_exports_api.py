@@ -56,6 +56,7 @@ COLUMNS = [
     "psa_id",
     "notes",
     "id",
+    "automation",
 ]
 
 
@@ -117,6 +118,7 @@ def expected_row(e: dict[str, Any]) -> list[Any]:
         ";".join(e["psa_ids"]),
         csv_cell(e["notes"]),
         e["id"],
+        csv_cell(e["automation"]),
     ]
 
 
