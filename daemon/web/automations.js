@@ -272,7 +272,10 @@ function openEditor(box, index) {
           const m = /^automations\[(\d+)\]\.(\w+)/.exec(e.details?.field ?? "");
           const field = m && Number(m[1]) === at && m[2] in errors ? m[2] : null;
           if (field) {
-            errors[field].textContent = e.message;
+            // the message may start with the field's own path ("automations[0].notes: …"): beside it, that is said
+            errors[field].textContent = e.message.startsWith(`${e.details.field}: `)
+              ? e.message.slice(e.details.field.length + 2)
+              : e.message;
             const control = controls[field];
             const target =
               field === "apply_to" && applyKind.value === "tag"
