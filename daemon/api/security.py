@@ -40,6 +40,7 @@ __all__ = [
     "AUTH",
     "CLIENT_TAGS",
     "SCRIPT_TAGS",
+    "SCRIPT_WRITES",
     "SESSION_COOKIE",
     "SESSION_KEY_HEADER",
     "WS_UNPAIRED",
@@ -109,13 +110,23 @@ class Principal:
     scope: str = ""
 
 
+SCRIPT_WRITES = ("/api/v1/automation-runs", "/api/v1/automations", "/api/v1/rules")
+"""Paths whose unsafe methods change what time is logged, for whom (`log_as`), and how it is shaped: the CLI token's
+(and a session it minted). A session minted by the extension may read them, and dry-run a rule (`/rules/explain`),
+but not change them: the extension can mint and redeem a sign-in code itself, so whatever its sessions may do, it
+may do, and it gets 403 on these routes."""
+
+
 def web_denied(routes: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     """What a session minted by the extension may not do: mint pairing codes, see or revoke pairings, touch PSA
-    credentials (a page script must not be able to widen its own access or read secrets' surroundings)."""
+    credentials (a page script must not be able to widen its own access or read secrets' surroundings), or change
+    automation runs, automation settings and rules (`SCRIPT_WRITES`)."""
     return {
         (method, path)
         for method, path in routes
-        if path.startswith(("/api/v1/pair", "/api/v1/clients")) or path.endswith(("/credentials", "/test"))
+        if path.startswith(("/api/v1/pair", "/api/v1/clients"))
+        or path.endswith(("/credentials", "/test"))
+        or (method not in SAFE_METHODS and path in SCRIPT_WRITES)
     }
 
 

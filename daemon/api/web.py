@@ -25,9 +25,9 @@ from daemon.entries.timesheet import Viewer
 
 __all__ = ["PAGES", "PAGE_ROUTES", "routes"]
 
-PAGES = ("today", "timesheet", "summary", "approvals", "outbox")
+PAGES = ("today", "timesheet", "summary", "approvals", "outbox", "automations")
 """The pages the client-side router knows (daemon/web/app.js); `/` is Today."""
-Page = Literal["/", "/today", "/timesheet", "/summary", "/approvals", "/outbox"]
+Page = Literal["/", "/today", "/timesheet", "/summary", "/approvals", "/outbox", "/automations"]
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'none'; "

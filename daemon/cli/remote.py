@@ -45,7 +45,8 @@ def cmd_open(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _args_open(p: argparse.ArgumentParser) -> None:
-    p.add_argument("page", nargs="?", default="today", choices=["today", "timesheet", "summary", "approvals", "outbox"])
+    pages = ["today", "timesheet", "summary", "approvals", "outbox", "automations"]
+    p.add_argument("page", nargs="?", default="today", choices=pages)
     p.add_argument("--no-browser", action="store_true", help="only print the link")
 
 

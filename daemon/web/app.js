@@ -8,11 +8,13 @@ import * as timesheet from "./timesheet.js";
 import * as summary from "./summary.js";
 import * as approvals from "./approvals.js";
 import * as outbox from "./outbox.js";
+import * as automations from "./automations.js";
 
 takeKeyFromAddress(); // first, so the key leaves the address bar (and the history) at once
 
-const PAGES = { today, timesheet, summary, approvals, outbox };
+const PAGES = { today, timesheet, summary, approvals, outbox, automations };
 const TITLES = { today: "Today", timesheet: "Timesheet", summary: "Summary", approvals: "Approvals", outbox: "Outbox" };
+TITLES.automations = "Automations";
 let current = null;
 
 function pageOf(pathname) {

@@ -62,3 +62,12 @@ def test_open_hands_the_link_to_the_browser(running: Spawned, tmp_path: Path) ->
     opened = wait_until(lambda: seen.exists() and seen.read_text(), what="the browser to be given the link")
     assert opened == printed.group(0)
     assert httpx.get(opened, follow_redirects=False, timeout=10).headers["Location"].startswith("/#key=")
+
+
+def test_open_automations_lands_on_the_automations_page(running: Spawned) -> None:
+    result = run_cli(running.home, "open", "automations", "--no-browser", "--port", str(running.port))
+    assert result.returncode == 0, result.stderr
+    found = URL.search(result.stdout)
+    assert found and found.group(1) == "&next=automations", result.stdout
+    first = httpx.get(found.group(0), follow_redirects=False, timeout=10)
+    assert first.status_code == 303 and first.headers["Location"].startswith("/automations#key=")
