@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from daemon.invalid import describe
+
 __all__ = [
     "AUTOMATION_PLACEHOLDERS",
     "DEFAULT_PORT",
@@ -362,8 +364,4 @@ def check_automations(automations: list[AutomationConfig], where: str = "automat
 
 
 def _explain(exc: msgspec.ValidationError) -> str:
-    msg = str(exc)
-    # msgspec says "Object contains unknown field `prot` - at `$.timing`"
-    if "unknown field" in msg:
-        return msg.replace("Object contains unknown field", "unknown key").replace("$.", "").replace(" - at `$`", "")
-    return msg.replace("$.", "")
+    return describe(exc)

@@ -14,6 +14,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from daemon import __version__
 from daemon.api.connections import LIMITS
 from daemon.api.errors import ApiError, ErrorBody
+from daemon.invalid import field_error
 
 __all__ = ["Route", "build_openapi", "decode_json", "json_response", "read_json", "register"]
 
@@ -90,7 +91,10 @@ def decode_json(decode: Callable[[bytes | str], T], data: bytes | str) -> T:
     try:
         return decode(data)
     except msgspec.ValidationError as exc:
-        raise ApiError(422, "invalid_input", str(exc)) from None
+        field, message = field_error(exc)
+        raise ApiError(
+            422, "invalid_input", f"{field}: {message}" if field else message, details={"field": field}
+        ) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises UnicodeDecodeError on bad UTF-8
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
     except RecursionError:  # msgspec's answer to JSON nested ~1,000 deep

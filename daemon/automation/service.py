@@ -39,6 +39,7 @@ from daemon.clock import Clock
 from daemon.connectors import ConnectorError, ConnectorUnavailable, TicketInfo
 from daemon.entries.model import Segment
 from daemon.entries.service import EntryError, EntryService, NewEntry
+from daemon.invalid import field_error
 from daemon.outbox import ASSIGNEE
 from daemon.psa import PsaError, PsaService
 from daemon.settings import AutomationConfig, Config, check_automations
@@ -322,9 +323,8 @@ def _parse(raw: Any) -> list[AutomationConfig]:
     try:
         body = msgspec.convert(raw, AutomationsBody)
     except msgspec.ValidationError as exc:
-        text, _, at = str(exc).rpartition(" - at `")
-        field = at.rstrip("`").removeprefix("$").removeprefix(".") if text else ""
-        raise AutomationError("invalid_automations", text or str(exc), field) from None
+        field, message = field_error(exc)
+        raise AutomationError("invalid_automations", message, field) from None
     problem = check_automations(body.automations)
     if problem is not None:
         raise AutomationError("invalid_automations", f"{problem[0]}: {problem[1]}", problem[0])

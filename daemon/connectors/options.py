@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, TypeVar
 
 import msgspec
 
+from daemon.invalid import describe
 from daemon.settings import Config, ConfigError, InstanceConfig
 
 if TYPE_CHECKING:
@@ -76,8 +77,7 @@ def decode_options(cls: type[Opts], instance: InstanceConfig) -> Opts:
     try:
         return msgspec.convert(instance.options, cls, strict=cls.strict)
     except msgspec.ValidationError as exc:
-        msg = str(exc).replace("Object contains unknown field", "unknown option").replace(" - at `$`", "")
-        msg = msg.replace("$.", "")
+        msg = describe(exc, key="option")
         raise OptionsError(f"PSA instance {instance.name!r} ({instance.kind}) options: {msg}") from None
 
 

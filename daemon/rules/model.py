@@ -35,6 +35,7 @@ from typing import Any, Literal, cast
 
 import msgspec
 
+from daemon.invalid import field_error, join
 from daemon.settings import Config, Match, RoundingConfig, RoundingRule, RuleSet, RuleSettings, ScopedRule
 
 __all__ = [
@@ -195,7 +196,7 @@ def parse_rules(raw: Any, *, where: str = "") -> RuleSet:
     try:
         rules = msgspec.convert(raw, RuleSet)
     except msgspec.ValidationError as exc:
-        field, message = _split(str(exc))
+        field, message = field_error(exc)
         raise RulesError(_join(where, field), message) from None
     check_rules(rules, where=where)
     return rules
@@ -298,20 +299,4 @@ def _billable(value: int | str) -> Billable:
     raise RulesError("billable_default", f"must be agreement, yes or no, not {value!r}")
 
 
-def _split(msg: str) -> tuple[str, str]:
-    """msgspec's "Expected `int`, got `str` - at `$.scoped[0].min_seconds`" → ("scoped[0].min_seconds", "Expected…")."""
-    text, sep, at = msg.rpartition(" - at `")
-    if not sep:  # at the top level msgspec names no place
-        text, at = msg, "$`"
-    field = at.rstrip("`").removeprefix("$").removeprefix(".")
-    if text.startswith("Object contains unknown field"):
-        name = text.split("`")[1] if "`" in text else ""
-        return _join(field, name), "unknown key"
-    if text.startswith("Object missing required field"):
-        name = text.split("`")[1] if "`" in text else ""
-        return _join(field, name), "required"
-    return field, text
-
-
-def _join(a: str, b: str) -> str:
-    return f"{a}.{b}" if a and b else a or b
+_join = join

@@ -8,7 +8,7 @@ Layers, top to bottom; a module may import its own layer and the layers below it
     features    timers, entries, outbox, psa, notices, auth
     policy      rules, connectors
     store       all SQL; the only importer of aiosqlite
-    base        settings, clock, private, textsafe, and the shared domain types (timers.model, entries.model)
+    base        settings, clock, private, textsafe, invalid, and the shared domain types (timers.model, entries.model)
 
 Within a layer, the components (the names above) must not import each other in a cycle. `api` reaches the store only
 through services. The shared domain types sit in `base` so that the store and the features may both use them.
@@ -67,6 +67,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "daemon.clock",
             "daemon.private",
             "daemon.textsafe",
+            "daemon.invalid",
             "daemon.timers.model",
             "daemon.entries.model",
             "daemon.automation.model",

@@ -69,7 +69,7 @@ async def test_settings_come_from_the_config_until_a_put_and_survive_a_restart(t
         ([{"name": "A", "notes": "{ticket}"}], "automations[0].notes"),
         ([{"name": "A"}, {"name": "a "}], "automations[1].name"),
         ([{"name": "A", "overlap": "both"}], "automations[0].overlap"),
-        ([{"name": "A", "colour": "red"}], "automations[0]"),
+        ([{"name": "A", "colour": "red"}], "automations[0].colour"),
     ],
 )
 async def test_a_bad_put_names_the_field_and_changes_nothing(

@@ -268,9 +268,9 @@ def test_templates(template: str, fields: dict[str, str], expected: str) -> None
 @pytest.mark.parametrize(
     ("raw", "field", "words"),
     [
-        ({"min_seconds": "60"}, "min_seconds", "Expected `int | null`"),
-        ({"min_seconds": -1}, "min_seconds", ">= 0"),
-        ({"rounding": {"direction": "sideways"}}, "rounding.direction", "Invalid enum value 'sideways'"),
+        ({"min_seconds": "60"}, "min_seconds", "must be a whole number"),
+        ({"min_seconds": -1}, "min_seconds", "must be at least 0"),
+        ({"rounding": {"direction": "sideways"}}, "rounding.direction", "'sideways' is not one of the allowed values"),
         ({"rounding": {"incremnt_s": 60}}, "rounding.incremnt_s", "unknown key"),
         ({"scoped": [{"min_seconds": 5}]}, "scoped[0].match", "required"),
         ({"scoped": [{"match": {}}]}, "scoped[0].match", "name at least one of"),
@@ -282,9 +282,9 @@ def test_templates(template: str, fields: dict[str, str], expected: str) -> None
             "scoped[1].note_template",
             "unknown placeholder",
         ),
-        ({"long_run_s": 5}, "long_run_s", ">= 60"),
-        ({"billable_default": "maybe"}, "billable_default", "Invalid enum value 'maybe'"),
-        ([], "", "Expected `object`, got `array`"),
+        ({"long_run_s": 5}, "long_run_s", "must be at least 60"),
+        ({"billable_default": "maybe"}, "billable_default", "'maybe' is not one of the allowed values"),
+        ([], "", "must be an object, not a list"),
         ({"colour": "red"}, "colour", "unknown key"),
     ],
 )
