@@ -2,7 +2,7 @@
 // /approvals, /outbox). Plain ES modules and one CSS file, no build step, no CDN, no remote fonts: like the
 // extension, nothing to install, and it works offline.
 
-import { $, api, el, flash, forgetKey, takeKeyFromAddress, whenSignedOut } from "./ui.js";
+import { $, api, el, flash, forgetKey, setMe, takeKeyFromAddress, whenSignedOut } from "./ui.js";
 import * as today from "./today.js";
 import * as timesheet from "./timesheet.js";
 import * as summary from "./summary.js";
@@ -95,9 +95,8 @@ $("signout").addEventListener("click", async () => {
   }
 });
 
-api("GET", "/api/v1/web/me")
-  .then((me) => {
-    $("who").textContent = `Signed in as ${me.viewer.name}`;
-  })
-  .catch(() => {});
+// who is looking, and which entry states are editable (the pages show the others read-only), before the first page
+const me = await api("GET", "/api/v1/web/me").catch(() => null);
+setMe(me);
+if (me) $("who").textContent = `Signed in as ${me.viewer.name}`;
 await show(new URL(location.href));

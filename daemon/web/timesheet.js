@@ -3,7 +3,8 @@
 // nothing). Arrow keys move between cells; Shift+Enter (or the cell's ▸ button) opens its entries to edit.
 // performance.mark("timesheet-grid") is set when the grid is in the DOM (bench/web_timesheet_bench.py).
 
-import { api, dayLabel, el, entryEditor, flash, hm } from "./ui.js";
+import { dayLabel } from "./dates.js";
+import { api, el, entryEditor, flash, hm } from "./ui.js";
 
 let sheet = null;
 let root = null;

@@ -1,7 +1,8 @@
 // Today: live timers with the popup's controls (updated over the WebSocket), pending decisions (idle keep/drop,
 // long-run review), unread notices, and today's entries including the ones held in their merge window.
 
-import { api, clock, el, entryEditor, entryLabel, flash, hm, hms, pageKey, query, statusText } from "./ui.js";
+import { clock } from "./dates.js";
+import { api, el, entryEditor, entryLabel, flash, hm, hms, pageKey, query, sourceBadge, statusText } from "./ui.js";
 
 let ws = null;
 let tickTimer = null;
@@ -16,10 +17,10 @@ const PAUSED = {
   restart: "paused (daemon restarted)",
 };
 
-async function act(fn) {
+async function act(fn, done = "") {
   try {
     await fn();
-    flash("");
+    flash(done);
   } catch (err) {
     flash(err.message, { error: true });
   }
@@ -129,12 +130,12 @@ function renderTimers() {
       el("button", {
         type: "button",
         textContent: "Keep it",
-        onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: true })),
+        onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: true }), "Kept the time away."),
       }),
       el("button", {
         type: "button",
         textContent: "Drop it",
-        onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: false })),
+        onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: false }), "Dropped the time away."),
       }),
     );
   }
@@ -165,23 +166,45 @@ async function refresh() {
   const seen = new Set();
   const all = [...(held.entries ?? []), ...(entries.entries ?? [])].filter((e) => !seen.has(e.id) && seen.add(e.id));
   all.sort((a, b) => a.started_at - b.started_at);
-  parts.entries.replaceChildren(
-    ...all.map((e) =>
-      el(
-        "tr",
-        { dataset: { id: e.id } },
-        el("td", { textContent: `${clock(e.started_at)}–${clock(e.ended_at)}` }),
-        el("th", { scope: "row", textContent: entryLabel(e) }),
-        el("td", { textContent: e.summary || e.company || "" }),
-        el("td", { className: "num", textContent: hm(e.actual_seconds) }),
-        el("td", {
-          textContent: e.status === "open" && e.held_until ? `held until ${clock(e.held_until)}` : statusText(e.status),
-        }),
-      ),
-    ),
-  );
+  parts.entries.replaceChildren(...all.map(entryRow));
   parts.noEntries.hidden = all.length > 0;
   parts.entries.closest("table").hidden = all.length === 0;
+}
+
+/** A row of "Entries today": a held (open) entry says until when, and can be finished now. */
+function entryRow(e) {
+  const held = e.status === "open";
+  const status = held
+    ? e.held_until
+      ? `held until ${clock(e.held_until)}`
+      : "held until the browser is back"
+    : statusText(e.status);
+  return el(
+    "tr",
+    { dataset: { id: e.id, status: e.status }, className: held ? "held" : "" },
+    el("td", { className: "nowrap", textContent: `${clock(e.started_at)}–${clock(e.ended_at)}` }),
+    el("th", { scope: "row", textContent: entryLabel(e) }),
+    el("td", { textContent: e.summary || e.company || "" }),
+    el("td", {}, sourceBadge(e)),
+    el("td", { className: "num", textContent: hm(e.actual_seconds) }),
+    el("td", { className: "status" }, status),
+    el(
+      "td",
+      {},
+      held
+        ? el("button", {
+            type: "button",
+            textContent: "Finish now",
+            "aria-label": `Finish now: ${entryLabel(e)}, ${status}`,
+            onclick: () =>
+              act(
+                () => api("POST", `/api/v1/entries/${encodeURIComponent(e.id)}/finish`),
+                `${entryLabel(e)} finished: it is an entry now.`,
+              ),
+          })
+        : null,
+    ),
+  );
 }
 
 /** Long-run entries held for review: keep (submit), void, or fix the times first. */
@@ -195,7 +218,9 @@ function renderReview(list) {
         "li",
         { className: "card", dataset: { id: e.id } },
         el("strong", { textContent: entryLabel(e) }),
-        ` ${clock(e.started_at)}–${clock(e.ended_at)} · ${hm(e.actual_seconds)} — `,
+        ` ${clock(e.started_at)}–${clock(e.ended_at)} · ${hm(e.actual_seconds)} `,
+        sourceBadge(e),
+        " — ",
         el("span", { className: "muted", textContent: e.status_reason }),
         el(
           "div",
@@ -337,8 +362,8 @@ export async function render(main) {
           el(
             "tr",
             {},
-            ...["Time", "Ticket / task", "Summary", "Hours", "Status"].map((h) =>
-              el("th", { scope: "col", textContent: h }),
+            ...["Time", "Ticket / task", "Summary", "Source", "Hours", "Status", ""].map((h) =>
+              el("th", { scope: "col", className: h === "Hours" ? "num" : "", textContent: h }),
             ),
           ),
         ),

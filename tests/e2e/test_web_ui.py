@@ -189,8 +189,10 @@ async def test_a_closed_period_is_shown_read_only_and_refuses_typing(web: dict[s
     await page.keyboard.type("5")
     await page.keyboard.press("Enter")
     assert await page.input_value("tr[data-key='task:Admin'] input.cell[data-d='0']") == "2:00"
-    await page.keyboard.press("Shift+Enter")  # its entries open read-only
-    await page.wait_for_selector("dialog[open] form.entry-edit textarea[disabled]")
+    await page.keyboard.press("Shift+Enter")  # its entries open read-only: text, saying why, no inputs
+    await page.wait_for_selector("dialog[open] section.entry-view")
+    assert "period is closed" in await page.inner_text("dialog[open] section.entry-view .why")
+    assert await page.query_selector("dialog[open] section.entry-view textarea") is None
     await page.keyboard.press("Escape")
     sheet = (await d.http.get(f"/api/v1/timesheets/{current['prev']}")).json()
     assert sheet["totals"]["seconds"] == 7200
@@ -326,6 +328,10 @@ async def test_grid_by_keyboard_edit_submit_reject_resubmit_approve_twice_posted
     await page.wait_for_selector("table.drill details.audit[open] li")
     trail = await page.inner_text("table.drill details.audit")
     assert "rejected" in trail and "posted" in trail
+    # posted: read-only text that says where to change it, no inputs
+    view = f"table.drill tr[data-id='{entry_id}'] section.entry-view"
+    assert await page.inner_text(f"{view} .why") == "Posted to the PSA: edit it there."
+    assert await page.query_selector_all(f"{view} input, {view} textarea, {view} select") == []
     await check_page(page, "summary")
 
     # both exports, downloaded as a person would, parsed and compared with the API
