@@ -39,6 +39,7 @@ const GROUP_TEXT = {
   period: "Period",
 };
 let root = null;
+const cap = (text) => text[0].toUpperCase() + text.slice(1);
 
 /** Hours per day of the period, stacked by bucket: every day has its slot (a day without time is a gap), the axis is
  * in hours. Its text alternative is the table named `tableName` (the caption says so; aria-describedby points there). */
@@ -95,6 +96,7 @@ function chart(rows, days, tableName) {
   const svgNode = svg("svg", {
     viewBox: `0 0 ${W} ${H}`,
     width: "100%",
+    preserveAspectRatio: "xMinYMid meet",
     role: "img",
     "aria-label": days.length
       ? `Chart: hours per day from ${dayLabel(days[0])} to ${dayLabel(days.at(-1))}, stacked by status`
@@ -108,15 +110,11 @@ function chart(rows, days, tableName) {
     svgNode,
     el(
       "figcaption",
-      { id: "chart-cap" },
-      el(
-        "span",
-        { id: "chart-cap", className: "cap-text" },
-        `Hours per day by status: the table “${tableName}” below has the same figures. `,
-      ),
+      {},
       ...BUCKETS.map((b) =>
         el("span", { className: "legend" }, el("span", { className: `key key-${b}`, "aria-hidden": "true" }), b),
       ),
+      el("span", { id: "chart-cap", className: "cap-text muted" }, `Figures: the table “${tableName}” below.`),
     ),
   );
 }
@@ -153,27 +151,30 @@ async function drill(filter, base, title, out) {
       el(
         "tbody",
         {},
-        ...data.entries.map((e) => {
-          const cell = el("td", { className: "details" });
-          cell.append(
-            el("button", {
-              type: "button",
-              className: "link",
-              textContent: "Details",
-              "aria-label": `Details of ${entryLabel(e)} at ${clock(e.started_at)}`,
-              onclick: async () => {
-                const x = await api("GET", `/api/v1/entries/${encodeURIComponent(e.id)}`);
-                cell.replaceChildren(
-                  entryEditor(x.entry, x.history, {
-                    onSaved: () => flash("Entry saved: Show again to see new totals."),
-                  }),
-                );
-                cell.querySelector("details")?.setAttribute("open", "");
-                cell.querySelector("input, textarea, summary")?.focus();
-              },
-            }),
-          );
-          return el(
+        ...data.entries.flatMap((e) => {
+          // the details open in a full-width row under the entry (an editor does not fit in a column)
+          const detail = el("td", { colSpan: 7, className: "editor" });
+          const detailRow = el("tr", { className: "detail", hidden: true, dataset: { detailOf: e.id } }, detail);
+          const button = el("button", {
+            type: "button",
+            className: "link",
+            textContent: "Details",
+            "aria-expanded": "false",
+            "aria-label": `Details of ${entryLabel(e)} at ${clock(e.started_at)}`,
+            onclick: async () => {
+              const open = detailRow.hidden;
+              detailRow.hidden = !open;
+              button.setAttribute("aria-expanded", String(open));
+              if (!open) return;
+              const x = await api("GET", `/api/v1/entries/${encodeURIComponent(e.id)}`);
+              detail.replaceChildren(
+                entryEditor(x.entry, x.history, { onSaved: () => flash("Entry saved: Show again to see new totals.") }),
+              );
+              detail.querySelector("details")?.setAttribute("open", "");
+              detail.querySelector("input, textarea, summary")?.focus();
+            },
+          });
+          const row = el(
             "tr",
             { dataset: { id: e.id, seconds: String(e.actual_seconds) } },
             el("td", { className: "nowrap", textContent: dateTime(e.started_at) }),
@@ -182,8 +183,9 @@ async function drill(filter, base, title, out) {
             el("td", {}, sourceBadge(e)),
             el("td", { className: "num", textContent: hm(e.actual_seconds) }),
             el("td", { textContent: statusText(e.status) }),
-            cell,
+            el("td", {}, button),
           );
+          return [row, detailRow];
         }),
       ),
     ),
@@ -288,7 +290,7 @@ async function load(params) {
             el(
               "tr",
               {},
-              ...[GROUP_TEXT[group], "Entries", "Hours", "Billed", ...BUCKETS].map((h, i) =>
+              ...[GROUP_TEXT[group], "Entries", "Hours", "Billed", ...BUCKETS.map(cap)].map((h, i) =>
                 el("th", { scope: "col", className: i ? "num" : "", textContent: h }),
               ),
             ),

@@ -17,6 +17,13 @@ const PAUSED = {
   restart: "paused (daemon restarted)",
 };
 
+const FLAG_TEXT = {
+  idle_kept: "Time away kept on this timer",
+  long_run: "Ran past the long-run cap: review it",
+  offline: "The browser went offline while it ran: check its times",
+  review: "Needs review",
+};
+
 async function act(fn, done = "") {
   try {
     await fn();
@@ -65,7 +72,9 @@ function timerCard(t) {
       elapsed,
     ),
     el("div", { className: "sub", textContent: [t.summary, t.company].filter(Boolean).join(" — ") }),
-    t.flags?.length ? el("p", { className: "warning", textContent: `Review: ${t.flags.join(", ")}` }) : null,
+    t.flags?.length
+      ? el("p", { className: "warning", textContent: t.flags.map((f) => FLAG_TEXT[f] ?? f).join(" · ") })
+      : null,
     el(
       "div",
       { className: "actions" },
@@ -124,19 +133,24 @@ function renderTimers() {
   if (idle) {
     const minutes = Math.round((idle.until - idle.since) / 60);
     parts.idle.append(
+      el("h2", { id: "idle-h", textContent: "Needs your decision: time away" }),
       el("p", {
         textContent: `You were away from ${clock(idle.since)} to ${clock(idle.until)} (${minutes} min). Keep that time on your timers?`,
       }),
-      el("button", {
-        type: "button",
-        textContent: "Keep it",
-        onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: true }), "Kept the time away."),
-      }),
-      el("button", {
-        type: "button",
-        textContent: "Drop it",
-        onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: false }), "Dropped the time away."),
-      }),
+      el(
+        "div",
+        { className: "row" },
+        el("button", {
+          type: "button",
+          textContent: "Keep it",
+          onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: true }), "Kept the time away."),
+        }),
+        el("button", {
+          type: "button",
+          textContent: "Drop it",
+          onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: false }), "Dropped the time away."),
+        }),
+      ),
     );
   }
   parts.idle.hidden = !idle;
@@ -178,7 +192,9 @@ function entryRow(e) {
     ? e.held_until
       ? `held until ${clock(e.held_until)}`
       : "held until the browser is back"
-    : statusText(e.status);
+    : e.flags?.includes("review")
+      ? "pending: needs your decision"
+      : statusText(e.status);
   return el(
     "tr",
     { dataset: { id: e.id, status: e.status }, className: held ? "held" : "" },
@@ -228,7 +244,8 @@ function renderReview(list) {
           el("button", {
             type: "button",
             textContent: "Keep it",
-            onclick: () => act(() => api("POST", `/api/v1/entries/${id}/submit`, {})),
+            "aria-label": `Keep it: ${entryLabel(e)} ${clock(e.started_at)}–${clock(e.ended_at)}`,
+            onclick: () => act(() => api("POST", `/api/v1/entries/${id}/submit`, {}), `Kept ${entryLabel(e)}.`),
           }),
           el("button", {
             type: "button",
@@ -243,7 +260,12 @@ function renderReview(list) {
             type: "button",
             className: "danger",
             textContent: "Void it",
-            onclick: () => act(() => api("POST", `/api/v1/entries/${id}/void`, { comment: "long run: not work" })),
+            "aria-label": `Void it: ${entryLabel(e)} ${clock(e.started_at)}–${clock(e.ended_at)}`,
+            onclick: () =>
+              act(
+                () => api("POST", `/api/v1/entries/${id}/void`, { comment: "long run: not work" }),
+                `Voided ${entryLabel(e)}.`,
+              ),
           }),
         ),
         editor,
@@ -278,7 +300,7 @@ function connect() {
 export async function render(main) {
   parts = {
     live: el("span", { className: "pill", role: "status", textContent: "connecting…" }),
-    idle: el("section", { className: "idle", "aria-label": "Time away", hidden: true }),
+    idle: el("section", { className: "idle", "aria-labelledby": "idle-h", hidden: true }),
     noticeBox: null,
     notices: el("ul", { className: "notices" }),
     timers: el("ul", { className: "timers", "aria-label": "Timers" }),

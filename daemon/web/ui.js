@@ -176,16 +176,27 @@ export function sourceBadge(entry) {
 
 const BILLABLE_TEXT = { agreement: "Per agreement", yes: "Billable", no: "Not billable" };
 
-function timeInput(label, epoch) {
-  const value = clock(epoch);
-  return el("input", { type: "time", value, "aria-label": label, step: 60 });
+/** A 24-hour HH:MM field (a type="time" input follows the browser's locale: 12-hour in en-US, unlike every other
+ * time on these pages). */
+function timeInput(id, epoch) {
+  return el("input", {
+    id,
+    className: "time",
+    value: clock(epoch),
+    size: 5,
+    maxLength: 5,
+    inputMode: "numeric",
+    autocomplete: "off",
+    placeholder: "HH:MM",
+  });
 }
 
-/** Same local day as `epoch`, at the HH:MM of a time input. */
+/** Same local day as `epoch`, at the HH:MM typed (24-hour); null if it is not a time. */
 function atTime(epoch, text) {
-  const [h, m] = text.split(":").map(Number);
+  const found = /^([01]?\d|2[0-3])[:.]?([0-5]\d)$/.exec(text.trim());
+  if (!found) return null;
   const d = new Date(epoch * 1000);
-  d.setHours(h, m, 0, 0);
+  d.setHours(Number(found[1]), Number(found[2]), 0, 0);
   return d.getTime() / 1000;
 }
 
@@ -223,8 +234,8 @@ function entryView(entry, history, why) {
 export function entryEditor(entry, history, { onSaved, readOnly = false } = {}) {
   if (readOnly || !isEditable(entry)) return entryView(entry, history, readOnlyWhy(entry, { closed: readOnly }));
   const idp = `e-${entry.id}`;
-  const start = timeInput("Start", entry.started_at);
-  const end = timeInput("End", entry.ended_at);
+  const start = timeInput(`${idp}-start`, entry.started_at);
+  const end = timeInput(`${idp}-end`, entry.ended_at);
   const notes = el("textarea", { id: `${idp}-notes`, value: entry.notes ?? "", rows: 2 });
   const billable = el(
     "select",
@@ -234,6 +245,8 @@ export function entryEditor(entry, history, { onSaved, readOnly = false } = {}) 
   billable.value = entry.billable ?? "agreement";
   const workType = el("input", { id: `${idp}-wt`, value: entry.work_type ?? "", size: 14 });
   const err = el("p", { className: "error", id: `${idp}-err`, role: "alert" });
+  start.setAttribute("aria-describedby", err.id);
+  end.setAttribute("aria-describedby", err.id);
   const save = el("button", { type: "submit", textContent: "Save entry" });
   return el(
     "form",
@@ -244,12 +257,24 @@ export function entryEditor(entry, history, { onSaved, readOnly = false } = {}) 
       onsubmit: async (ev) => {
         ev.preventDefault();
         err.textContent = "";
+        const startedAt = atTime(entry.started_at, start.value);
+        const endedAt = atTime(entry.started_at, end.value);
+        for (const [input, value] of [
+          [start, startedAt],
+          [end, endedAt],
+        ])
+          if (value === null) input.setAttribute("aria-invalid", "true");
+          else input.removeAttribute("aria-invalid");
+        if (startedAt === null || endedAt === null) {
+          err.textContent = "Type times as HH:MM, 24-hour (for example 09:30 or 14:05).";
+          return;
+        }
         const patch = {
           notes: notes.value,
           billable: billable.value,
           work_type: workType.value.trim(),
-          started_at: atTime(entry.started_at, start.value),
-          ended_at: atTime(entry.started_at, end.value),
+          started_at: startedAt,
+          ended_at: endedAt,
         };
         try {
           const saved = await api("PATCH", `/api/v1/entries/${encodeURIComponent(entry.id)}`, patch);
@@ -263,8 +288,10 @@ export function entryEditor(entry, history, { onSaved, readOnly = false } = {}) 
     el(
       "div",
       { className: "row" },
-      el("label", {}, "Start ", start),
-      el("label", {}, "End ", end),
+      el("label", { for: start.id }, "Start "),
+      start,
+      el("label", { for: end.id }, "End "),
+      end,
       el("span", { className: "muted" }, `${hm(entry.actual_seconds)} · ${statusText(entry.status)}`),
       sourceBadge(entry),
     ),

@@ -214,16 +214,16 @@ async def test_summary_every_day_prev_next_read_only_entries_sources_and_one_dat
 
     # drill down from today's total: each entry with its source
     await page.click(f"tr[data-key='{today}'] button.total")
-    await page.wait_for_selector("table.drill tbody tr")
+    await page.wait_for_selector("table.drill tbody tr[data-id]")
     sources = await page.eval_on_selector_all(
-        "table.drill tbody tr",
+        "table.drill tbody tr[data-id]",
         "rows => Object.fromEntries(rows.map(r => [r.dataset.id, r.querySelector('.badge').textContent]))",
     )
     assert sources == {submitted["id"]: "manual", pending["id"]: "manual", auto_id: "automation"}
 
     # a submitted entry is read-only and says why; a pending one is a form
     await page.click(f"table.drill tr[data-id='{submitted['id']}'] button:text('Details')")
-    view = f"table.drill tr[data-id='{submitted['id']}'] section.entry-view"
+    view = f"table.drill tr[data-detail-of='{submitted['id']}'] section.entry-view"
     await page.wait_for_selector(view)
     assert await page.inner_text(f"{view} .why") == "Submitted: waiting for approval."
     assert await page.query_selector_all(f"{view} input, {view} textarea, {view} select, {view} button") == []
@@ -232,7 +232,7 @@ async def test_summary_every_day_prev_next_read_only_entries_sources_and_one_dat
     stamps = await page.eval_on_selector_all(f"{view} details.audit li time", "ts => ts.map(t => t.textContent)")
     assert stamps and all(AUDIT_TIME.match(s) for s in stamps), stamps
     await page.click(f"table.drill tr[data-id='{pending['id']}'] button:text('Details')")
-    await page.wait_for_selector(f"table.drill tr[data-id='{pending['id']}'] form.entry-edit textarea")
+    await page.wait_for_selector(f"table.drill tr[data-detail-of='{pending['id']}'] form.entry-edit textarea")
     await check_page(page, "summary-drill")
 
     # previous period: its own dates in the bar and the address, nothing in it; next comes back

@@ -321,15 +321,17 @@ async def test_grid_by_keyboard_edit_submit_reject_resubmit_approve_twice_posted
     summary = (await d.http.get("/api/v1/summary", params={"period": "current", "group": "day"})).json()
     (day_row,) = [r for r in summary["rows"] if r["seconds"]]
     await page.click(f"tr[data-key='{day_row['key']}'] button.total")
-    await page.wait_for_selector("table.drill tbody tr")
-    seconds = await page.eval_on_selector_all("table.drill tbody tr", "rows => rows.map(r => +r.dataset.seconds)")
+    await page.wait_for_selector("table.drill tbody tr[data-id]")
+    seconds = await page.eval_on_selector_all(
+        "table.drill tbody tr[data-id]", "rows => rows.map(r => +r.dataset.seconds)"
+    )
     assert sum(seconds) == day_row["seconds"]
     await page.click(f"table.drill tr[data-id='{entry_id}'] button:text('Details')")
     await page.wait_for_selector("table.drill details.audit[open] li")
     trail = await page.inner_text("table.drill details.audit")
     assert "rejected" in trail and "posted" in trail
     # posted: read-only text that says where to change it, no inputs
-    view = f"table.drill tr[data-id='{entry_id}'] section.entry-view"
+    view = f"table.drill tr[data-detail-of='{entry_id}'] section.entry-view"
     assert await page.inner_text(f"{view} .why") == "Posted to the PSA: edit it there."
     assert await page.query_selector_all(f"{view} input, {view} textarea, {view} select") == []
     await check_page(page, "summary")
