@@ -44,7 +44,8 @@ const cap = (text) => text[0].toUpperCase() + text.slice(1);
 /** Hours per day of the period, stacked by bucket: every day has its slot (a day without time is a gap), the axis is
  * in hours. Its text alternative is the table named `tableName` (the caption says so; aria-describedby points there). */
 function chart(rows, days, tableName) {
-  const W = 640;
+  // drawn at the page's width (1 unit = 1 px: the labels keep their size); it scales if the window changes
+  const W = Math.max(480, Math.min(1400, (root?.clientWidth ?? 660) - 20));
   const H = 190;
   const left = 34;
   const bottom = H - 22;
@@ -239,6 +240,9 @@ async function load(params) {
   );
   const exportQ = query({ period });
   const tableName = `Totals by ${GROUP_TEXT[group].toLowerCase()}, ${periodText(p)}`;
+  const chartArgs = [(days ?? data).rows, sheet.days, tableName];
+  const figure = rows.length ? chart(...chartArgs) : null;
+  drawn = figure ? { figure, args: chartArgs } : null;
   const nav = (id, text, label) =>
     el("a", {
       className: "button",
@@ -272,13 +276,17 @@ async function load(params) {
       select,
       el("button", { type: "submit", textContent: "Show" }),
       el("span", { className: "spacer" }),
-      el("span", { className: "muted" }, "Export:"),
-      exportLink("Entries CSV", `/api/v1/entries/export?format=csv&${exportQ}`),
-      exportLink("Entries XLSX", `/api/v1/entries/export?format=xlsx&${exportQ}`),
-      exportLink("Summary CSV", `/api/v1/summary/export?format=csv&group=${group}&${exportQ}`),
-      exportLink("Summary XLSX", `/api/v1/summary/export?format=xlsx&group=${group}&${exportQ}`),
+      el(
+        "span",
+        { className: "exports" },
+        el("span", { className: "muted" }, "Export:"),
+        exportLink("Entries CSV", `/api/v1/entries/export?format=csv&${exportQ}`),
+        exportLink("Entries XLSX", `/api/v1/entries/export?format=xlsx&${exportQ}`),
+        exportLink("Summary CSV", `/api/v1/summary/export?format=csv&group=${group}&${exportQ}`),
+        exportLink("Summary XLSX", `/api/v1/summary/export?format=xlsx&group=${group}&${exportQ}`),
+      ),
     ),
-    chart((days ?? data).rows, sheet.days, tableName),
+    figure,
     rows.length
       ? el(
           "table",
@@ -312,13 +320,35 @@ async function load(params) {
             ),
           ),
         )
-      : el("p", { className: "muted empty", textContent: "No time in this period yet. Use Previous to look back." }),
+      : el("p", {
+          className: "muted empty",
+          textContent: "No time in this period. Use ← Previous to look back, or add time on the Timesheet.",
+        }),
     out,
   );
+}
+
+let drawn = null; // the chart's figure and its arguments, redrawn at the page's width when the window changes
+let resizeTimer = null;
+function onResize() {
+  cancelAnimationFrame(resizeTimer);
+  resizeTimer = requestAnimationFrame(() => {
+    if (!drawn?.figure.isConnected) return;
+    const figure = chart(...drawn.args);
+    drawn.figure.replaceWith(figure);
+    drawn.figure = figure;
+  });
 }
 
 export async function render(main, params) {
   root = el("div", { className: "summary-page" });
   main.append(root);
+  window.addEventListener("resize", onResize);
   await load(params);
+}
+
+export function leave() {
+  window.removeEventListener("resize", onResize);
+  cancelAnimationFrame(resizeTimer);
+  drawn = null;
 }
