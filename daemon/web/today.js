@@ -180,7 +180,10 @@ async function refresh() {
   const seen = new Set();
   const all = [...(held.entries ?? []), ...(entries.entries ?? [])].filter((e) => !seen.has(e.id) && seen.add(e.id));
   all.sort((a, b) => a.started_at - b.started_at);
+  // a push re-renders the list: a keyboard user's focus (say on Finish now) stays where it was
+  const focused = parts.entries.contains(document.activeElement) ? document.activeElement.id : "";
   parts.entries.replaceChildren(...all.map(entryRow));
+  if (focused) document.getElementById(focused)?.focus();
   parts.noEntries.hidden = all.length > 0;
   parts.entries.closest("table").hidden = all.length === 0;
 }
@@ -210,6 +213,7 @@ function entryRow(e) {
       held
         ? el("button", {
             type: "button",
+            id: `finish-${e.id}`,
             textContent: "Finish now",
             "aria-label": `Finish now: ${entryLabel(e)}, ${status}`,
             onclick: () =>
@@ -226,13 +230,19 @@ function entryRow(e) {
 /** Long-run entries held for review: keep (submit), void, or fix the times first. */
 function renderReview(list) {
   parts.reviewBox.hidden = list.length === 0;
+  // a card whose entry did not change is kept as it is (with its open editor and the focus in it): pushes
+  // refresh this list while a person may be fixing the times
+  const kept = new Map([...parts.review.children].map((li) => [li.dataset.version, li]));
+  if (list.map((e) => `${e.id}@${e.updated_at}`).join() === [...kept.keys()].join()) return; // nothing moved
   parts.review.replaceChildren(
     ...list.map((e) => {
+      const same = kept.get(`${e.id}@${e.updated_at}`);
+      if (same) return same;
       const id = encodeURIComponent(e.id);
       const editor = el("div");
       return el(
         "li",
-        { className: "card", dataset: { id: e.id } },
+        { className: "card", dataset: { id: e.id, version: `${e.id}@${e.updated_at}` } },
         el("strong", { textContent: entryLabel(e) }),
         ` ${clock(e.started_at)}–${clock(e.ended_at)} · ${hm(e.actual_seconds)} `,
         sourceBadge(e),

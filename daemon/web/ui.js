@@ -278,8 +278,8 @@ export function entryEditor(entry, history, { onSaved, readOnly = false } = {}) 
         };
         try {
           const saved = await api("PATCH", `/api/v1/entries/${encodeURIComponent(entry.id)}`, patch);
-          onSaved?.(saved);
           flash("Entry saved.");
+          onSaved?.(saved);
         } catch (e) {
           err.textContent = e.message;
         }

@@ -233,6 +233,21 @@ async def test_summary_every_day_prev_next_read_only_entries_sources_and_one_dat
     assert stamps and all(AUDIT_TIME.match(s) for s in stamps), stamps
     await page.click(f"table.drill tr[data-id='{pending['id']}'] button:text('Details')")
     await page.wait_for_selector(f"table.drill tr[data-detail-of='{pending['id']}'] form.entry-edit textarea")
+    # its times are 24-hour HH:MM like every time on the pages (a type="time" input follows the browser's locale:
+    # "11:00 AM" in en-US); a time that is not one is refused beside the form and changes nothing
+    form = f"table.drill tr[data-detail-of='{pending['id']}'] form.entry-edit"
+    start = f"{form} input[id$='-start']"
+    assert await page.eval_on_selector(start, "i => [i.type, i.value]") == ["text", hhmm(t - 3600)]
+    await page.fill(start, "25:00")
+    await page.click(f"{form} button:text('Save entry')")
+    await page.wait_for_selector(f"{start}[aria-invalid='true']")
+    assert "HH:MM" in await page.inner_text(f"{form} p.error")
+    assert (await d.http.get(f"/api/v1/entries/{pending['id']}")).json()["entry"] == pending
+    await page.fill(start, hhmm(t - 3600 - 900))
+    await page.click(f"{form} button:text('Save entry')")
+    await page.wait_for_selector("#flash:has-text('Entry saved')")
+    moved = (await d.http.get(f"/api/v1/entries/{pending['id']}")).json()["entry"]
+    assert (moved["started_at"], moved["actual_seconds"]) == (t - 3600 - 900, 2700)
     await check_page(page, "summary-drill")
 
     # previous period: its own dates in the bar and the address, nothing in it; next comes back
