@@ -69,11 +69,13 @@ whenSignedOut(() => {
   $("signout").hidden = true;
   $("main").replaceChildren(
     el("h1", { textContent: "Signed out" }),
-    el("p", {
-      textContent:
-        "You are signed out, or your session expired. Run `ticketclock open`, or click “Open timesheet” in the " +
-        "TicketClock popup, to sign in again.",
-    }),
+    el(
+      "p",
+      {},
+      "You are signed out, or your session expired. Run ",
+      el("code", { textContent: "ticketclock open" }),
+      ", or click “Open timesheet” in the TicketClock popup, to sign in again.",
+    ),
   );
   document.body.dataset.signedOut = "1";
   document.body.dataset.rendered = "1";
@@ -86,8 +88,15 @@ $("signout").addEventListener("click", async () => {
     forgetKey();
     $("main").replaceChildren(
       el("h1", { textContent: "Signed out" }),
-      el("p", { textContent: "Run `ticketclock open`, or use the popup's link, to sign in again." }),
+      el(
+        "p",
+        {},
+        "Run ",
+        el("code", { textContent: "ticketclock open" }),
+        ", or click “Open timesheet” in the TicketClock popup, to sign in again.",
+      ),
     );
+    document.body.dataset.signedOut = "1";
     $("signout").hidden = true;
     $("who").textContent = "";
     current?.leave?.();

@@ -164,6 +164,8 @@ async def test_sign_in_from_the_popup_then_today_live_every_page_checked_and_sig
     await page.goto(f"{d.base_url}/")
     await page.wait_for_selector("body[data-signed-out='1']")
     assert "ticketclock open" in await page.inner_text("main")
+    assert not await page.is_visible("#signout")  # nothing left to sign out of
+    assert not await page.is_visible("header nav")
     await check_page(page, "signed-out")
 
 
