@@ -175,6 +175,20 @@ function buildGrid() {
     frag.append(tr);
   });
   tbody.append(frag);
+  if (!rows.length)
+    tbody.append(
+      el(
+        "tr",
+        { className: "empty" },
+        el("td", {
+          colSpan: sheet.days.length + 2,
+          className: "muted",
+          textContent: closed
+            ? "No time in this period."
+            : "No time in this period yet. Add a row below (a ticket number or a task), then type hours into its cells.",
+        }),
+      ),
+    );
   const tfoot = el(
     "tfoot",
     {},

@@ -34,9 +34,17 @@ async function act(fn, done = "") {
   await refresh();
 }
 
+/** The daemon's clock minus this browser's, from a state's `at` (the daemon's time when it was made): a running
+ * timer grows from its `as_of` by the daemon's clock, so a browser whose clock differs still counts right. */
+let skew = 0;
+function took(found) {
+  if (typeof found.at === "number") skew = found.at - Date.now() / 1000;
+  return found;
+}
+
 function live(t) {
   const base = Number(t.elapsed_s) || 0;
-  return t.running ? base + Math.max(0, Date.now() / 1000 - t.as_of) : base;
+  return t.running ? base + Math.max(0, Date.now() / 1000 + skew - t.as_of) : base;
 }
 
 function timerCard(t) {
@@ -169,7 +177,7 @@ async function refresh() {
     api("GET", "/api/v1/entries?status=pending&limit=500"),
   ]);
   renderReview((pending.entries ?? []).filter((e) => e.flags?.includes("review")));
-  state = timers;
+  state = took(timers);
   renderTimers();
   parts.notices.replaceChildren(
     ...(notices.notices ?? []).map((n) =>
@@ -293,7 +301,7 @@ function connect() {
   sock.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
     if (msg.type === "state") {
-      state = msg;
+      state = took(msg);
       renderTimers();
       parts.live.textContent = "live";
     } else if (msg.type === "entry" || msg.type === "notice") {

@@ -134,6 +134,11 @@ async def test_today_shows_held_entries_the_long_run_review_and_the_idle_decisio
 
     await sign_in(d, page)
     await page.wait_for_selector("h1 .pill:text('live')")
+    # the running timer counts by the daemon's clock (here hours behind the browser's), not the browser's
+    [running] = [t for t in state["timers"] if t["running"]]
+    shown = await page.inner_text(f".elapsed[data-timer='{running['id']}']")
+    h, m, s = (int(x) for x in shown.split(":"))
+    assert running["elapsed_s"] <= h * 3600 + m * 60 + s < running["elapsed_s"] + 120, (shown, running)
     # the held entry: "held until …" and Finish now, with its source
     row = f"tr[data-id='{held['id']}']"
     assert await page.inner_text(f"{row} td.status") == f"held until {hhmm(held['held_until'])}"

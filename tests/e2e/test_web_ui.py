@@ -241,6 +241,7 @@ async def test_grid_by_keyboard_edit_submit_reject_resubmit_approve_twice_posted
     ticket = str(sb.module.SEED.service_ticket)
     page = await sign_in_from_the_popup(web)
     await page.wait_for_selector("table.grid")
+    assert "Add a row below" in await page.inner_text("table.grid tr.empty")  # an empty sheet says what to do
 
     # add a row by ticket number, type 1:30 into the period's first day, Enter
     await page.focus("#add-ticket")
