@@ -37,6 +37,8 @@ async function act(fn, done = "") {
 /** The daemon's clock minus this browser's, from a state's `at` (the daemon's time when it was made): a running
  * timer grows from its `as_of` by the daemon's clock, so a browser whose clock differs still counts right. */
 let skew = 0;
+/** Held (open) entries by their timer's id: when each is finalized (null: when the browser is back). */
+let heldUntil = new Map();
 function took(found) {
   if (typeof found.at === "number") skew = found.at - Date.now() / 1000;
   return found;
@@ -75,7 +77,12 @@ function timerCard(t) {
       el("strong", { className: "label", textContent: t.label }),
       el("span", {
         className: "state",
-        textContent: t.state === "paused" ? (PAUSED[t.paused_by] ?? "paused") : t.state,
+        textContent:
+          t.state === "paused"
+            ? (PAUSED[t.paused_by] ?? "paused")
+            : t.state === "stopped" && heldUntil.has(t.id)
+              ? `ticket closed: held until ${heldUntil.get(t.id) ? clock(heldUntil.get(t.id)) : "the browser is back"}`
+              : t.state,
       }),
       elapsed,
     ),
@@ -177,6 +184,7 @@ async function refresh() {
     api("GET", "/api/v1/entries?status=pending&limit=500"),
   ]);
   renderReview((pending.entries ?? []).filter((e) => e.flags?.includes("review")));
+  heldUntil = new Map((held.entries ?? []).map((e) => [e.timer_id ?? e.id, e.held_until]));
   state = took(timers);
   renderTimers();
   parts.notices.replaceChildren(

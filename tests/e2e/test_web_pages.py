@@ -143,6 +143,10 @@ async def test_today_shows_held_entries_the_long_run_review_and_the_idle_decisio
     row = f"tr[data-id='{held['id']}']"
     assert await page.inner_text(f"{row} td.status") == f"held until {hhmm(held['held_until'])}"
     assert await page.inner_text(f"{row} .badge") == "timer"
+    # its timer's card says the same, and it cannot be resumed (reopening the ticket continues it)
+    card = f"li.timer[data-id='{held['timer_id']}']"
+    assert await page.inner_text(f"{card} .state") == f"ticket closed: held until {hhmm(held['held_until'])}"
+    assert await page.is_disabled(f"{card} button:text('Resume')")
     # the long-run review and the idle decision
     assert "#102" in await page.inner_text(f"section.review li[data-id='{review['id']}']")
     idle_text = await page.inner_text("section.idle")
