@@ -21,6 +21,7 @@ from daemon.api.errors import ApiError
 from daemon.api.routing import Route, json_response, read_json
 from daemon.api.security import AUTH, PRINCIPAL, SESSION_COOKIE, viewer_of
 from daemon.auth import SCOPE_FULL, SCOPE_WEB, SESSION_MAX_S, LoginRefused
+from daemon.entries.model import EDITABLE
 from daemon.entries.timesheet import Viewer
 
 __all__ = ["PAGES", "PAGE_ROUTES", "routes"]
@@ -59,6 +60,8 @@ class Me(msgspec.Struct, kw_only=True):
     """Who is looking (the audit trail's actor)."""
     scope: Literal["full", "web"]
     """"full" (SCOPE_FULL): everything the CLI may do; "web" (SCOPE_WEB): no pairings or PSA credentials."""
+    editable: list[str]
+    """The entry states a person may edit (daemon/entries/model.py EDITABLE): the pages show others read-only."""
 
 
 def _assets() -> dict[str, tuple[bytes, str]]:
@@ -141,7 +144,7 @@ async def login(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL]
     full = principal.kind == "cli" or (principal.kind == "web" and principal.scope == SCOPE_FULL)
-    return json_response(Me(viewer=viewer_of(request), scope="full" if full else "web"))
+    return json_response(Me(viewer=viewer_of(request), scope="full" if full else "web", editable=sorted(EDITABLE)))
 
 
 async def logout(request: web.Request) -> web.Response:

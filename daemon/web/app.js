@@ -2,7 +2,7 @@
 // /approvals, /outbox). Plain ES modules and one CSS file, no build step, no CDN, no remote fonts: like the
 // extension, nothing to install, and it works offline.
 
-import { $, api, el, flash, forgetKey, takeKeyFromAddress, whenSignedOut } from "./ui.js";
+import { $, api, el, flash, forgetKey, setMe, takeKeyFromAddress, whenSignedOut } from "./ui.js";
 import * as today from "./today.js";
 import * as timesheet from "./timesheet.js";
 import * as summary from "./summary.js";
@@ -71,11 +71,13 @@ whenSignedOut(() => {
   $("signout").hidden = true;
   $("main").replaceChildren(
     el("h1", { textContent: "Signed out" }),
-    el("p", {
-      textContent:
-        "You are signed out, or your session expired. Run `ticketclock open`, or click “Open timesheet” in the " +
-        "TicketClock popup, to sign in again.",
-    }),
+    el(
+      "p",
+      {},
+      "You are signed out, or your session expired. Run ",
+      el("code", { textContent: "ticketclock open" }),
+      ", or click “Open timesheet” in the TicketClock popup, to sign in again.",
+    ),
   );
   document.body.dataset.signedOut = "1";
   document.body.dataset.rendered = "1";
@@ -88,8 +90,15 @@ $("signout").addEventListener("click", async () => {
     forgetKey();
     $("main").replaceChildren(
       el("h1", { textContent: "Signed out" }),
-      el("p", { textContent: "Run `ticketclock open`, or use the popup's link, to sign in again." }),
+      el(
+        "p",
+        {},
+        "Run ",
+        el("code", { textContent: "ticketclock open" }),
+        ", or click “Open timesheet” in the TicketClock popup, to sign in again.",
+      ),
     );
+    document.body.dataset.signedOut = "1";
     $("signout").hidden = true;
     $("who").textContent = "";
     current?.leave?.();
@@ -97,9 +106,8 @@ $("signout").addEventListener("click", async () => {
   }
 });
 
-api("GET", "/api/v1/web/me")
-  .then((me) => {
-    $("who").textContent = `Signed in as ${me.viewer.name}`;
-  })
-  .catch(() => {});
+// who is looking, and which entry states are editable (the pages show the others read-only), before the first page
+const me = await api("GET", "/api/v1/web/me").catch(() => null);
+setMe(me);
+if (me) $("who").textContent = `Signed in as ${me.viewer.name}`;
 await show(new URL(location.href));

@@ -1,13 +1,9 @@
 // Approvals: the queue of each level, select / select all, approve or reject (with a comment) in bulk.
 
-import { api, clock, dayLabel, el, entryLabel, flash, hm } from "./ui.js";
+import { dateTime } from "./dates.js";
+import { api, el, entryLabel, flash, hm, sourceBadge } from "./ui.js";
 
 let root = null;
-
-function day(epoch) {
-  const d = new Date(epoch * 1000);
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
-}
 
 async function load(level) {
   const data = await api("GET", `/api/v1/approvals?level=${level}`);
@@ -19,16 +15,17 @@ async function load(level) {
     const box = el("input", {
       type: "checkbox",
       value: e.id,
-      "aria-label": `Select ${entryLabel(e)} ${dayLabel(day(e.started_at))}`,
+      "aria-label": `Select ${entryLabel(e)} ${dateTime(e.started_at)}`,
     });
     checks.push(box);
     return el(
       "tr",
       { dataset: { id: e.id } },
       el("td", {}, box),
-      el("td", { textContent: `${dayLabel(day(e.started_at))} ${clock(e.started_at)}` }),
+      el("td", { textContent: dateTime(e.started_at) }),
       el("th", { scope: "row", textContent: entryLabel(e) }),
       el("td", { textContent: [e.summary, e.company].filter(Boolean).join(" — ") }),
+      el("td", {}, sourceBadge(e)),
       el("td", { textContent: e.notes }),
       el("td", { className: "num", textContent: hm(e.billed_seconds) }),
     );
@@ -82,8 +79,8 @@ async function load(level) {
               "tr",
               {},
               el("th", { scope: "col" }, all),
-              ...["Day", "Ticket / task", "Summary", "Notes", "Hours"].map((h) =>
-                el("th", { scope: "col", textContent: h }),
+              ...["When", "Ticket / task", "Summary", "Source", "Notes", "Hours"].map((h) =>
+                el("th", { scope: "col", className: h === "Hours" ? "num" : "", textContent: h }),
               ),
             ),
           ),

@@ -1,7 +1,8 @@
 // Outbox: health of each PSA instance (from the last attempts), backlog progress, what is waiting, and the failed
 // entries with the PSA's own message: edit an entry (notes, billable, work type, times), then retry it.
 
-import { api, clock, dayLabel, el, entryEditor, entryLabel, flash, hm } from "./ui.js";
+import { clock, dateTime } from "./dates.js";
+import { api, el, entryEditor, entryLabel, flash, hm, sourceBadge } from "./ui.js";
 
 const HEALTH = {
   ok: "OK",
@@ -12,11 +13,6 @@ const HEALTH = {
   untested: "not tried yet",
 };
 let root = null;
-
-function localDay(epoch) {
-  const d = new Date(epoch * 1000);
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
-}
 
 function instanceCard(i) {
   return el(
@@ -42,13 +38,14 @@ function instanceCard(i) {
 
 function failedRow(e) {
   const id = encodeURIComponent(e.id);
-  const editor = el("td", { colSpan: 5, className: "editor" });
+  const editor = el("td", { colSpan: 6, className: "editor" });
   const editRow = el("tr", { hidden: true }, editor);
   const row = el(
     "tr",
     { dataset: { id: e.id } },
     el("th", { scope: "row", textContent: entryLabel(e) }),
-    el("td", { textContent: `${dayLabel(localDay(e.started_at))} ${clock(e.started_at)}` }),
+    el("td", {}, sourceBadge(e)),
+    el("td", { textContent: dateTime(e.started_at) }),
     el("td", { className: "num", textContent: hm(e.billed_seconds) }),
     el("td", { className: "error", textContent: e.status_reason }),
     el(
@@ -116,7 +113,7 @@ async function load() {
             el(
               "tr",
               {},
-              ...["Entry", "When", "Hours", "PSA's message", "Actions"].map((h) =>
+              ...["Entry", "Source", "When", "Hours", "PSA's message", "Actions"].map((h) =>
                 el("th", { scope: "col", className: h === "Hours" ? "num" : "", textContent: h }),
               ),
             ),

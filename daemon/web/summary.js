@@ -1,8 +1,10 @@
 // Summary: totals grouped by day / ticket / company / work type / billable / status / period with their buckets,
 // drill-down from any total to its entries (and an entry's audit trail), a chart of hours per day stacked by
-// bucket (inline SVG), and CSV/XLSX export links.
+// bucket (inline SVG, every day of the period; the table below is its text alternative), the period's dates with
+// previous/next like the timesheet, and CSV/XLSX export links.
 
-import { api, clock, dayLabel, download, el, entryEditor, entryLabel, flash, hm, query, svg } from "./ui.js";
+import { clock, dateTime, dayLabel } from "./dates.js";
+import { api, download, el, entryEditor, entryLabel, flash, hm, query, sourceBadge, statusText, svg } from "./ui.js";
 
 function exportLink(text, path) {
   return el("a", {
@@ -15,11 +17,6 @@ function exportLink(text, path) {
       download(path).catch((err) => flash(err.message, { error: true }));
     },
   });
-}
-
-function localDay(epoch) {
-  const d = new Date(epoch * 1000);
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 }
 
 const BUCKETS = ["pending", "submitted", "approved", "posted", "failed", "voided"];
@@ -42,58 +39,83 @@ const GROUP_TEXT = {
   period: "Period",
 };
 let root = null;
+const cap = (text) => text[0].toUpperCase() + text.slice(1);
 
-function chart(rows) {
-  const W = 640;
-  const H = 180;
-  const max = Math.max(3600, ...rows.map((r) => BUCKETS.reduce((s, b) => s + (r.buckets[b] ?? 0), 0)));
-  const bw = Math.min(56, Math.max(4, Math.floor((W - 40) / Math.max(rows.length, 1)) - 4));
-  const bars = [];
-  rows.forEach((r, i) => {
-    let y = H - 20;
-    const x = 36 + i * (bw + 4);
+/** Hours per day of the period, stacked by bucket: every day has its slot (a day without time is a gap), the axis is
+ * in hours. Its text alternative is the table named `tableName` (the caption says so; aria-describedby points there). */
+function chart(rows, days, tableName) {
+  // drawn at the page's width (1 unit = 1 px: the labels keep their size); it scales if the window changes
+  const W = Math.max(480, Math.min(1400, (root?.clientWidth ?? 660) - 20));
+  const H = 190;
+  const left = 34;
+  const bottom = H - 22;
+  const top = 8;
+  const byDay = new Map(rows.map((r) => [r.key, r]));
+  const totalOf = (r) => BUCKETS.reduce((s, b) => s + (r?.buckets[b] ?? 0), 0);
+  const maxH = Math.max(1, Math.ceil(Math.max(0, ...rows.map(totalOf)) / 3600));
+  const step = maxH <= 4 ? 1 : maxH <= 8 ? 2 : maxH <= 20 ? 4 : Math.ceil(maxH / 5);
+  const topH = Math.ceil(maxH / step) * step;
+  const yOf = (seconds) => bottom - (seconds / (topH * 3600)) * (bottom - top);
+  const slot = (W - left - 4) / Math.max(days.length, 1);
+  const bw = Math.max(3, Math.min(48, slot - 4));
+  const parts = [];
+  for (let h = 0; h <= topH; h += step) {
+    const y = yOf(h * 3600);
+    parts.push(
+      svg("line", { x1: left, y1: y, x2: W, y2: y, stroke: h ? "#e3e5e8" : "#888" }),
+      svg("text", { x: left - 4, y: y + 4, "text-anchor": "end", "font-size": 10, fill: "#444" }, `${h}h`),
+    );
+  }
+  const labelEvery = slot >= 38 ? 1 : Math.ceil(38 / slot);
+  days.forEach((day, i) => {
+    const x = left + 2 + i * slot + (slot - bw) / 2;
+    const r = byDay.get(day);
+    let acc = 0;
     for (const b of BUCKETS) {
-      const h = ((r.buckets[b] ?? 0) / max) * (H - 30);
-      if (h <= 0) continue;
-      y -= h;
-      bars.push(
+      const v = r?.buckets[b] ?? 0;
+      if (v <= 0) continue;
+      const y1 = yOf(acc);
+      acc += v;
+      const y2 = yOf(acc);
+      parts.push(
         svg(
           "rect",
-          { x, y, width: bw, height: h, fill: COLOURS[b] },
-          svg("title", {}, `${r.label}: ${b} ${hm(r.buckets[b])}`),
+          { x, y: y2, width: bw, height: Math.max(1, y1 - y2), fill: COLOURS[b], "data-day": day },
+          svg("title", {}, `${dayLabel(day)}: ${b} ${hm(v)}`),
         ),
       );
     }
-    bars.push(
-      svg(
-        "text",
-        { x: x + bw / 2, y: H - 6, "text-anchor": "middle", "font-size": 10, fill: "#333" },
-        r.label.split(" ").slice(0, 2).join(" "),
-      ),
-    );
+    if (i % labelEvery === 0)
+      parts.push(
+        svg(
+          "text",
+          { x: x + bw / 2, y: H - 8, "text-anchor": "middle", "font-size": 10, fill: "#333" },
+          days.length > 10 ? dayLabel(day).split(" ")[1] : dayLabel(day).split(" ").slice(0, 2).join(" "),
+        ),
+      );
   });
-  const desc = rows.map((r) => `${r.label}: ${hm(r.seconds)}`).join("; ");
+  const svgNode = svg("svg", {
+    viewBox: `0 0 ${W} ${H}`,
+    width: "100%",
+    preserveAspectRatio: "xMinYMid meet",
+    role: "img",
+    "aria-label": days.length
+      ? `Chart: hours per day from ${dayLabel(days[0])} to ${dayLabel(days.at(-1))}, stacked by status`
+      : "Chart: hours per day",
+    "aria-describedby": "chart-cap",
+  });
+  svgNode.append(...parts);
   return el(
     "figure",
-    { className: "chart" },
-    svg(
-      "svg",
-      {
-        viewBox: `0 0 ${W} ${H}`,
-        role: "img",
-        "aria-label": `Hours per day, stacked by status. ${desc}`,
-        width: "100%",
-      },
-      svg("text", { x: 0, y: 12, "font-size": 10, fill: "#333" }, hm(max)),
-      svg("line", { x1: 32, y1: H - 20, x2: W, y2: H - 20, stroke: "#999" }),
-      ...bars,
-    ),
+    { className: "chart", dataset: { days: String(days.length) } },
+    svgNode,
     el(
       "figcaption",
       {},
       ...BUCKETS.map((b) =>
         el("span", { className: "legend" }, el("span", { className: `key key-${b}`, "aria-hidden": "true" }), b),
       ),
+      el("span", { id: "chart-cap", className: "cap-text muted" }, `Figures: the table “${tableName}” below.`),
     ),
   );
 }
@@ -101,12 +123,18 @@ function chart(rows) {
 async function drill(filter, base, title, out) {
   const data = await api("GET", `/api/v1/entries?${query({ ...base, ...filter, limit: 5000 })}`);
   const total = data.entries.reduce((s, e) => s + e.actual_seconds, 0);
+  const heading = el("h2", {
+    id: "drill-h",
+    tabIndex: -1,
+    textContent: `${title}: ${data.entries.length} entr${data.entries.length === 1 ? "y" : "ies"}, ${hm(total)}`,
+  });
+  if (!data.entries.length) {
+    out.replaceChildren(heading, el("p", { className: "muted", textContent: "No entries behind this total." }));
+    heading.focus();
+    return;
+  }
   out.replaceChildren(
-    el("h2", {
-      id: "drill-h",
-      tabIndex: -1,
-      textContent: `${title}: ${data.entries.length} entr${data.entries.length === 1 ? "y" : "ies"}, ${hm(total)}`,
-    }),
+    heading,
     el(
       "table",
       { className: "list drill", "aria-labelledby": "drill-h" },
@@ -116,49 +144,67 @@ async function drill(filter, base, title, out) {
         el(
           "tr",
           {},
-          ...["When", "Ticket / task", "Summary", "Hours", "Status", ""].map((h) =>
-            el("th", { scope: "col", textContent: h }),
+          ...["When", "Ticket / task", "Summary", "Source", "Hours", "Status", ""].map((h) =>
+            el("th", { scope: "col", className: h === "Hours" ? "num" : "", textContent: h }),
           ),
         ),
       ),
       el(
         "tbody",
         {},
-        ...data.entries.map((e) => {
-          const cell = el("td");
-          cell.append(
-            el("button", {
-              type: "button",
-              className: "link",
-              textContent: "Details",
-              "aria-label": `Details of ${entryLabel(e)} at ${clock(e.started_at)}`,
-              onclick: async () => {
-                const x = await api("GET", `/api/v1/entries/${encodeURIComponent(e.id)}`);
-                cell.replaceChildren(entryEditor(x.entry, x.history, { readOnly: true }));
-                cell.querySelector("details")?.setAttribute("open", "");
-              },
-            }),
-          );
-          return el(
+        ...data.entries.flatMap((e) => {
+          // the details open in a full-width row under the entry (an editor does not fit in a column)
+          const detail = el("td", { colSpan: 7, className: "editor" });
+          const detailRow = el("tr", { className: "detail", hidden: true, dataset: { detailOf: e.id } }, detail);
+          const button = el("button", {
+            type: "button",
+            className: "link",
+            textContent: "Details",
+            "aria-expanded": "false",
+            "aria-label": `Details of ${entryLabel(e)} at ${clock(e.started_at)}`,
+            onclick: async () => {
+              const open = detailRow.hidden;
+              detailRow.hidden = !open;
+              button.setAttribute("aria-expanded", String(open));
+              if (!open) return;
+              const x = await api("GET", `/api/v1/entries/${encodeURIComponent(e.id)}`);
+              detail.replaceChildren(
+                entryEditor(x.entry, x.history, { onSaved: () => flash("Entry saved: Show again to see new totals.") }),
+              );
+              detail.querySelector("details")?.setAttribute("open", "");
+              detail.querySelector("input, textarea, summary")?.focus();
+            },
+          });
+          const row = el(
             "tr",
             { dataset: { id: e.id, seconds: String(e.actual_seconds) } },
-            el("td", { textContent: `${dayLabel(localDay(e.started_at))} ${clock(e.started_at)}` }),
+            el("td", { className: "nowrap", textContent: dateTime(e.started_at) }),
             el("th", { scope: "row", textContent: entryLabel(e) }),
-            el("td", { textContent: e.summary }),
+            el("td", { textContent: e.summary || e.company || "" }),
+            el("td", {}, sourceBadge(e)),
             el("td", { className: "num", textContent: hm(e.actual_seconds) }),
-            el("td", { textContent: e.status }),
-            cell,
+            el("td", { textContent: statusText(e.status) }),
+            el("td", {}, button),
           );
+          return [row, detailRow];
         }),
       ),
     ),
   );
-  out.querySelector("h2").focus();
+  heading.focus();
+}
+
+function periodText(p) {
+  return `${dayLabel(p.start)} – ${dayLabel(p.end)} ${p.end.slice(0, 4)}`;
 }
 
 async function load(params) {
   const group = GROUPS.includes(params.get("group")) ? params.get("group") : "day";
-  const period = params.get("period") || "current";
+  const asked = params.get("period") || "current";
+  // the period's dates, previous and next: the timesheet's own answer (one definition of periods, the daemon's)
+  const sheet = await api("GET", `/api/v1/timesheets/${encodeURIComponent(asked)}`);
+  const p = sheet.period;
+  const period = p.id;
   const base = { period };
   const [data, days] = await Promise.all([
     api("GET", `/api/v1/summary?${query({ period, group })}`),
@@ -170,7 +216,6 @@ async function load(params) {
     ...GROUPS.map((g) => el("option", { value: g, textContent: GROUP_TEXT[g] })),
   );
   select.value = group;
-  const periodInput = el("input", { id: "period", name: "period", value: period, size: 12 });
   const out = el("section", { className: "drill-out", "aria-live": "polite" });
   const rows = data.rows.map((r) =>
     el(
@@ -194,62 +239,116 @@ async function load(params) {
     ),
   );
   const exportQ = query({ period });
+  const tableName = `Totals by ${GROUP_TEXT[group].toLowerCase()}, ${periodText(p)}`;
+  const chartArgs = [(days ?? data).rows, sheet.days, tableName];
+  const figure = rows.length ? chart(...chartArgs) : null;
+  drawn = figure ? { figure, args: chartArgs } : null;
+  const nav = (id, text, label) =>
+    el("a", {
+      className: "button",
+      href: `/summary?${query({ period: id, group })}`,
+      textContent: text,
+      "aria-label": label,
+    });
   root.replaceChildren(
     el(
+      "div",
+      { className: "period-bar" },
+      nav(p.prev, "← Previous", "Previous period"),
+      el("h2", { id: "period-h", textContent: periodText(p) }),
+      nav(p.next, "Next →", "Next period"),
+      el("span", {
+        className: `pill ${p.state === "closed" ? "bad" : ""}`,
+        textContent: p.state === "closed" ? "closed" : p.kind,
+      }),
+    ),
+    el(
       "form",
-      { className: "row", method: "get", action: "/summary", "aria-label": "Summary options" },
-      el("label", { for: "period" }, "Period "),
-      periodInput,
+      {
+        className: "row options",
+        "aria-label": "Summary options",
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          globalThis.ticketclockGo(`/summary?${query({ period, group: select.value })}`);
+        },
+      },
       el("label", { for: "group" }, "Group by "),
       select,
       el("button", { type: "submit", textContent: "Show" }),
-      exportLink("Entries CSV", `/api/v1/entries/export?format=csv&${exportQ}`),
-      exportLink("Entries XLSX", `/api/v1/entries/export?format=xlsx&${exportQ}`),
-      exportLink("Summary CSV", `/api/v1/summary/export?format=csv&group=${group}&${exportQ}`),
-      exportLink("Summary XLSX", `/api/v1/summary/export?format=xlsx&group=${group}&${exportQ}`),
-    ),
-    chart((days ?? data).rows),
-    el(
-      "table",
-      { className: "list summary" },
+      el("span", { className: "spacer" }),
       el(
-        "thead",
-        {},
-        el(
-          "tr",
-          {},
-          ...[GROUP_TEXT[group], "Entries", "Hours", "Billed", ...BUCKETS].map((h) =>
-            el("th", { scope: "col", textContent: h }),
-          ),
-        ),
-      ),
-      el("tbody", {}, ...rows),
-      el(
-        "tfoot",
-        {},
-        el(
-          "tr",
-          {},
-          el("th", { scope: "row", textContent: "Total" }),
-          el("td", { className: "num", textContent: String(data.totals.count) }),
-          el("td", { className: "num", textContent: hm(data.totals.seconds) }),
-          el("td", { className: "num", textContent: hm(data.totals.billed_seconds) }),
-          ...BUCKETS.map((b) =>
-            el("td", { className: "num", textContent: data.totals.buckets[b] ? hm(data.totals.buckets[b]) : "" }),
-          ),
-        ),
+        "span",
+        { className: "exports" },
+        el("span", { className: "muted" }, "Export:"),
+        exportLink("Entries CSV", `/api/v1/entries/export?format=csv&${exportQ}`),
+        exportLink("Entries XLSX", `/api/v1/entries/export?format=xlsx&${exportQ}`),
+        exportLink("Summary CSV", `/api/v1/summary/export?format=csv&group=${group}&${exportQ}`),
+        exportLink("Summary XLSX", `/api/v1/summary/export?format=xlsx&group=${group}&${exportQ}`),
       ),
     ),
+    figure,
+    rows.length
+      ? el(
+          "table",
+          { className: "list summary", id: "summary-table" },
+          el("caption", { className: "sr-only", textContent: tableName }),
+          el(
+            "thead",
+            {},
+            el(
+              "tr",
+              {},
+              ...[GROUP_TEXT[group], "Entries", "Hours", "Billed", ...BUCKETS.map(cap)].map((h, i) =>
+                el("th", { scope: "col", className: i ? "num" : "", textContent: h }),
+              ),
+            ),
+          ),
+          el("tbody", {}, ...rows),
+          el(
+            "tfoot",
+            {},
+            el(
+              "tr",
+              {},
+              el("th", { scope: "row", textContent: "Total" }),
+              el("td", { className: "num", textContent: String(data.totals.count) }),
+              el("td", { className: "num", textContent: hm(data.totals.seconds) }),
+              el("td", { className: "num", textContent: hm(data.totals.billed_seconds) }),
+              ...BUCKETS.map((b) =>
+                el("td", { className: "num", textContent: data.totals.buckets[b] ? hm(data.totals.buckets[b]) : "" }),
+              ),
+            ),
+          ),
+        )
+      : el("p", {
+          className: "muted empty",
+          textContent: "No time in this period. Use ← Previous to look back, or add time on the Timesheet.",
+        }),
     out,
   );
-  root.querySelector("form").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    globalThis.ticketclockGo(`/summary?${query({ period: periodInput.value.trim(), group: select.value })}`);
+}
+
+let drawn = null; // the chart's figure and its arguments, redrawn at the page's width when the window changes
+let resizeTimer = null;
+function onResize() {
+  cancelAnimationFrame(resizeTimer);
+  resizeTimer = requestAnimationFrame(() => {
+    if (!drawn?.figure.isConnected) return;
+    const figure = chart(...drawn.args);
+    drawn.figure.replaceWith(figure);
+    drawn.figure = figure;
   });
 }
 
 export async function render(main, params) {
   root = el("div", { className: "summary-page" });
   main.append(root);
+  window.addEventListener("resize", onResize);
   await load(params);
+}
+
+export function leave() {
+  window.removeEventListener("resize", onResize);
+  cancelAnimationFrame(resizeTimer);
+  drawn = null;
 }

@@ -3,7 +3,8 @@
 // nothing). Arrow keys move between cells; Shift+Enter (or the cell's ▸ button) opens its entries to edit.
 // performance.mark("timesheet-grid") is set when the grid is in the DOM (bench/web_timesheet_bench.py).
 
-import { api, dayLabel, el, entryEditor, flash, hm } from "./ui.js";
+import { dayLabel } from "./dates.js";
+import { api, el, entryEditor, flash, hm } from "./ui.js";
 
 let sheet = null;
 let root = null;
@@ -174,6 +175,20 @@ function buildGrid() {
     frag.append(tr);
   });
   tbody.append(frag);
+  if (!rows.length)
+    tbody.append(
+      el(
+        "tr",
+        { className: "empty" },
+        el("td", {
+          colSpan: sheet.days.length + 2,
+          className: "muted",
+          textContent: closed
+            ? "No time in this period."
+            : "No time in this period yet. Add a row below (a ticket number or a task), then type hours into its cells.",
+        }),
+      ),
+    );
   const tfoot = el(
     "tfoot",
     {},

@@ -1,7 +1,8 @@
 // Today: live timers with the popup's controls (updated over the WebSocket), pending decisions (idle keep/drop,
 // long-run review), unread notices, and today's entries including the ones held in their merge window.
 
-import { api, clock, el, entryEditor, entryLabel, flash, hm, hms, pageKey, query, statusText } from "./ui.js";
+import { clock } from "./dates.js";
+import { api, el, entryEditor, entryLabel, flash, hm, hms, pageKey, query, sourceBadge, statusText } from "./ui.js";
 
 let ws = null;
 let tickTimer = null;
@@ -16,19 +17,36 @@ const PAUSED = {
   restart: "paused (daemon restarted)",
 };
 
-async function act(fn) {
+const FLAG_TEXT = {
+  idle_kept: "Time away kept on this timer",
+  long_run: "Ran past the long-run cap: review it",
+  offline: "The browser went offline while it ran: check its times",
+  review: "Needs review",
+};
+
+async function act(fn, done = "") {
   try {
     await fn();
-    flash("");
+    flash(done);
   } catch (err) {
     flash(err.message, { error: true });
   }
   await refresh();
 }
 
+/** The daemon's clock minus this browser's, from a state's `at` (the daemon's time when it was made): a running
+ * timer grows from its `as_of` by the daemon's clock, so a browser whose clock differs still counts right. */
+let skew = 0;
+/** Held (open) entries by their timer's id: when each is finalized (null: when the browser is back). */
+let heldUntil = new Map();
+function took(found) {
+  if (typeof found.at === "number") skew = found.at - Date.now() / 1000;
+  return found;
+}
+
 function live(t) {
   const base = Number(t.elapsed_s) || 0;
-  return t.running ? base + Math.max(0, Date.now() / 1000 - t.as_of) : base;
+  return t.running ? base + Math.max(0, Date.now() / 1000 + skew - t.as_of) : base;
 }
 
 function timerCard(t) {
@@ -59,12 +77,19 @@ function timerCard(t) {
       el("strong", { className: "label", textContent: t.label }),
       el("span", {
         className: "state",
-        textContent: t.state === "paused" ? (PAUSED[t.paused_by] ?? "paused") : t.state,
+        textContent:
+          t.state === "paused"
+            ? (PAUSED[t.paused_by] ?? "paused")
+            : t.state === "stopped" && heldUntil.has(t.id)
+              ? `ticket closed: held until ${heldUntil.get(t.id) ? clock(heldUntil.get(t.id)) : "the browser is back"}`
+              : t.state,
       }),
       elapsed,
     ),
     el("div", { className: "sub", textContent: [t.summary, t.company].filter(Boolean).join(" — ") }),
-    t.flags?.length ? el("p", { className: "warning", textContent: `Review: ${t.flags.join(", ")}` }) : null,
+    t.flags?.length
+      ? el("p", { className: "warning", textContent: t.flags.map((f) => FLAG_TEXT[f] ?? f).join(" · ") })
+      : null,
     el(
       "div",
       { className: "actions" },
@@ -123,19 +148,24 @@ function renderTimers() {
   if (idle) {
     const minutes = Math.round((idle.until - idle.since) / 60);
     parts.idle.append(
+      el("h2", { id: "idle-h", textContent: "Needs your decision: time away" }),
       el("p", {
         textContent: `You were away from ${clock(idle.since)} to ${clock(idle.until)} (${minutes} min). Keep that time on your timers?`,
       }),
-      el("button", {
-        type: "button",
-        textContent: "Keep it",
-        onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: true })),
-      }),
-      el("button", {
-        type: "button",
-        textContent: "Drop it",
-        onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: false })),
-      }),
+      el(
+        "div",
+        { className: "row" },
+        el("button", {
+          type: "button",
+          textContent: "Keep it",
+          onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: true }), "Kept the time away."),
+        }),
+        el("button", {
+          type: "button",
+          textContent: "Drop it",
+          onclick: () => act(() => api("POST", "/api/v1/idle/resolve", { keep: false }), "Dropped the time away."),
+        }),
+      ),
     );
   }
   parts.idle.hidden = !idle;
@@ -154,7 +184,8 @@ async function refresh() {
     api("GET", "/api/v1/entries?status=pending&limit=500"),
   ]);
   renderReview((pending.entries ?? []).filter((e) => e.flags?.includes("review")));
-  state = timers;
+  heldUntil = new Map((held.entries ?? []).map((e) => [e.timer_id ?? e.id, e.held_until]));
+  state = took(timers);
   renderTimers();
   parts.notices.replaceChildren(
     ...(notices.notices ?? []).map((n) =>
@@ -165,37 +196,73 @@ async function refresh() {
   const seen = new Set();
   const all = [...(held.entries ?? []), ...(entries.entries ?? [])].filter((e) => !seen.has(e.id) && seen.add(e.id));
   all.sort((a, b) => a.started_at - b.started_at);
-  parts.entries.replaceChildren(
-    ...all.map((e) =>
-      el(
-        "tr",
-        { dataset: { id: e.id } },
-        el("td", { textContent: `${clock(e.started_at)}–${clock(e.ended_at)}` }),
-        el("th", { scope: "row", textContent: entryLabel(e) }),
-        el("td", { textContent: e.summary || e.company || "" }),
-        el("td", { className: "num", textContent: hm(e.actual_seconds) }),
-        el("td", {
-          textContent: e.status === "open" && e.held_until ? `held until ${clock(e.held_until)}` : statusText(e.status),
-        }),
-      ),
-    ),
-  );
+  // a push re-renders the list: a keyboard user's focus (say on Finish now) stays where it was
+  const focused = parts.entries.contains(document.activeElement) ? document.activeElement.id : "";
+  parts.entries.replaceChildren(...all.map(entryRow));
+  if (focused) document.getElementById(focused)?.focus();
   parts.noEntries.hidden = all.length > 0;
   parts.entries.closest("table").hidden = all.length === 0;
+}
+
+/** A row of "Entries today": a held (open) entry says until when, and can be finished now. */
+function entryRow(e) {
+  const held = e.status === "open";
+  const status = held
+    ? e.held_until
+      ? `held until ${clock(e.held_until)}`
+      : "held until the browser is back"
+    : e.flags?.includes("review")
+      ? "pending: needs your decision"
+      : statusText(e.status);
+  return el(
+    "tr",
+    { dataset: { id: e.id, status: e.status }, className: held ? "held" : "" },
+    el("td", { className: "nowrap", textContent: `${clock(e.started_at)}–${clock(e.ended_at)}` }),
+    el("th", { scope: "row", textContent: entryLabel(e) }),
+    el("td", { textContent: e.summary || e.company || "" }),
+    el("td", {}, sourceBadge(e)),
+    el("td", { className: "num", textContent: hm(e.actual_seconds) }),
+    el("td", { className: "status" }, status),
+    el(
+      "td",
+      {},
+      held
+        ? el("button", {
+            type: "button",
+            id: `finish-${e.id}`,
+            textContent: "Finish now",
+            "aria-label": `Finish now: ${entryLabel(e)}, ${status}`,
+            onclick: () =>
+              act(
+                () => api("POST", `/api/v1/entries/${encodeURIComponent(e.id)}/finish`),
+                `${entryLabel(e)} finished: it is an entry now.`,
+              ),
+          })
+        : null,
+    ),
+  );
 }
 
 /** Long-run entries held for review: keep (submit), void, or fix the times first. */
 function renderReview(list) {
   parts.reviewBox.hidden = list.length === 0;
+  // a card whose entry did not change is kept as it is (with its open editor and the focus in it): pushes
+  // refresh this list while a person may be fixing the times
+  const kept = new Map([...parts.review.children].map((li) => [li.dataset.version, li]));
+  if (list.map((e) => `${e.id}@${e.updated_at}`).join() === [...kept.keys()].join()) return; // nothing moved
   parts.review.replaceChildren(
     ...list.map((e) => {
+      const same = kept.get(`${e.id}@${e.updated_at}`);
+      if (same) return same;
       const id = encodeURIComponent(e.id);
       const editor = el("div");
       return el(
         "li",
-        { className: "card", dataset: { id: e.id } },
+        { className: "card", dataset: { id: e.id, version: `${e.id}@${e.updated_at}` } },
         el("strong", { textContent: entryLabel(e) }),
-        ` ${clock(e.started_at)}–${clock(e.ended_at)} · ${hm(e.actual_seconds)} — `,
+        ` ${clock(e.started_at)}–${clock(e.ended_at)} · ${hm(e.actual_seconds)} `,
+        sourceBadge(e),
+        " — ",
         el("span", { className: "muted", textContent: e.status_reason }),
         el(
           "div",
@@ -203,7 +270,8 @@ function renderReview(list) {
           el("button", {
             type: "button",
             textContent: "Keep it",
-            onclick: () => act(() => api("POST", `/api/v1/entries/${id}/submit`, {})),
+            "aria-label": `Keep it: ${entryLabel(e)} ${clock(e.started_at)}–${clock(e.ended_at)}`,
+            onclick: () => act(() => api("POST", `/api/v1/entries/${id}/submit`, {}), `Kept ${entryLabel(e)}.`),
           }),
           el("button", {
             type: "button",
@@ -218,7 +286,12 @@ function renderReview(list) {
             type: "button",
             className: "danger",
             textContent: "Void it",
-            onclick: () => act(() => api("POST", `/api/v1/entries/${id}/void`, { comment: "long run: not work" })),
+            "aria-label": `Void it: ${entryLabel(e)} ${clock(e.started_at)}–${clock(e.ended_at)}`,
+            onclick: () =>
+              act(
+                () => api("POST", `/api/v1/entries/${id}/void`, { comment: "long run: not work" }),
+                `Voided ${entryLabel(e)}.`,
+              ),
           }),
         ),
         editor,
@@ -236,7 +309,7 @@ function connect() {
   sock.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
     if (msg.type === "state") {
-      state = msg;
+      state = took(msg);
       renderTimers();
       parts.live.textContent = "live";
     } else if (msg.type === "entry" || msg.type === "notice") {
@@ -253,7 +326,7 @@ function connect() {
 export async function render(main) {
   parts = {
     live: el("span", { className: "pill", role: "status", textContent: "connecting…" }),
-    idle: el("section", { className: "idle", "aria-label": "Time away", hidden: true }),
+    idle: el("section", { className: "idle", "aria-labelledby": "idle-h", hidden: true }),
     noticeBox: null,
     notices: el("ul", { className: "notices" }),
     timers: el("ul", { className: "timers", "aria-label": "Timers" }),
@@ -337,8 +410,8 @@ export async function render(main) {
           el(
             "tr",
             {},
-            ...["Time", "Ticket / task", "Summary", "Hours", "Status"].map((h) =>
-              el("th", { scope: "col", textContent: h }),
+            ...["Time", "Ticket / task", "Summary", "Source", "Hours", "Status", ""].map((h) =>
+              el("th", { scope: "col", className: h === "Hours" ? "num" : "", textContent: h }),
             ),
           ),
         ),

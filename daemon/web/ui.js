@@ -1,5 +1,8 @@
 // Shared helpers of the web pages: DOM building (createElement/textContent only, like the popup), the API call
-// with the session cookie, durations, and the entry editor used by the timesheet and the summary.
+// with the session cookie, durations, and the entry editor used by the timesheet and the summary. Dates and times
+// come from dates.js (one format for every page).
+
+import { clock, dateTime } from "./dates.js";
 
 export const $ = (id) => document.getElementById(id);
 
@@ -105,16 +108,7 @@ export function hms(seconds) {
   return `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
 }
 
-export function clock(epoch) {
-  const d = new Date(epoch * 1000);
-  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
-}
-
-const DAY_FMT = new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
-/** "2026-11-23" -> "Mon 23 Nov" */
-export function dayLabel(day) {
-  return DAY_FMT.format(new Date(`${day}T00:00:00Z`));
-}
+export { clock, dateTime, dayLabel, localDay } from "./dates.js";
 
 export function entryLabel(e) {
   if (e.task) return e.task;
@@ -143,57 +137,149 @@ const STATUS_TEXT = {
 };
 export const statusText = (s) => STATUS_TEXT[s] ?? s;
 
-function timeInput(label, epoch) {
-  const d = new Date(epoch * 1000);
-  const value = `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
-  return el("input", { type: "time", value, "aria-label": label, step: 60 });
+/** Who is looking, and which entry states may be edited (`GET /api/v1/web/me`: the daemon's EDITABLE, so the rule
+ * lives in one place). app.js loads it before the first page. */
+let me = { viewer: null, scope: "web", editable: [] };
+export function setMe(found) {
+  if (found) me = found;
+}
+export const isEditable = (entry) => me.editable.includes(entry.status);
+
+const READ_ONLY_WHY = {
+  open: "Held in its merge window: it can be edited once it is finished.",
+  submitted: "Submitted: waiting for approval.",
+  approved_l1: "Submitted: waiting for approval (level 2).",
+  approved: "Approved: waiting to be posted to the PSA.",
+  queued: "Approved: waiting to be posted to the PSA.",
+  sending: "Being posted to the PSA now.",
+  posted: "Posted to the PSA: edit it there.",
+  voided: "Voided: kept for the record, never posted.",
+};
+/** Why an entry is shown read-only (its state, or the closed period it is in). */
+export function readOnlyWhy(entry, { closed = false } = {}) {
+  if (closed) return "This period is closed: its entries are read-only.";
+  return READ_ONLY_WHY[entry.status] ?? `${statusText(entry.status)}: not editable.`;
 }
 
-/** Same local day as `epoch`, at the HH:MM of a time input. */
+const SOURCE_TEXT = { timer: "timer", manual: "manual", automation: "automation" };
+/** Where an entry came from, as a small badge: timer / manual / automation (with the automation's name). */
+export function sourceBadge(entry) {
+  const source = entry.source ?? "timer";
+  const text = SOURCE_TEXT[source] ?? source;
+  return el("span", {
+    className: `badge source-${source}`,
+    textContent: text,
+    title: source === "automation" && entry.automation ? `automation: ${entry.automation}` : `source: ${text}`,
+    dataset: { source },
+  });
+}
+
+const BILLABLE_TEXT = { agreement: "Per agreement", yes: "Billable", no: "Not billable" };
+
+/** A 24-hour HH:MM field (a type="time" input follows the browser's locale: 12-hour in en-US, unlike every other
+ * time on these pages). */
+function timeInput(id, epoch) {
+  return el("input", {
+    id,
+    className: "time",
+    value: clock(epoch),
+    size: 5,
+    maxLength: 5,
+    inputMode: "numeric",
+    autocomplete: "off",
+    placeholder: "HH:MM",
+  });
+}
+
+/** Same local day as `epoch`, at the HH:MM typed (24-hour); null if it is not a time. */
 function atTime(epoch, text) {
-  const [h, m] = text.split(":").map(Number);
+  const found = /^([01]?\d|2[0-3])[:.]?([0-5]\d)$/.exec(text.trim());
+  if (!found) return null;
   const d = new Date(epoch * 1000);
-  d.setHours(h, m, 0, 0);
+  d.setHours(Number(found[1]), Number(found[2]), 0, 0);
   return d.getTime() / 1000;
 }
 
-/** An entry's edit form (notes, billable, work type, times) and its audit trail. `onSaved(entry)` after a save. */
+/** An entry read-only: its fields as text, a line saying why it cannot be edited here, and its audit trail. */
+function entryView(entry, history, why) {
+  const field = (name, value) => el("div", {}, el("dt", { textContent: name }), el("dd", { textContent: value }));
+  return el(
+    "section",
+    {
+      className: "entry-view",
+      dataset: { id: entry.id, status: entry.status },
+      "aria-label": `Entry ${entryLabel(entry)} ${clock(entry.started_at)} (read-only)`,
+    },
+    el(
+      "div",
+      { className: "row" },
+      el("strong", { textContent: `${clock(entry.started_at)}–${clock(entry.ended_at)}` }),
+      el("span", { className: "muted" }, `${hm(entry.actual_seconds)} · ${statusText(entry.status)}`),
+      sourceBadge(entry),
+    ),
+    el("p", { className: "why", textContent: why }),
+    el(
+      "dl",
+      { className: "fields" },
+      field("Notes", entry.notes || "—"),
+      field("Billable", BILLABLE_TEXT[entry.billable] ?? entry.billable),
+      field("Work type", entry.work_type || "—"),
+    ),
+    history ? auditTrail(history) : null,
+  );
+}
+
+/** An entry's edit form (notes, billable, work type, times) and its audit trail; read-only text (with the reason)
+ * when its state is not editable or `readOnly` (a closed period). `onSaved(entry)` after a save. */
 export function entryEditor(entry, history, { onSaved, readOnly = false } = {}) {
+  if (readOnly || !isEditable(entry)) return entryView(entry, history, readOnlyWhy(entry, { closed: readOnly }));
   const idp = `e-${entry.id}`;
-  const start = timeInput("Start", entry.started_at);
-  const end = timeInput("End", entry.ended_at);
+  const start = timeInput(`${idp}-start`, entry.started_at);
+  const end = timeInput(`${idp}-end`, entry.ended_at);
   const notes = el("textarea", { id: `${idp}-notes`, value: entry.notes ?? "", rows: 2 });
   const billable = el(
     "select",
     { id: `${idp}-billable` },
-    el("option", { value: "agreement", textContent: "Per agreement" }),
-    el("option", { value: "yes", textContent: "Billable" }),
-    el("option", { value: "no", textContent: "Not billable" }),
+    ...Object.entries(BILLABLE_TEXT).map(([value, textContent]) => el("option", { value, textContent })),
   );
   billable.value = entry.billable ?? "agreement";
   const workType = el("input", { id: `${idp}-wt`, value: entry.work_type ?? "", size: 14 });
   const err = el("p", { className: "error", id: `${idp}-err`, role: "alert" });
+  start.setAttribute("aria-describedby", err.id);
+  end.setAttribute("aria-describedby", err.id);
   const save = el("button", { type: "submit", textContent: "Save entry" });
-  const form = el(
+  return el(
     "form",
     {
       className: "entry-edit",
-      dataset: { id: entry.id },
+      dataset: { id: entry.id, status: entry.status },
       "aria-label": `Entry ${entryLabel(entry)} ${clock(entry.started_at)}`,
       onsubmit: async (ev) => {
         ev.preventDefault();
         err.textContent = "";
+        const startedAt = atTime(entry.started_at, start.value);
+        const endedAt = atTime(entry.started_at, end.value);
+        for (const [input, value] of [
+          [start, startedAt],
+          [end, endedAt],
+        ])
+          if (value === null) input.setAttribute("aria-invalid", "true");
+          else input.removeAttribute("aria-invalid");
+        if (startedAt === null || endedAt === null) {
+          err.textContent = "Type times as HH:MM, 24-hour (for example 09:30 or 14:05).";
+          return;
+        }
         const patch = {
           notes: notes.value,
           billable: billable.value,
           work_type: workType.value.trim(),
-          started_at: atTime(entry.started_at, start.value),
-          ended_at: atTime(entry.started_at, end.value),
+          started_at: startedAt,
+          ended_at: endedAt,
         };
         try {
           const saved = await api("PATCH", `/api/v1/entries/${encodeURIComponent(entry.id)}`, patch);
-          onSaved?.(saved);
           flash("Entry saved.");
+          onSaved?.(saved);
         } catch (e) {
           err.textContent = e.message;
         }
@@ -202,9 +288,12 @@ export function entryEditor(entry, history, { onSaved, readOnly = false } = {}) 
     el(
       "div",
       { className: "row" },
-      el("label", {}, "Start ", start),
-      el("label", {}, "End ", end),
+      el("label", { for: start.id }, "Start "),
+      start,
+      el("label", { for: end.id }, "End "),
+      end,
       el("span", { className: "muted" }, `${hm(entry.actual_seconds)} · ${statusText(entry.status)}`),
+      sourceBadge(entry),
     ),
     el("label", { for: notes.id }, "Notes"),
     notes,
@@ -215,13 +304,11 @@ export function entryEditor(entry, history, { onSaved, readOnly = false } = {}) 
       billable,
       el("label", { for: workType.id }, "Work type "),
       workType,
-      readOnly ? null : save,
+      save,
     ),
     err,
     history ? auditTrail(history) : null,
   );
-  if (readOnly) for (const c of form.querySelectorAll("input, textarea, select")) c.disabled = true;
-  return form;
 }
 
 export function auditTrail(history) {
@@ -229,17 +316,20 @@ export function auditTrail(history) {
     "details",
     { className: "audit" },
     el("summary", { textContent: `Audit trail (${history.length})` }),
-    el(
-      "ol",
-      {},
-      ...history.map((h) =>
-        el(
-          "li",
+    history.length
+      ? el(
+          "ol",
           {},
-          `${new Date(h.at * 1000).toLocaleString()} · ${h.actor}: ${h.from_status ?? "—"} → ${h.to_status}`,
-          h.comment ? ` — “${h.comment}”` : "",
-        ),
-      ),
-    ),
+          ...history.map((h) =>
+            el(
+              "li",
+              {},
+              el("time", { textContent: dateTime(h.at, { seconds: true }) }),
+              ` · ${h.actor}: ${h.from_status ? statusText(h.from_status) : "created"} → ${statusText(h.to_status)}`,
+              h.comment ? ` — “${h.comment}”` : "",
+            ),
+          ),
+        )
+      : el("p", { className: "muted", textContent: "No changes recorded yet." }),
   );
 }

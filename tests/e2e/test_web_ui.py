@@ -164,6 +164,8 @@ async def test_sign_in_from_the_popup_then_today_live_every_page_checked_and_sig
     await page.goto(f"{d.base_url}/")
     await page.wait_for_selector("body[data-signed-out='1']")
     assert "ticketclock open" in await page.inner_text("main")
+    assert not await page.is_visible("#signout")  # nothing left to sign out of
+    assert not await page.is_visible("header nav")
     await check_page(page, "signed-out")
 
 
@@ -189,8 +191,10 @@ async def test_a_closed_period_is_shown_read_only_and_refuses_typing(web: dict[s
     await page.keyboard.type("5")
     await page.keyboard.press("Enter")
     assert await page.input_value("tr[data-key='task:Admin'] input.cell[data-d='0']") == "2:00"
-    await page.keyboard.press("Shift+Enter")  # its entries open read-only
-    await page.wait_for_selector("dialog[open] form.entry-edit textarea[disabled]")
+    await page.keyboard.press("Shift+Enter")  # its entries open read-only: text, saying why, no inputs
+    await page.wait_for_selector("dialog[open] section.entry-view")
+    assert "period is closed" in await page.inner_text("dialog[open] section.entry-view .why")
+    assert await page.query_selector("dialog[open] section.entry-view textarea") is None
     await page.keyboard.press("Escape")
     sheet = (await d.http.get(f"/api/v1/timesheets/{current['prev']}")).json()
     assert sheet["totals"]["seconds"] == 7200
@@ -237,6 +241,7 @@ async def test_grid_by_keyboard_edit_submit_reject_resubmit_approve_twice_posted
     ticket = str(sb.module.SEED.service_ticket)
     page = await sign_in_from_the_popup(web)
     await page.wait_for_selector("table.grid")
+    assert "Add a row below" in await page.inner_text("table.grid tr.empty")  # an empty sheet says what to do
 
     # add a row by ticket number, type 1:30 into the period's first day, Enter
     await page.focus("#add-ticket")
@@ -319,13 +324,19 @@ async def test_grid_by_keyboard_edit_submit_reject_resubmit_approve_twice_posted
     summary = (await d.http.get("/api/v1/summary", params={"period": "current", "group": "day"})).json()
     (day_row,) = [r for r in summary["rows"] if r["seconds"]]
     await page.click(f"tr[data-key='{day_row['key']}'] button.total")
-    await page.wait_for_selector("table.drill tbody tr")
-    seconds = await page.eval_on_selector_all("table.drill tbody tr", "rows => rows.map(r => +r.dataset.seconds)")
+    await page.wait_for_selector("table.drill tbody tr[data-id]")
+    seconds = await page.eval_on_selector_all(
+        "table.drill tbody tr[data-id]", "rows => rows.map(r => +r.dataset.seconds)"
+    )
     assert sum(seconds) == day_row["seconds"]
     await page.click(f"table.drill tr[data-id='{entry_id}'] button:text('Details')")
     await page.wait_for_selector("table.drill details.audit[open] li")
     trail = await page.inner_text("table.drill details.audit")
     assert "rejected" in trail and "posted" in trail
+    # posted: read-only text that says where to change it, no inputs
+    view = f"table.drill tr[data-detail-of='{entry_id}'] section.entry-view"
+    assert await page.inner_text(f"{view} .why") == "Posted to the PSA: edit it there."
+    assert await page.query_selector_all(f"{view} input, {view} textarea, {view} select") == []
     await check_page(page, "summary")
 
     # both exports, downloaded as a person would, parsed and compared with the API
