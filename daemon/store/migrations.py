@@ -143,4 +143,16 @@ MIGRATIONS: list[str] = [
         key_sha256 TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 9 (perf2, issue 14): the engine state in parts: each install's browser view (its tab map) in its own row, so a
+    # batch of browser events writes the views it changed and the rest, not the whole state (88 KB at 400 tabs). The
+    # old blob's views move into rows; the engine row keeps the rest (its "installs" emptied).
+    """
+    CREATE TABLE engine_installs (
+        install TEXT PRIMARY KEY,
+        view BLOB NOT NULL
+    );
+    INSERT INTO engine_installs (install, view)
+        SELECT j.key, CAST(j.value AS BLOB) FROM engine, json_each(CAST(engine.state AS TEXT), '$.installs') AS j;
+    UPDATE engine SET state = CAST(json_set(CAST(state AS TEXT), '$.installs', json('{}')) AS BLOB);
+    """,
 ]

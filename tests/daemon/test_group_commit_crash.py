@@ -80,11 +80,10 @@ def durable_state(db_path: Path) -> tuple[dict[str, int], dict[str, set[int]]]:
     conn = sqlite3.connect(db_path)
     try:
         acks = {str(i): int(s) for i, s in conn.execute("SELECT install, acked_seq FROM installs")}
-        (blob,) = conn.execute("SELECT state FROM engine WHERE id = 1").fetchone()
+        views = {str(i): json.loads(v) for i, v in conn.execute("SELECT install, view FROM engine_installs")}
     finally:
         conn.close()
-    installs = json.loads(blob)["installs"]
-    return acks, {name: {int(tab) for tab in view["tabs"]} for name, view in installs.items()}
+    return acks, {name: {int(tab) for tab in view["tabs"]} for name, view in views.items()}
 
 
 def test_every_acknowledged_batch_survives_a_sigkill_under_8_concurrent_clients(tmp_path: Path) -> None:
