@@ -178,7 +178,9 @@ class PendingIdle(msgspec.Struct, kw_only=True):
     timers: list[str] = []
 
 
-class EngineState(msgspec.Struct, kw_only=True):
+class EngineState(msgspec.Struct, kw_only=True, dict=True):
+    """`dict=True` only gives `shown_tickets` somewhere to cache its answer; never encoded."""
+
     version: int = 1
     next_id: int = 1
     timers: list[Timer] = []
@@ -216,17 +218,28 @@ Effect = Finalized | Notice
 
 def shown_tickets(state: EngineState, *, everywhere: bool = False) -> dict[str, TicketRef]:
     """Tickets shown in a tab of any install that is not offline (of any install at all with `everywhere`), in
-    install then tab-id order (the first tab of a ticket names it)."""
+    install then tab-id order (the first tab of a ticket names it); read-only.
+
+    Every browser event asks for it, with several installs of many tabs each, and most events change no tabs: the
+    answer is cached with the per-install answers (`_shown_by`, themselves cached until their tabs change) it was
+    merged from, and given again while they are the same objects in the same order."""
+    parts = [_shown_by(view) for name, view in sorted(state.installs.items()) if everywhere or not view.offline]
+    slot = "_shown_everywhere" if everywhere else "_shown_online"
+    cached: tuple[list[dict[str, TicketRef]], dict[str, TicketRef]] | None = state.__dict__.get(slot)
+    if (
+        cached is not None
+        and len(cached[0]) == len(parts)
+        and all(a is b for a, b in zip(cached[0], parts, strict=True))
+    ):
+        return cached[1]
     out: dict[str, TicketRef] = {}
-    for name in sorted(state.installs):
-        view = state.installs[name]
-        if view.offline and not everywhere:
-            continue
+    for shown in parts:
         if not out:
-            out.update(_shown_by(view))
+            out.update(shown)
             continue
-        for key, ticket in _shown_by(view).items():
+        for key, ticket in shown.items():
             out.setdefault(key, ticket)
+    state.__dict__[slot] = (parts, out)
     return out
 
 
