@@ -21,7 +21,13 @@ def test_the_cached_key_is_never_encoded_and_survives_a_round_trip() -> None:
     ref = TicketRef(instance="halo", kind="halopsa", id=7)
     _ = ref.key
     data = msgspec.json.encode(ref)
-    assert msgspec.json.decode(data) == {"instance": "halo", "kind": "halopsa", "id": 7, "number": None, "record": "ticket"}
+    assert msgspec.json.decode(data) == {
+        "instance": "halo",
+        "kind": "halopsa",
+        "id": 7,
+        "number": None,
+        "record": "ticket",
+    }
     back = msgspec.json.decode(data, type=TicketRef)
     assert back == ref and back.key == "halo:7"
     assert msgspec.structs.replace(ref, id=8).key == "halo:8"  # a changed copy has its own key
