@@ -1,8 +1,9 @@
 """SQL for the timer engine's state, the daemon's checkpoint and per-install acknowledgements.
 
-The state is kept in parts (migration 9): each install's browser view in its own `engine_installs` row, the rest
-(timers, idleness, suppressions, ...) in the one `engine` row. A commit writes the rest and only the views that
-changed, in the same transaction as its acknowledgements.
+The state is kept in parts (migration 9): each install's tab map in an `engine_tabs` row, the rest of its browser
+view in an `engine_installs` row, the rest of the state (timers, idleness, suppressions, ...) in the one `engine`
+row. A commit writes the rest and only the views and tab maps that changed, in the same transaction as its
+acknowledgements.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from daemon.store.db import Database, Params, Transaction
 
 __all__ = ["EngineStore", "StoredState"]
 
-StoredState = tuple[bytes | None, dict[str, bytes], float | None]
-"""(the rest of the state or None if never saved, install -> its view, the daemon's last checkpoint)."""
+StoredState = tuple[bytes | None, dict[str, bytes], dict[str, bytes], float | None]
+"""(the rest of the state or None if never saved, install -> its view, install -> its tab map, the daemon's last
+checkpoint)."""
 
 
 class EngineStore:
@@ -23,16 +25,21 @@ class EngineStore:
 
     async def load(self) -> StoredState:
         row = await self._db.fetchone("SELECT state, daemon_seen FROM engine WHERE id = 1")
-        views = await self._db.fetchall("SELECT install, view FROM engine_installs")
-        parts = {str(r[0]): bytes(r[1]) for r in views}
-        return (None, parts, None) if row is None else (bytes(row[0]), parts, float(row[1]))
+        views = {str(r[0]): bytes(r[1]) for r in await self._db.fetchall("SELECT install, view FROM engine_installs")}
+        tabs = {str(r[0]): bytes(r[1]) for r in await self._db.fetchall("SELECT install, tabs FROM engine_tabs")}
+        return (None, views, tabs, None) if row is None else (bytes(row[0]), views, tabs, float(row[1]))
 
     @staticmethod
     async def save(
-        tx: Transaction, rest: bytes, daemon_seen: float, views: Mapping[str, bytes], gone: Collection[str]
+        tx: Transaction,
+        rest: bytes,
+        daemon_seen: float,
+        views: Mapping[str, bytes],
+        tabs: Mapping[str, bytes],
+        gone: Collection[str],
     ) -> None:
-        """Save the rest of the state, the changed install views and forget the `gone` ones."""
-        for sql, params in _save(rest, daemon_seen, views, gone):
+        """Save the rest of the state, the given install views and tab maps, and forget the `gone` installs."""
+        for sql, params in _save(rest, daemon_seen, views, tabs, gone):
             await tx.execute(sql, params)
 
     async def save_acked(
@@ -40,11 +47,12 @@ class EngineStore:
         rest: bytes,
         daemon_seen: float,
         views: Mapping[str, bytes],
+        tabs: Mapping[str, bytes],
         gone: Collection[str],
         acks: Sequence[tuple[str, int, str]],
     ) -> None:
         """`save` plus the (install, seq, instance) acknowledgements, in one transaction, one database call."""
-        statements = _save(rest, daemon_seen, views, gone)
+        statements = _save(rest, daemon_seen, views, tabs, gone)
         statements += [(_ACK, (install, seq, daemon_seen, instance)) for install, seq, instance in acks]
         await self._db.write(statements)
 
@@ -62,11 +70,17 @@ class EngineStore:
 
 
 def _save(
-    rest: bytes, daemon_seen: float, views: Mapping[str, bytes], gone: Collection[str]
+    rest: bytes,
+    daemon_seen: float,
+    views: Mapping[str, bytes],
+    tabs: Mapping[str, bytes],
+    gone: Collection[str],
 ) -> list[tuple[str, Params]]:
     statements: list[tuple[str, Params]] = [(_SAVE, (rest, daemon_seen))]
     statements += [(_SAVE_VIEW, (install, view)) for install, view in views.items()]
-    statements += [(_DROP_VIEW, (install,)) for install in gone]
+    statements += [(_SAVE_TABS, (install, blob)) for install, blob in tabs.items()]
+    for install in gone:
+        statements += [(_DROP_VIEW, (install,)), (_DROP_TABS, (install,))]
     return statements
 
 
@@ -78,6 +92,10 @@ _SAVE_VIEW = (
     "INSERT INTO engine_installs (install, view) VALUES (?, ?) ON CONFLICT(install) DO UPDATE SET view = excluded.view"
 )
 _DROP_VIEW = "DELETE FROM engine_installs WHERE install = ?"
+_SAVE_TABS = (
+    "INSERT INTO engine_tabs (install, tabs) VALUES (?, ?) ON CONFLICT(install) DO UPDATE SET tabs = excluded.tabs"
+)
+_DROP_TABS = "DELETE FROM engine_tabs WHERE install = ?"
 _ACK = (
     "INSERT INTO installs (install, acked_seq, last_at, instance) VALUES (?, ?, ?, ?) "
     "ON CONFLICT(install) DO UPDATE SET acked_seq = excluded.acked_seq, last_at = excluded.last_at, "

@@ -28,7 +28,7 @@ from daemon.settings import Config
 from daemon.store import Database, Transaction
 from daemon.store.engine import EngineStore
 from daemon.timers import engine as E
-from daemon.timers.engine_state import Billable, InstallView
+from daemon.timers.engine_state import Billable, InstallView, Tab
 from daemon.timers.events import Batch, BrowserEvent, SeqGap, fresh_events
 from daemon.timers.model import StatePush, TicketRef, TimerView
 from daemon.timers.recognize import recognize
@@ -50,15 +50,17 @@ MIN_TICK_S = 0.5
 
 _state_decoder = msgspec.json.Decoder(E.EngineState)
 _view_decoder = msgspec.json.Decoder(InstallView)
+_tabs_decoder = msgspec.json.Decoder(dict[int, Tab])
 _encoder = msgspec.json.Encoder()
 
 
 class _Parts(NamedTuple):
-    """The engine state encoded for a commit: the rest, the install views that differ from the saved ones, and the
-    saved views whose install is gone."""
+    """The engine state encoded for a commit: the rest, the install views (without their tabs) and the tab maps that
+    differ from the saved ones, and the saved installs that are gone."""
 
     rest: bytes
     views: dict[str, bytes]
+    tabs: dict[str, bytes]
     gone: list[str]
 
 
@@ -88,7 +90,8 @@ class TimerService:
         self._state = E.EngineState()
         self._saved_rest = b""
         self._saved: dict[str, bytes] = {}
-        """What the database holds: the rest of the state and each install's view, as encoded (`_encode`)."""
+        self._saved_tabs: dict[str, bytes] = {}
+        """What the database holds: the rest of the state, each install's view and tab map, as encoded (`_encode`)."""
         self._acked: dict[str, int] = {}
         self._started = clock.now()
         self._listeners: set[Listener] = set()
@@ -147,7 +150,7 @@ class TimerService:
             now = self._clock.now()
             effects = E.tick(self._state, now, self._cfg, allow_offline=now - self._started >= STARTUP_GRACE_S)
             parts = self._encode(None)  # memory equals `_saved` before any change: a difference is a change
-            changed = bool(effects) or parts.rest != self._saved_rest or bool(parts.views) or bool(parts.gone)
+            changed = bool(effects) or parts.rest != self._saved_rest or any((parts.views, parts.tabs, parts.gone))
             if changed or now - self._last_checkpoint >= self._checkpoint_every():
                 await self._commit(effects, now, changed=changed, parts=parts)
 
@@ -434,7 +437,7 @@ class TimerService:
                         await EngineStore.ack(tx, install, seq, now, instance)
             else:  # the common case (no entry, no notice): state and acks in one database call
                 created = []
-                await self._store.save_acked(parts.rest, now, parts.views, parts.gone, acks)
+                await self._store.save_acked(parts.rest, now, parts.views, parts.tabs, parts.gone, acks)
         except BaseException:
             # The database did not take it: reload the last durable state so memory never runs ahead of disk.
             self._noticed = []
@@ -467,13 +470,14 @@ class TimerService:
         if notices:
             recorded, unread = await NoticeService.record(tx, notices)
             self._noticed += [NoticePush(notice=n, unread=unread) for n in recorded]
-        await EngineStore.save(tx, parts.rest, now, parts.views, parts.gone)
+        await EngineStore.save(tx, parts.rest, now, parts.views, parts.tabs, parts.gone)
         return created
 
     def _encode(self, dirty: Collection[str] | None) -> _Parts:
-        """Encode the state for a commit: the rest, and the views of the installs in `dirty` (all if None) and of new
-        installs that differ from what was saved. The views are most of the state (a tab map per install), and an
-        event changes only its own install's, so a batch writes a few KB instead of the whole state."""
+        """Encode the state for a commit: the rest, and the views and tab maps of the installs in `dirty` (all if
+        None) and of new installs, where they differ from what was saved. The tab maps are most of the state, an
+        event changes only its own install's view and few change its tabs, so a batch writes a few KB instead of the
+        whole state."""
         state = self._state
         installs = state.installs
         saved = self._saved
@@ -483,29 +487,39 @@ class TimerService:
             names = {n for n in dirty if n in installs}
             names.update(n for n in installs if n not in saved)
         views: dict[str, bytes] = {}
+        tabs: dict[str, bytes] = {}
         for name in names:
-            blob = _encoder.encode(installs[name])
+            view = installs[name]
+            blob = _encoder.encode(msgspec.structs.replace(view, tabs={}))
             if saved.get(name) != blob:
                 views[name] = blob
+            blob = _encoder.encode(view.tabs)
+            if self._saved_tabs.get(name) != blob:
+                tabs[name] = blob
         gone = [name for name in saved if name not in installs]
-        return _Parts(rest, views, gone)
+        return _Parts(rest, views, tabs, gone)
 
     def _saved_as(self, parts: _Parts) -> None:
         """`parts` are committed."""
         self._saved_rest = parts.rest
         self._saved.update(parts.views)
+        self._saved_tabs.update(parts.tabs)
         for name in parts.gone:
-            del self._saved[name]
+            self._saved.pop(name, None)
+            self._saved_tabs.pop(name, None)
 
     async def _load(self) -> float | None:
         """Load the durable state into memory; returns the daemon's last checkpoint (None: nothing saved yet)."""
-        rest, views, daemon_seen = await self._store.load()
+        rest, views, tabs, daemon_seen = await self._store.load()
         state = _state_decoder.decode(rest) if rest is not None else E.EngineState()
         # a rest that still holds views (never written so) keeps them; the rows win and the next commit moves them
-        state.installs = {**state.installs, **{name: _view_decoder.decode(blob) for name, blob in views.items()}}
+        for name, blob in views.items():
+            view = state.installs[name] = _view_decoder.decode(blob)
+            view.tabs = _tabs_decoder.decode(tabs[name]) if name in tabs else {}
         self._state = state
         self._saved_rest = rest if rest is not None else b""
         self._saved = views
+        self._saved_tabs = tabs
         return daemon_seen
 
     async def _reload(self) -> None:

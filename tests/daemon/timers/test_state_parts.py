@@ -20,7 +20,7 @@ from daemon.store.db import Database
 from daemon.store.engine import EngineStore
 from daemon.store.migrations import MIGRATIONS
 from daemon.timers import engine as E
-from daemon.timers.engine_state import InstallView
+from daemon.timers.engine_state import InstallView, Tab
 from daemon.timers.events import Batch, BrowserEvent, Heartbeat, TabActivated, TabClosed, TabOpened
 from daemon.timers.offline import OFFLINE_FINALIZE_S
 from daemon.timers.recognize import recognize
@@ -52,11 +52,15 @@ def recognise(u: str, title: str, page_ticket: str | None) -> Any:
 
 
 async def on_disk(db: Database) -> E.EngineState:
-    rest, views, _ = await EngineStore(db).load()
+    rest, views, tabs, _ = await EngineStore(db).load()
     assert rest is not None
     state = msgspec.json.decode(rest, type=E.EngineState)
     assert state.installs == {}  # the views live in their own rows only
-    state.installs = {name: msgspec.json.decode(blob, type=InstallView) for name, blob in views.items()}
+    assert set(tabs) == set(views)
+    for name, blob in views.items():
+        view = state.installs[name] = msgspec.json.decode(blob, type=InstallView)
+        assert view.tabs == {}  # and their tabs in theirs
+        view.tabs = msgspec.json.decode(tabs[name], type=dict[int, Tab])
     return state
 
 
@@ -138,25 +142,34 @@ async def test_a_batch_writes_the_view_of_its_own_install_only(db: Database, fak
     t = fake_clock.now()
     for name in ("a", "b", "c"):
         await twin.send(name, *(opened(0, t, tab, 200 + tab) for tab in range(1, 51)))
-    # a real SQLite trigger records every write of an install's view from here on
+    # real SQLite triggers record every write of an install's view and of its tab map from here on
     async with db.transaction() as tx:
-        await tx.execute("CREATE TABLE view_writes (install TEXT NOT NULL)")
-        await tx.execute(
-            "CREATE TRIGGER log_insert AFTER INSERT ON engine_installs "
-            "BEGIN INSERT INTO view_writes (install) VALUES (new.install); END"
-        )
-        await tx.execute(
-            "CREATE TRIGGER log_update AFTER UPDATE ON engine_installs "
-            "BEGIN INSERT INTO view_writes (install) VALUES (new.install); END"
-        )
-    for i in range(1, 4):
+        await tx.execute("CREATE TABLE writes (part TEXT NOT NULL, install TEXT NOT NULL)")
+        for sql in TRIGGERS:
+            await tx.execute(sql)
+    for i in range(1, 4):  # switching tabs changes b's view, not its tabs
         fake_clock.advance(10)
         t = fake_clock.now()
         await twin.send("b", TabActivated(seq=0, at=t, tab=i, window=1), Heartbeat(seq=0, at=t))
-    rows = await db.fetchall("SELECT install FROM view_writes")
-    assert [r[0] for r in rows] == ["b", "b", "b"]  # one write per batch, of b's view; a's and c's untouched
+    assert await writes(db) == [("view", "b")] * 3  # one write per batch, of b's view; a's and c's untouched
+    fake_clock.advance(10)
+    t = fake_clock.now()
+    await twin.send("c", opened(0, t, 60, 260))  # a new tab: c's view and tab map
+    assert await writes(db) == [("view", "b")] * 3 + [("view", "c"), ("tabs", "c")]
     rest = await db.scalar("SELECT state FROM engine WHERE id = 1")
     assert b"ticket?id=" not in bytes(rest)  # no tab is in the engine row
+
+
+TRIGGERS = [
+    f"CREATE TRIGGER log_{op.lower()}_{table} AFTER {op} ON {table} "  # noqa: S608 (constants)
+    f"BEGIN INSERT INTO writes (part, install) VALUES ('{part}', new.install); END"
+    for op in ("INSERT", "UPDATE")
+    for table, part in (("engine_installs", "view"), ("engine_tabs", "tabs"))
+]
+
+
+async def writes(db: Database) -> list[tuple[str, str]]:
+    return [(str(r[0]), str(r[1])) for r in await db.fetchall("SELECT part, install FROM writes ORDER BY rowid")]
 
 
 async def test_a_database_of_the_previous_schema_is_read_with_its_whole_state(tmp_path: Path) -> None:
