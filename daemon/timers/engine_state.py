@@ -1,8 +1,9 @@
 """The timer engine's persisted state, its effects and errors, and the browser model's pure updates.
 
 Everything here is a msgspec Struct that round-trips through `msgspec.json.encode/decode(..., type=EngineState)`.
-New fields always get defaults; existing field types never change. The transitions live in `engine.py`, which
-re-exports the names most callers need.
+New fields always get defaults; existing field types never change; defaults never change either, because the
+persisted state omits fields at their default (`omit_defaults`: the part rewritten by every event stays small).
+The transitions live in `engine.py`, which re-exports the names most callers need.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class InvalidInput(EngineError):
 # --- state ----------------------------------------------------------------------------------------------------
 
 
-class Tab(msgspec.Struct, kw_only=True):
+class Tab(msgspec.Struct, kw_only=True, omit_defaults=True):
     window: int
     url: str
     title: str = ""
@@ -100,7 +101,7 @@ class Tab(msgspec.Struct, kw_only=True):
     ticket: TicketRef | None = None
 
 
-class Browser(msgspec.Struct, kw_only=True):
+class Browser(msgspec.Struct, kw_only=True, omit_defaults=True):
     """What holds for the whole machine: idleness and the attended ticket.
 
     `tabs`, `active` and `focused_window` are the layout from before browsers were kept per install; a state
@@ -115,7 +116,7 @@ class Browser(msgspec.Struct, kw_only=True):
     """Ticket key attended as of the last event."""
 
 
-class InstallView(msgspec.Struct, kw_only=True, dict=True):
+class InstallView(msgspec.Struct, kw_only=True, dict=True, omit_defaults=True):
     """One browser install's view (Chrome and Edge, or two profiles, each have one): tab ids are its own.
 
     `dict=True` only gives `_shown_by` (below) somewhere to cache the tickets its tabs show; never encoded.
@@ -135,7 +136,7 @@ class InstallView(msgspec.Struct, kw_only=True, dict=True):
     """Silent too long (set by `tick`): its tabs show nothing until it speaks again."""
 
 
-class OfflineStop(msgspec.Struct, kw_only=True):
+class OfflineStop(msgspec.Struct, kw_only=True, omit_defaults=True):
     """What an offline stop undoes if the browser turns out to have been there all along."""
 
     state: Literal["running", "paused", "closing"]
@@ -146,7 +147,7 @@ class OfflineStop(msgspec.Struct, kw_only=True):
     """The silent installs that showed the ticket; an event from one of them settles the stop (empty: any)."""
 
 
-class Timer(msgspec.Struct, kw_only=True):
+class Timer(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: str
     slot: int
     colour: str
@@ -172,13 +173,13 @@ class Timer(msgspec.Struct, kw_only=True):
     """Resumed by the user while not attended (focus mode): runs until attention changes."""
 
 
-class PendingIdle(msgspec.Struct, kw_only=True):
+class PendingIdle(msgspec.Struct, kw_only=True, omit_defaults=True):
     since: float
     until: float | None = None
     timers: list[str] = []
 
 
-class EngineState(msgspec.Struct, kw_only=True, dict=True):
+class EngineState(msgspec.Struct, kw_only=True, dict=True, omit_defaults=True):
     """`dict=True` only gives `shown_tickets` somewhere to cache its answer; never encoded."""
 
     version: int = 1

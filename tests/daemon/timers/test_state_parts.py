@@ -206,3 +206,17 @@ async def test_a_database_of_the_previous_schema_is_read_with_its_whole_state(tm
         assert msgspec.to_builtins(await on_disk(db)) == msgspec.to_builtins(old)  # auto timers: nothing to recover
     finally:
         await db.close()
+
+
+async def test_the_engine_row_with_every_timer_live_fits_in_one_page(db: Database, fake_clock: FakeClock) -> None:
+    """Every event rewrites the engine row (the timers, when the browser was last seen): fields at their default are
+    not written (`omit_defaults`), so with all slots live it stays inside one 4 KiB page, without overflow pages."""
+    twin = Twin(db, fake_clock)
+    await twin.start()
+    for tab in range(1, 21):
+        fake_clock.advance(7)
+        t = fake_clock.now()
+        await twin.send("a", opened(0, t, tab, 1000 + tab), TabActivated(seq=0, at=t, tab=tab, window=1))
+    rest = await db.scalar("SELECT state FROM engine WHERE id = 1")
+    assert len(msgspec.json.decode(rest, type=E.EngineState).timers) == E.MAX_LIVE
+    assert len(rest) < 4000, len(rest)  # SQLite keeps a row of up to ~4 KB in its leaf page
