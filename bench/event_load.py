@@ -300,8 +300,20 @@ async def close_tabs(tgt: Target, c: Client, proto: str, a) -> dict:
 
 
 async def run_stream(
-    tgt: Target, c: Client, stream, proto: str, lat: list, errs: dict, deadline: float, a, marks: list | None = None
+    tgt: Target,
+    c: Client,
+    stream,
+    proto: str,
+    lat: list,
+    errs: dict,
+    deadline: float,
+    a,
+    marks: list | None = None,
+    cpu_at: dict | None = None,
+    pid: int = 0,
 ) -> int:
+    """Send `stream` one event at a time. With `marks`: each answer's time; with `cpu_at` (count of answers -> None):
+    the server's CPU seconds once that many answers are in (soak quarters, so CPU per event per quarter)."""
     sent = 0
     for kind, i in stream:  # bounded by len(stream)
         if time.monotonic() > deadline:
@@ -318,6 +330,8 @@ async def run_stream(
         lat.append((t1 - t0) * 1000.0)
         if marks is not None:
             marks.append(t1)
+            if cpu_at is not None and len(marks) in cpu_at:
+                cpu_at[len(marks)] = proc_cpu_s(pid)
     return sent
 
 
@@ -534,9 +548,12 @@ async def soak_run(a, out: dict) -> None:
             marks: list[float] = []
             errs: dict = {}
             log(f"[{a.label}] soak {a.soak} events at 1 client ...")
+            cpu_at: dict = {a.soak * i // 4: None for i in range(1, 5)}
             cpu0 = proc_cpu_s(pid)
             t0 = time.perf_counter()
-            await run_stream(tgt, c, stream, "http", lat, errs, time.monotonic() + a.soak_timeout, a, marks)
+            await run_stream(
+                tgt, c, stream, "http", lat, errs, time.monotonic() + a.soak_timeout, a, marks, cpu_at, pid
+            )
             wall = time.perf_counter() - t0
             cpu = proc_cpu_s(pid) - cpu0
             n = len(marks)
@@ -546,9 +563,18 @@ async def soak_run(a, out: dict) -> None:
                 lo, hi = i * q, (i + 1) * q
                 start = t0 if i == 0 else marks[lo - 1]
                 dt = marks[hi - 1] - start if q else 0
+                c_lo = cpu0 if i == 0 else cpu_at.get(lo)
+                c_hi = cpu_at.get(hi)
+                cpu_ms = round(1000 * (c_hi - c_lo) / q, 4) if q and c_lo is not None and c_hi is not None else None
                 quarters.append(
-                    {"events": q, "ev_per_s": round(q / dt, 1) if dt > 0 else None, "lat_ms": lat_summary(lat[lo:hi])}
+                    {
+                        "events": q,
+                        "ev_per_s": round(q / dt, 1) if dt > 0 else None,
+                        "lat_ms": lat_summary(lat[lo:hi]),
+                        "server_cpu_ms_per_ev": cpu_ms,
+                    }
                 )
+            cq1, cq4 = quarters[0]["server_cpu_ms_per_ev"], quarters[3]["server_cpu_ms_per_ev"]
             ratio = (
                 quarters[3]["ev_per_s"] / quarters[0]["ev_per_s"]
                 if q and quarters[0]["ev_per_s"] and quarters[3]["ev_per_s"]
@@ -565,6 +591,7 @@ async def soak_run(a, out: dict) -> None:
                 "server_cpu_ms_per_ev": round(1000 * cpu / n, 4) if n else None,
                 "quarters": quarters,
                 "q4_over_q1": round(ratio, 3) if ratio else None,
+                "cpu_q4_over_q1": round(cq4 / cq1, 3) if cq1 and cq4 else None,
                 "cold_start_s": cold,
                 "rss_idle_kb": rss_idle,
                 "rss_after_kb": tree_rss_kb(pid),
@@ -572,7 +599,8 @@ async def soak_run(a, out: dict) -> None:
             }
             log(
                 f"[{a.label}]   soak {out['soak']['ev_per_s']} ev/s quarters "
-                f"{[qq['ev_per_s'] for qq in quarters]} Q4/Q1={out['soak']['q4_over_q1']}"
+                f"{[qq['ev_per_s'] for qq in quarters]} Q4/Q1={out['soak']['q4_over_q1']} CPU ms/event per quarter "
+                f"{[qq['server_cpu_ms_per_ev'] for qq in quarters]} (Q4/Q1 {out['soak']['cpu_q4_over_q1']})"
             )
     finally:
         out["soak_server_exit"] = d.stop()

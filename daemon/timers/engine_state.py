@@ -1,8 +1,9 @@
 """The timer engine's persisted state, its effects and errors, and the browser model's pure updates.
 
 Everything here is a msgspec Struct that round-trips through `msgspec.json.encode/decode(..., type=EngineState)`.
-New fields always get defaults; existing field types never change. The transitions live in `engine.py`, which
-re-exports the names most callers need.
+New fields always get defaults; existing field types never change; defaults never change either, because the
+persisted state omits fields at their default (`omit_defaults`: the part rewritten by every event stays small).
+The transitions live in `engine.py`, which re-exports the names most callers need.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class InvalidInput(EngineError):
 # --- state ----------------------------------------------------------------------------------------------------
 
 
-class Tab(msgspec.Struct, kw_only=True):
+class Tab(msgspec.Struct, kw_only=True, omit_defaults=True):
     window: int
     url: str
     title: str = ""
@@ -100,7 +101,7 @@ class Tab(msgspec.Struct, kw_only=True):
     ticket: TicketRef | None = None
 
 
-class Browser(msgspec.Struct, kw_only=True):
+class Browser(msgspec.Struct, kw_only=True, omit_defaults=True):
     """What holds for the whole machine: idleness and the attended ticket.
 
     `tabs`, `active` and `focused_window` are the layout from before browsers were kept per install; a state
@@ -115,7 +116,7 @@ class Browser(msgspec.Struct, kw_only=True):
     """Ticket key attended as of the last event."""
 
 
-class InstallView(msgspec.Struct, kw_only=True, dict=True):
+class InstallView(msgspec.Struct, kw_only=True, dict=True, omit_defaults=True):
     """One browser install's view (Chrome and Edge, or two profiles, each have one): tab ids are its own.
 
     `dict=True` only gives `_shown_by` (below) somewhere to cache the tickets its tabs show; never encoded.
@@ -135,7 +136,7 @@ class InstallView(msgspec.Struct, kw_only=True, dict=True):
     """Silent too long (set by `tick`): its tabs show nothing until it speaks again."""
 
 
-class OfflineStop(msgspec.Struct, kw_only=True):
+class OfflineStop(msgspec.Struct, kw_only=True, omit_defaults=True):
     """What an offline stop undoes if the browser turns out to have been there all along."""
 
     state: Literal["running", "paused", "closing"]
@@ -146,7 +147,7 @@ class OfflineStop(msgspec.Struct, kw_only=True):
     """The silent installs that showed the ticket; an event from one of them settles the stop (empty: any)."""
 
 
-class Timer(msgspec.Struct, kw_only=True):
+class Timer(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: str
     slot: int
     colour: str
@@ -173,13 +174,15 @@ class Timer(msgspec.Struct, kw_only=True):
     """Resumed by the user while not attended (focus mode): runs until attention changes."""
 
 
-class PendingIdle(msgspec.Struct, kw_only=True):
+class PendingIdle(msgspec.Struct, kw_only=True, omit_defaults=True):
     since: float
     until: float | None = None
     timers: list[str] = []
 
 
-class EngineState(msgspec.Struct, kw_only=True):
+class EngineState(msgspec.Struct, kw_only=True, dict=True, omit_defaults=True):
+    """`dict=True` only gives `shown_tickets` somewhere to cache its answer; never encoded."""
+
     version: int = 1
     next_id: int = 1
     timers: list[Timer] = []
@@ -217,17 +220,28 @@ Effect = Finalized | Notice
 
 def shown_tickets(state: EngineState, *, everywhere: bool = False) -> dict[str, TicketRef]:
     """Tickets shown in a tab of any install that is not offline (of any install at all with `everywhere`), in
-    install then tab-id order (the first tab of a ticket names it)."""
+    install then tab-id order (the first tab of a ticket names it); read-only.
+
+    Every browser event asks for it, with several installs of many tabs each, and most events change no tabs: the
+    answer is cached with the per-install answers (`_shown_by`, themselves cached until their tabs change) it was
+    merged from, and given again while they are the same objects in the same order."""
+    parts = [_shown_by(view) for name, view in sorted(state.installs.items()) if everywhere or not view.offline]
+    slot = "_shown_everywhere" if everywhere else "_shown_online"
+    cached: tuple[list[dict[str, TicketRef]], dict[str, TicketRef]] | None = state.__dict__.get(slot)
+    if (
+        cached is not None
+        and len(cached[0]) == len(parts)
+        and all(a is b for a, b in zip(cached[0], parts, strict=True))
+    ):
+        return cached[1]
     out: dict[str, TicketRef] = {}
-    for name in sorted(state.installs):
-        view = state.installs[name]
-        if view.offline and not everywhere:
-            continue
+    for shown in parts:
         if not out:
-            out.update(_shown_by(view))
+            out.update(shown)
             continue
-        for key, ticket in _shown_by(view).items():
+        for key, ticket in shown.items():
             out.setdefault(key, ticket)
+    state.__dict__[slot] = (parts, out)
     return out
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
@@ -28,7 +28,7 @@ from daemon.settings import Config
 from daemon.store import Database, Transaction
 from daemon.store.engine import EngineStore
 from daemon.timers import engine as E
-from daemon.timers.engine_state import Billable
+from daemon.timers.engine_state import Billable, InstallView, Tab
 from daemon.timers.events import Batch, BrowserEvent, SeqGap, fresh_events
 from daemon.timers.model import StatePush, TicketRef, TimerView
 from daemon.timers.recognize import recognize
@@ -49,7 +49,19 @@ MIN_TICK_S = 0.5
 """At least this long between ticks, so a database that keeps failing is not retried in a tight loop."""
 
 _state_decoder = msgspec.json.Decoder(E.EngineState)
+_view_decoder = msgspec.json.Decoder(InstallView)
+_tabs_decoder = msgspec.json.Decoder(dict[int, Tab])
 _encoder = msgspec.json.Encoder()
+
+
+class _Parts(NamedTuple):
+    """The engine state encoded for a commit: the rest, the install views (without their tabs) and the tab maps that
+    differ from the saved ones, and the saved installs that are gone."""
+
+    rest: bytes
+    views: dict[str, bytes]
+    tabs: dict[str, bytes]
+    gone: list[str]
 
 
 class EventsRejected(Exception):
@@ -76,6 +88,10 @@ class TimerService:
         self._store = EngineStore(db)
         self._lock = asyncio.Lock()
         self._state = E.EngineState()
+        self._saved_rest = b""
+        self._saved: dict[str, bytes] = {}
+        self._saved_tabs: dict[str, bytes] = {}
+        """What the database holds: the rest of the state, each install's view and tab map, as encoded (`_encode`)."""
         self._acked: dict[str, int] = {}
         self._started = clock.now()
         self._listeners: set[Listener] = set()
@@ -96,17 +112,18 @@ class TimerService:
     # --- life cycle --------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        blob, daemon_seen = await self._store.load()
+        daemon_seen = await self._load()
         now = self._clock.now()
         self._started = now
-        if blob is not None:
-            self._state = _state_decoder.decode(blob)
-            effects = E.recover(self._state, daemon_seen if daemon_seen is not None else now, now)
+        if daemon_seen is not None:
+            effects = E.recover(self._state, daemon_seen, now)
         else:
             effects = []
         self._acked = await self._store.acked()
+        parts = self._encode(None)
         async with self._db.transaction() as tx:
-            await self._persist(tx, effects, now)
+            await self._persist(tx, effects, now, parts)
+        self._saved_as(parts)
         self._last_checkpoint = now
         self._noticed = []  # recorded for the API; nobody is connected yet
 
@@ -131,11 +148,11 @@ class TimerService:
     async def tick(self) -> None:
         async with self._lock:
             now = self._clock.now()
-            before = _encoder.encode(self._state)
             effects = E.tick(self._state, now, self._cfg, allow_offline=now - self._started >= STARTUP_GRACE_S)
-            changed = bool(effects) or _encoder.encode(self._state) != before
+            parts = self._encode(None)  # memory equals `_saved` before any change: a difference is a change
+            changed = bool(effects) or parts.rest != self._saved_rest or any((parts.views, parts.tabs, parts.gone))
             if changed or now - self._last_checkpoint >= self._checkpoint_every():
-                await self._commit(effects, now, changed=changed)
+                await self._commit(effects, now, changed=changed, parts=parts)
 
     async def shutdown(self) -> None:
         async with self._lock:
@@ -196,8 +213,14 @@ class TimerService:
                             acks[batch.install] = (fresh[-1].seq, instance)
                         answers.append((future, fresh[-1].seq if fresh else acked))
                     if acks:
+                        # an event changes the view of its own install only (engine.py); new and gone installs
+                        # are found by `_encode` itself
                         await self._commit(
-                            effects, now, changed=True, acks=[(k, seq, inst) for k, (seq, inst) in acks.items()]
+                            effects,
+                            now,
+                            changed=True,
+                            acks=[(k, seq, inst) for k, (seq, inst) in acks.items()],
+                            dirty=acks.keys(),
                         )
                 except BaseException as exc:
                     await self._reload()  # memory never runs ahead of disk
@@ -402,22 +425,34 @@ class TimerService:
     # --- persistence ------------------------------------------------------------------------------------------
 
     async def _commit(
-        self, effects: Sequence[Any], now: float, *, changed: bool, acks: Sequence[tuple[str, int, str]] = ()
+        self,
+        effects: Sequence[Any],
+        now: float,
+        *,
+        changed: bool,
+        acks: Sequence[tuple[str, int, str]] = (),
+        dirty: Collection[str] | None = None,
+        parts: _Parts | None = None,
     ) -> list[Entry]:
+        """Commit the state (`parts`, else encoded for the installs in `dirty`, else for all), the effects' entries and
+        notices and `acks` in one transaction."""
         try:
+            if parts is None:
+                parts = self._encode(dirty)
             if effects:
                 async with self._db.transaction() as tx:
-                    created = await self._persist(tx, effects, now)
+                    created = await self._persist(tx, effects, now, parts)
                     for install, seq, instance in acks:
                         await EngineStore.ack(tx, install, seq, now, instance)
             else:  # the common case (no entry, no notice): state and acks in one database call
                 created = []
-                await self._store.save_acked(_encoder.encode(self._state), now, acks)
+                await self._store.save_acked(parts.rest, now, parts.views, parts.tabs, parts.gone, acks)
         except BaseException:
             # The database did not take it: reload the last durable state so memory never runs ahead of disk.
             self._noticed = []
             await self._reload()
             raise
+        self._saved_as(parts)
         self._last_checkpoint = now
         noticed, self._noticed = self._noticed, []
         for push in noticed:
@@ -426,7 +461,7 @@ class TimerService:
             self._schedule_push()
         return created
 
-    async def _persist(self, tx: Transaction, effects: Sequence[Any], now: float) -> list[Entry]:
+    async def _persist(self, tx: Transaction, effects: Sequence[Any], now: float, parts: _Parts) -> list[Entry]:
         created: list[Entry] = []
         notices: list[tuple[float, str, str, str | None]] = []
         for effect in effects:
@@ -444,12 +479,60 @@ class TimerService:
         if notices:
             recorded, unread = await NoticeService.record(tx, notices)
             self._noticed += [NoticePush(notice=n, unread=unread) for n in recorded]
-        await EngineStore.save(tx, _encoder.encode(self._state), now)
+        await EngineStore.save(tx, parts.rest, now, parts.views, parts.tabs, parts.gone)
         return created
 
+    def _encode(self, dirty: Collection[str] | None) -> _Parts:
+        """Encode the state for a commit: the rest, and the views and tab maps of the installs in `dirty` (all if
+        None) and of new installs, where they differ from what was saved. The tab maps are most of the state, an
+        event changes only its own install's view and few change its tabs, so a batch writes a few KB instead of the
+        whole state."""
+        state = self._state
+        installs = state.installs
+        saved = self._saved
+        rest = _encoder.encode(msgspec.structs.replace(state, installs={}))
+        names: Collection[str] = installs.keys()
+        if dirty is not None:
+            names = {n for n in dirty if n in installs}
+            names.update(n for n in installs if n not in saved)
+        views: dict[str, bytes] = {}
+        tabs: dict[str, bytes] = {}
+        for name in names:
+            view = installs[name]
+            blob = _encoder.encode(msgspec.structs.replace(view, tabs={}))
+            if saved.get(name) != blob:
+                views[name] = blob
+            blob = _encoder.encode(view.tabs)
+            if self._saved_tabs.get(name) != blob:
+                tabs[name] = blob
+        gone = [name for name in saved if name not in installs]
+        return _Parts(rest, views, tabs, gone)
+
+    def _saved_as(self, parts: _Parts) -> None:
+        """`parts` are committed."""
+        self._saved_rest = parts.rest
+        self._saved.update(parts.views)
+        self._saved_tabs.update(parts.tabs)
+        for name in parts.gone:
+            self._saved.pop(name, None)
+            self._saved_tabs.pop(name, None)
+
+    async def _load(self) -> float | None:
+        """Load the durable state into memory; returns the daemon's last checkpoint (None: nothing saved yet)."""
+        rest, views, tabs, daemon_seen = await self._store.load()
+        state = _state_decoder.decode(rest) if rest is not None else E.EngineState()
+        # a rest that still holds views (never written so) keeps them; the rows win and the next commit moves them
+        for name, blob in views.items():
+            view = state.installs[name] = _view_decoder.decode(blob)
+            view.tabs = _tabs_decoder.decode(tabs[name]) if name in tabs else {}
+        self._state = state
+        self._saved_rest = rest if rest is not None else b""
+        self._saved = views
+        self._saved_tabs = tabs
+        return daemon_seen
+
     async def _reload(self) -> None:
-        blob, _ = await self._store.load()
-        self._state = _state_decoder.decode(blob) if blob is not None else E.EngineState()
+        await self._load()
 
     def _state_copy(self) -> E.EngineState:
         return _state_decoder.decode(_encoder.encode(self._state))

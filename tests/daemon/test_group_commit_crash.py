@@ -80,11 +80,10 @@ def durable_state(db_path: Path) -> tuple[dict[str, int], dict[str, set[int]]]:
     conn = sqlite3.connect(db_path)
     try:
         acks = {str(i): int(s) for i, s in conn.execute("SELECT install, acked_seq FROM installs")}
-        (blob,) = conn.execute("SELECT state FROM engine WHERE id = 1").fetchone()
+        tabs = {str(i): json.loads(t) for i, t in conn.execute("SELECT install, tabs FROM engine_tabs")}
     finally:
         conn.close()
-    installs = json.loads(blob)["installs"]
-    return acks, {name: {int(tab) for tab in view["tabs"]} for name, view in installs.items()}
+    return acks, {name: {int(tab) for tab in view_tabs} for name, view_tabs in tabs.items()}
 
 
 def test_every_acknowledged_batch_survives_a_sigkill_under_8_concurrent_clients(tmp_path: Path) -> None:
