@@ -19,8 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import xlsxwriter
-
 from daemon.entries.model import BUCKETS, Entry
 from daemon.textsafe import csv_cell
 
@@ -104,6 +102,8 @@ class XlsxFile:
     """One worksheet written row by row to `path` (constant memory); `close` finishes the file."""
 
     def __init__(self, path: Path, sheet: str) -> None:
+        import xlsxwriter  # ~40 ms: loaded by the first XLSX export, not by every daemon start
+
         self._book = xlsxwriter.Workbook(
             str(path),
             {
