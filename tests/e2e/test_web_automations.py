@@ -157,7 +157,9 @@ async def test_settings_refused_beside_the_field_runs_listed_rules_saved_and_exp
     await page.wait_for_url(f"{d.base_url}/automations?entry={logged['entry_id']}")
     await settle(page)
     await page.wait_for_selector("#entry p.muted:has-text('from automation Patch servers')")
-    assert await page.locator("#entry form.entry-edit").count() == 1
+    # queued or posted by now: shown read-only, with the reason and its audit trail
+    assert await page.locator("#entry .entry-view").count() == 1
+    assert await page.locator("#entry form.entry-edit").count() == 0
 
     # rules: a bad rule set is refused naming the field (the rules in force stay); a good one is saved
     rules_before = (await d.http.get("/api/v1/rules")).json()
