@@ -32,8 +32,9 @@ from daemon.timers.service import TimerService
 from tests.daemon.automation.world import KINDS, World, automation, world_of
 from tests.support import await_until
 
-BOARD = {"connectwise": "Help Desk", "autotask": "29682833", "halopsa": "Service Desk"}
-"""The board / queue / team of each sandbox's service ticket, as its connector reports it (Autotask: the queue id)."""
+BOARD = {"connectwise": "Help Desk", "autotask": "Service Desk", "halopsa": "Service Desk"}
+"""The board / queue / team of each sandbox's service ticket, as its connector reports it (Autotask: the queueID
+picklist's label)."""
 ROLE = {"connectwise": "Project Manager", "autotask": str(AT_PROJECT_MANAGER), "halopsa": "Project Manager"}
 """A role the logged-as user has but is not their default (ConnectWise member 152: Engineer; Autotask asmith:
 Senior Engineer)."""
