@@ -190,6 +190,10 @@ class PsaService:
         """instance → the work types (as entries name them) its PSA listed, for the instances fetched so far."""
         return {name: [w.value for w in found.work_types] for name, found in self._work_types.items()}
 
+    def known_roles(self) -> dict[str, list[str]]:
+        """instance → the roles (as entries name them: ConnectWise by name, Autotask by id) its PSA listed."""
+        return {name: [r.value for r in found.roles] for name, found in self._work_types.items()}
+
     def note(self, name: str, health: str, message: str) -> None:
         previous = self._health.get(name)
         self._health[name] = (health, previous[1] if previous else "", message, self._clock.now())

@@ -194,3 +194,28 @@ async def test_a_scoped_cap_stops_a_timer_at_its_own_cap_and_the_global_one_else
         assert by_timer[overnight].started_at == t0
     finally:
         await db.close()
+
+
+# -- roles are picked from the PSA's list --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "typo", "fine"), [("connectwise", "Enginer", "Engineer"), ("autotask", "1", ROLE["autotask"])]
+)
+async def test_once_the_psas_roles_are_listed_a_rule_naming_another_is_refused(
+    world: World, kind: str, typo: str, fine: str
+) -> None:
+    name = world.sandboxes[kind].name
+    bad = {"scoped": [{"match": {"instance": name}, "role": typo}]}
+    assert (await world.api.put("/api/v1/rules", json=bad)).status_code == 200  # no list known yet: taken
+    response = await world.api.get(f"/api/v1/psa/{name}/work-types")
+    assert response.status_code == 200, response.text
+    assert fine in [r["value"] for r in response.json()["roles"]]
+
+    response = await world.api.put("/api/v1/rules", json={**bad, "min_seconds": 5})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["details"]) == ("invalid_rules", {"field": "scoped[0].role"})
+    assert (await world.api.get("/api/v1/rules")).json()["rules"] == bad  # the previous rules stay in force
+    good = {"scoped": [{"match": {"instance": name}, "role": fine}]}
+    assert (await world.api.put("/api/v1/rules", json=good)).status_code == 200
