@@ -155,6 +155,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 settings.config, CredentialStore(settings.data_dir, settings.config.credentials), http, clock
             )
             rule_service.known_work_types = psa.known_work_types
+            rule_service.known_roles = psa.known_roles
             psa.on_company = lambda instance, company, attributes: entry_service.rules.set_psa_attributes(
                 instance, company, attributes, clock.now()
             )

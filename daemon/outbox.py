@@ -343,6 +343,7 @@ class OutboxService:
             internal_notes=entry.internal_notes,
             billable=entry.billable,
             work_type=entry.work_type,
+            role=entry.role,
             log_as=log_as,
             timezone=self._timezone,
         )

@@ -154,8 +154,8 @@ class PsaService:
             self.on_company(ref.instance, info.company, info.company_attributes)
         return info
 
-    async def ticket_summary(self, ref: TicketRef) -> tuple[str, str] | None:
-        """(summary, company) of a ticket, or None without credentials or when the PSA cannot say now."""
+    async def ticket_summary(self, ref: TicketRef) -> tuple[str, str, str] | None:
+        """(summary, company, board) of a ticket, or None without credentials or when the PSA cannot say now."""
         if ref.instance not in self._instances:
             return None
         try:
@@ -165,7 +165,7 @@ class PsaService:
             return None
         if info.company:
             self.on_company(ref.instance, info.company, info.company_attributes)
-        return info.summary, info.company
+        return info.summary, info.company, info.board
 
     async def work_types(self, name: str) -> WorkTypes:
         """The instance's work types and roles, fetched from the PSA now (and remembered for `known_work_types`)."""
@@ -189,6 +189,10 @@ class PsaService:
     def known_work_types(self) -> dict[str, list[str]]:
         """instance → the work types (as entries name them) its PSA listed, for the instances fetched so far."""
         return {name: [w.value for w in found.work_types] for name, found in self._work_types.items()}
+
+    def known_roles(self) -> dict[str, list[str]]:
+        """instance → the roles (as entries name them: ConnectWise by name, Autotask by id) its PSA listed."""
+        return {name: [r.value for r in found.roles] for name, found in self._work_types.items()}
 
     def note(self, name: str, health: str, message: str) -> None:
         previous = self._health.get(name)

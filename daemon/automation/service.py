@@ -268,6 +268,7 @@ class AutomationService:
             ticket=ticket,
             summary=info.summary if info is not None else "",
             company=info.company if info is not None else "",
+            board=info.board if info is not None else "",
             notes=notes,
             billable="" if settings.billable == "default" else settings.billable,
             work_type=settings.work_type,

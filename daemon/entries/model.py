@@ -117,6 +117,12 @@ class Entry(msgspec.Struct, kw_only=True):
     updated_at: float
     automation: str = ""
     """Source "automation": the automation whose run made the entry."""
+    board: str = ""
+    """The ticket's ConnectWise board / Autotask queue / Halo team, as its PSA look-up gave it (the rules' board
+    scope); "" when not known."""
+    role: str = ""
+    """The work role the PSA records the time under (ConnectWise workRole, Autotask roleID), from the rules' `role`
+    setting; "" lets the PSA choose (the member's or resource's default role)."""
     held_until: float | None = None
     """Open entries only: when the merge window ends and the entry is finalized (None: held until the browser is
     back). Not stored."""

@@ -57,6 +57,8 @@ class NewEntry(msgspec.Struct, kw_only=True):
     timer_id: str | None = None
     summary: str = ""
     company: str = ""
+    board: str = ""
+    """The ticket's board / queue / team (the rules' board scope), when its PSA look-up gave it."""
     notes: str = ""
     internal_notes: str = ""
     billable: str = ""
@@ -149,6 +151,7 @@ class EntryService:
             new.work_type,
             new.notes,
             automation=new.automation,
+            board=new.board,
         )
         started = segments[0].start if segments else now
         ended = segments[-1].end if segments else now
@@ -182,6 +185,8 @@ class EntryService:
             created_at=now,
             updated_at=now,
             automation=new.automation,
+            board=new.board,
+            role=shaped.role,
         )
         audit = [AuditEvent(at=now, actor="system", from_status=None, to_status="pending", comment=new.reason)]
         if new.reason == "discarded":
@@ -213,10 +218,13 @@ class EntryService:
         notes: str,
         *,
         automation: str = "",
+        board: str = "",
     ) -> Shaped:
-        """The rules in force for the entry's context (instance, company and its tags, the automation that made it),
-        applied to `actual`. The board joins the context when entries carry it."""
-        context = self.rules.context(instance=instance, company=company, automation=automation, now=self._clock.now())
+        """The rules in force for the entry's context (instance, company and its tags, board, the automation that
+        made it), applied to `actual`."""
+        context = self.rules.context(
+            instance=instance, company=company, board=board, automation=automation, now=self._clock.now()
+        )
         resolved = self.rules.resolve(context)
         return shape_entry(
             actual,
@@ -377,6 +385,7 @@ class EntryService:
                     entry.work_type,
                     entry.notes,
                     automation=entry.automation,
+                    board=entry.board,
                 )
                 entry.actual_seconds, entry.billed_seconds = shaped.actual_seconds, shaped.billed_seconds
                 entry.explanation = [*shaped.explanation]
@@ -647,6 +656,8 @@ class EntryService:
                     e.billable,
                     e.work_type,
                     e.notes,
+                    automation=e.automation,
+                    board=e.board,
                 )
                 e.segments, e.ended_at = [Segment(e.started_at, end)], end
                 e.actual_seconds, e.billed_seconds = shaped.actual_seconds, shaped.billed_seconds

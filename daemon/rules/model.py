@@ -208,13 +208,15 @@ def check_rules(
     where: str = "",
     instances: Collection[str] | None = None,
     work_types: Mapping[str, Collection[str]] | None = None,
+    roles: Mapping[str, Collection[str]] | None = None,
 ) -> None:
     """What the types cannot say; raises RulesError naming the field.
 
     - every scoped rule matches on something; an `instance` it names is configured (when `instances` is given);
     - note templates name only `PLACEHOLDERS`;
     - a work type is one the PSA lists, where the list is known (`work_types`: instance name → names): a rule bound
-      to an instance is checked against that instance's list, an unbound one against all known lists together.
+      to an instance is checked against that instance's list, an unbound one against all known lists together;
+      a role likewise (`roles`: instance name → the values an entry's role holds).
     """
     blocks: list[tuple[str, RuleSettings, str | None]] = [(where, rules, None)]
     for i, rule in enumerate(rules.scoped):
@@ -236,15 +238,14 @@ def check_rules(
                         _join(at, "note_template"),
                         f"unknown placeholder {{{m.group(1)}}}; use {', '.join(sorted(PLACEHOLDERS))}",
                     )
-        if block.work_type and work_types:
-            known = (
-                work_types.get(instance)
-                if instance is not None
-                else {name for names in work_types.values() for name in names}
-            )
-            if known is not None and block.work_type not in known:
+        for key, what, lists in (("work_type", "work type", work_types), ("role", "role", roles)):
+            value = getattr(block, key)
+            if not value or not lists:
+                continue
+            known = lists.get(instance) if instance is not None else {n for names in lists.values() for n in names}
+            if known is not None and value not in known:
                 scope = f"instance {instance!r}" if instance is not None else "any configured PSA"
-                raise RulesError(_join(at, "work_type"), f"{block.work_type!r} is not a work type of {scope}")
+                raise RulesError(_join(at, key), f"{value!r} is not a {what} of {scope}")
 
 
 # -- internals ----------------------------------------------------------------------------------------------------

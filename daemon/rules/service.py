@@ -95,6 +95,8 @@ class RulesService:
         self._updated_at: float | None = None
         self.known_work_types: Callable[[], Mapping[str, Collection[str]]] = dict
         """instance name → the work types its PSA listed (only instances whose list was fetched)."""
+        self.known_roles: Callable[[], Mapping[str, Collection[str]]] = dict
+        """instance name → the roles its PSA listed, as an entry's role names them (only instances fetched)."""
 
     async def start(self) -> None:
         """Put the stored rule set in force, if there is one that still validates (else the config file's)."""
@@ -121,7 +123,12 @@ class RulesService:
     async def put(self, raw: Any) -> RulesView:
         """Validate `raw` as a rule set, save it and put it in force; RulesError (naming the field) changes nothing."""
         rules = parse_rules(raw)
-        check_rules(rules, instances={i.name for i in self._config.instances}, work_types=self.known_work_types())
+        check_rules(
+            rules,
+            instances={i.name for i in self._config.instances},
+            work_types=self.known_work_types(),
+            roles=self.known_roles(),
+        )
         now = self._clock.now()
         async with self._db.transaction() as tx:
             await RulesStore.put(tx, msgspec.json.encode(rules).decode(), now)

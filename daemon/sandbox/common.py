@@ -49,3 +49,6 @@ class StoredEntry(msgspec.Struct, frozen=True, kw_only=True):
     who: str
     """Id (as a string) of the user the time is logged as."""
     billable: str = ""
+    role: str = ""
+    """The work role the PSA recorded the time under: ConnectWise its workRole's name, Autotask its roleID; ""
+    where the PSA has none (HaloPSA) or the record takes none (Autotask regular time)."""

@@ -17,7 +17,7 @@ __all__ = ["ENTRY_COLUMNS_OF_E", "KIND_SQL", "EntryFilter", "EntryStore", "entry
 _COLUMNS = (
     "id, source, timer_id, instance, ticket_id, ticket_number, task, kind, summary, company, started_at, ended_at, "
     "actual_seconds, billed_seconds, notes, internal_notes, billable, work_type, log_as, status, status_reason, "
-    "flags, segments, explanation, psa_ids, created_at, updated_at, automation"
+    "flags, segments, explanation, psa_ids, created_at, updated_at, automation, board, role"
 )
 _NAMES = tuple(_COLUMNS.split(", "))
 _JSON = ("flags", "segments", "explanation", "psa_ids")

@@ -191,4 +191,9 @@ MIGRATIONS: list[str] = [
         FROM engine, json_each(CAST(engine.state AS TEXT), '$.installs') AS j;
     UPDATE engine SET state = CAST(json_set(CAST(state AS TEXT), '$.installs', json('{}')) AS BLOB);
     """,
+    # 11 (rules2, issue 11): an entry's board (the rules' board/queue scope) and work role (posted to the PSA).
+    """
+    ALTER TABLE entries ADD COLUMN board TEXT NOT NULL DEFAULT '';
+    ALTER TABLE entries ADD COLUMN role TEXT NOT NULL DEFAULT '';
+    """,
 ]

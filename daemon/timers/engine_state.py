@@ -172,6 +172,11 @@ class Timer(msgspec.Struct, kw_only=True, omit_defaults=True):
     offline_prev: OfflineStop | None = None
     forced_run: bool = False
     """Resumed by the user while not attended (focus mode): runs until attention changes."""
+    board: str = ""
+    """The ticket's board / queue / team, once its PSA look-up gave it (set by the service; reaches the entry)."""
+    long_run_s: int | None = None
+    """This timer's long-run cap where the rules scoped to its context (instance, company/tags, board) set one that
+    differs from `timing.long_run_s`; None: the config's. Set by the service, read by the engine (`check_cap`)."""
 
 
 class PendingIdle(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -74,8 +74,8 @@ class EventsRejected(Exception):
 R = TypeVar("R")
 
 Listener = Callable[[bytes], None]
-TicketLookup = Callable[[TicketRef], Awaitable[tuple[str, str] | None]]
-"""Looks a ticket up in its PSA: (summary, company), or None when it cannot be known (yet)."""
+TicketLookup = Callable[[TicketRef], Awaitable[tuple[str, str, str] | None]]
+"""Looks a ticket up in its PSA: (summary, company, board), or None when it cannot be known (yet)."""
 
 
 class TimerService:
@@ -104,6 +104,8 @@ class TimerService:
         self._instances = list(config.instances)
         self.lookup: TicketLookup | None = None
         self._tickets: dict[str, tuple[str, str]] = {}
+        self._boards: dict[str, str] = {}
+        """Ticket key → its board / queue / team, from the look-up (`_scope` puts it on the ticket's timers)."""
         self._looking: set[str] = set()
         self._lookups: set[asyncio.Task[None]] = set()
         self._queue: list[tuple[Batch, str, asyncio.Future[int]]] = []
@@ -148,6 +150,7 @@ class TimerService:
     async def tick(self) -> None:
         async with self._lock:
             now = self._clock.now()
+            self._scope()
             effects = E.tick(self._state, now, self._cfg, allow_offline=now - self._started >= STARTUP_GRACE_S)
             parts = self._encode(None)  # memory equals `_saved` before any change: a difference is a change
             changed = bool(effects) or parts.rest != self._saved_rest or any((parts.views, parts.tabs, parts.gone))
@@ -194,6 +197,7 @@ class TimerService:
                 acks: dict[str, tuple[int, str]] = {}
                 answers: list[tuple[asyncio.Future[int], int]] = []
                 try:
+                    self._scope()
                     for batch, instance, future in group:
                         acked = acks[batch.install][0] if batch.install in acks else self._acked.get(batch.install, 0)
                         try:
@@ -235,6 +239,24 @@ class TimerService:
                 for future, seq in answers:
                     if not future.done():
                         future.set_result(seq)
+
+    def _scope(self) -> None:
+        """Put on each live timer what the rules need of its context and the engine cannot know: its ticket's board
+        (from the look-up) and its own long-run cap, resolved by the rules in force for its instance, company (and
+        its tags) and board (None where that is the config's). Called under the lock before the engine runs, so a
+        timer is capped by the rules of its scope from the first engine step after its look-up."""
+        rules = self._entries.rules
+        now = self._clock.now()
+        for tm in self._state.timers:
+            company = ""
+            if tm.ticket is not None and tm.ticket.key in self._tickets:
+                company = self._tickets[tm.ticket.key][1]
+                tm.board = self._boards.get(tm.ticket.key, tm.board)
+            context = rules.context(
+                instance=tm.ticket.instance if tm.ticket is not None else "", company=company, board=tm.board, now=now
+            )
+            cap = rules.resolve(context).long_run_s
+            tm.long_run_s = None if cap == self._cfg.long_run_s else cap
 
     def _recognize(self, url: str, title: str, page_ticket: str | None) -> TicketRef | None:
         return recognize(url, self._instances, title=title, page_ticket=page_ticket)
@@ -330,6 +352,7 @@ class TimerService:
             now = self._clock.now()
             snapshot = self._state_copy()
             try:
+                self._scope()
                 result, effects = run(self._state, now)
                 created = await self._commit(effects, now, changed=True)
             except BaseException:
@@ -386,7 +409,8 @@ class TimerService:
                 log.debug("looking up ticket %s failed", ticket.key, exc_info=True)
                 found = None
             if found is not None:
-                self._tickets[ticket.key] = found
+                self._tickets[ticket.key] = (found[0], found[1])
+                self._boards[ticket.key] = found[2]
                 self._schedule_push()
             else:
                 # Try again on a later view, but not in a tight loop: forget the attempt after a minute.
@@ -556,6 +580,7 @@ def _new_entry(effect: E.Finalized) -> NewEntry:
         timer_id=timer.id,
         summary=getattr(timer, "summary", ""),
         company=getattr(timer, "company", ""),
+        board=timer.board,
         notes=timer.notes,
         internal_notes=timer.internal_notes,
         billable=timer.billable or "",

@@ -181,9 +181,14 @@ def long_run(state: EngineState, tm: Timer, moment: float, effects: list[Effect]
 
 
 def check_cap(state: EngineState, tm: Timer, limit: float, cap: int | None, effects: list[Effect]) -> bool:
-    """Finalize `tm` at the moment it reached the cap, if it did by `limit`. True if it was finalized."""
+    """Finalize `tm` at the moment it reached the cap, if it did by `limit`. True if it was finalized.
+
+    The cap is the timer's own (`Timer.long_run_s`, resolved by the service from its scope) where it has one, else
+    `cap` (the config's `timing.long_run_s`); None: no cap at all."""
     if cap is None:
         return False
+    if tm.long_run_s is not None:
+        cap = tm.long_run_s
     moment = seg.cap_moment(tm.segments, limit, cap)
     if moment is None:
         return False

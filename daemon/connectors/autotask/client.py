@@ -44,6 +44,7 @@ import msgspec
 from daemon.clock import Clock
 from daemon.connectors.base import (
     ConnectorAuthError,
+    ConnectorError,
     ConnectorRejected,
     ConnectorUnavailable,
     Identity,
@@ -69,6 +70,7 @@ from .models import (
     Company,
     CreateResult,
     ErrorBody,
+    FieldInfoBody,
     Filter,
     Item,
     Items,
@@ -126,6 +128,7 @@ _ROLES = msgspec.json.Decoder(Items[ServiceDeskRole])
 _ENTRIES = msgspec.json.Decoder(Items[TimeEntry])
 _BILLING_CODES = msgspec.json.Decoder(Items[BillingCode])
 _NAMED_ROLES = msgspec.json.Decoder(Items[NamedRole])
+_FIELDS = msgspec.json.Decoder(FieldInfoBody)
 _ENCODER = msgspec.json.Encoder()
 
 _PART = re.compile(r" part (\d+)/(\d+)")
@@ -260,6 +263,8 @@ class AutotaskConnector:
         self._root_lock = asyncio.Lock()
         self._me: Identity | None = None
         self._me_lock = asyncio.Lock()
+        self._queues: dict[str, str] | None = None
+        """The `queueID` picklist of Tickets (value → label), read once (`_queue_name`)."""
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._sent: deque[float] = deque()
 
@@ -304,7 +309,7 @@ class AutotaskConnector:
             summary=t.title,
             company=company,
             status=STATUS_NAMES.get(t.status, str(t.status)) if t.status is not None else "",
-            board=str(t.queueID) if t.queueID is not None else "",
+            board=await self._queue_name(t.queueID) if t.queueID is not None else "",
             assignee=assignee,
             is_project=t.projectID is not None,
             company_attributes=attributes,
@@ -532,6 +537,25 @@ class AutotaskConnector:
                     raise ConnectorRejected("Autotask zone discovery named a non-https zone; refusing to send secrets")
                 self._root = zone.rstrip("/") + "/V1.0/"
             return self._root
+
+    async def _queue_name(self, queue_id: int) -> str:
+        """A ticket's queue by its name: the label of `queue_id` in the `queueID` picklist of
+        `GET Tickets/entityInformation/fields`, read once per connector; the id where the picklist does not name it
+        or cannot be read now (tried again on the next look-up). The path is in the contract; that Tickets' queueID
+        is a picklist there is UNVERIFIED (NOTES documents the shape for TimeEntries' picklists)."""
+        if self._queues is None:
+            try:
+                body = _decode(_FIELDS, await self._request("GET", "Tickets/entityInformation/fields"))
+            except ConnectorError:
+                return str(queue_id)
+            self._queues = {
+                v.value: v.label
+                for f in body.fields
+                if f.name.casefold() == "queueid"
+                for v in f.picklistValues or []
+                if v.label
+            }
+        return self._queues.get(str(queue_id), str(queue_id))
 
     async def _request(
         self,

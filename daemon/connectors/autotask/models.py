@@ -16,12 +16,15 @@ __all__ = [
     "Company",
     "CreateResult",
     "ErrorBody",
+    "FieldInfo",
+    "FieldInfoBody",
     "Filter",
     "Item",
     "Items",
     "NamedRole",
     "NewTimeEntry",
     "PageDetails",
+    "PicklistValue",
     "Query",
     "Resource",
     "ServiceDeskRole",
@@ -111,6 +114,24 @@ class NamedRole(_Vendor):
     id: int
     name: str = ""
     isActive: bool = True
+
+
+class PicklistValue(_Vendor):
+    value: str
+    label: str = ""
+    isActive: bool = True
+
+
+class FieldInfo(_Vendor):
+    """One field of `GET /V1.0/{Entity}/entityInformation/fields` (`FieldInformationModel`, camelCase on the wire)."""
+
+    name: str
+    isPickList: bool = False
+    picklistValues: list[PicklistValue] | None = None
+
+
+class FieldInfoBody(_Vendor):
+    fields: list[FieldInfo] = []
 
 
 class Company(_Vendor):

@@ -78,6 +78,7 @@ def stored_entries(app: web.Application) -> list[StoredEntry]:
             internal_notes=e["internalNotes"],
             who=str(e["resourceID"]),
             billable="no" if e["isNonBillable"] else "yes",
+            role=str(e["roleID"]) if e["roleID"] is not None else "",
         )
         for _, e in sorted(app[STORE].time_entries.items())
     ]

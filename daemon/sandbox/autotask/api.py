@@ -148,10 +148,35 @@ async def api(request: web.Request) -> web.StreamResponse:
             return web.json_response({"item": store.table(ENTITIES[entity]).get(int(rid))})
         case ["timeentries"] if method == "POST":
             return await _create_time_entry(request, store)
+        case ["tickets", "entityinformation", "fields"] if method == "GET":
+            return web.json_response({"fields": _ticket_fields(store)})
     # ASP.NET Web API's own 404 body.
     return web.json_response(
         {"message": f"No HTTP resource was found that matches the request URI '{request.url}'."}, status=404
     )
+
+
+def _ticket_fields(store: AutotaskStore) -> list[dict[str, Any]]:
+    """Tickets' field information (`FieldInformationModel`, camelCase as the real API answers): the picklists the
+    daemon reads (queueID), abridged."""
+
+    def picklist(name: str, values: dict[int, str]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "dataType": "integer",
+            "isRequired": name == "status",
+            "isReadOnly": False,
+            "isQueryable": True,
+            "isReference": False,
+            "isPickList": True,
+            "picklistValues": [
+                {"value": str(v), "label": label, "isDefaultValue": False, "sortOrder": n, "isActive": True}
+                for n, (v, label) in enumerate(values.items())
+            ],
+        }
+
+    plain = {"dataType": "integer", "isRequired": True, "isReadOnly": True, "isPickList": False, "picklistValues": None}
+    return [{"name": "id", **plain}, picklist("queueID", store.queues)]
 
 
 def _zone(request: web.Request, store: AutotaskStore) -> web.Response:

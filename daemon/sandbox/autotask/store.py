@@ -62,6 +62,8 @@ class AutotaskStore:
     resources: dict[int, Record] = field(default_factory=dict)
     roles: dict[int, Record] = field(default_factory=dict)
     service_desk_roles: dict[int, Record] = field(default_factory=dict)
+    queues: dict[int, str] = field(default_factory=dict)
+    """Tickets' `queueID` picklist: id → label (`GET Tickets/entityInformation/fields`)."""
     tickets: dict[int, Record] = field(default_factory=dict)
     tasks: dict[int, Record] = field(default_factory=dict)
     """Project tasks (time with `taskID`: our work orders)."""
@@ -160,6 +162,7 @@ def seed(store: AutotaskStore) -> None:
         (54323, "T20240503.0011", "New starter: laptop and accounts", 29683500, 1, 29682833, None, None, None),
         (54324, "T20240503.0012", "VPN drops every hour", 29683502, 5, 29682834, ASSIGNEE, TECHNICIAN, None),
     )
+    store.queues.update({29682833: "Service Desk", 29682834: "Monitoring Alerts"})
     for tid, number, title, company, status, queue, who, role, project in tickets:
         store.tickets[tid] = {
             "id": tid,

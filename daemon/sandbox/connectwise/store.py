@@ -139,6 +139,7 @@ class CwStore:
                 internal_notes=e.internal_notes,
                 who=str(e.member_id),
                 billable=e.billable,
+                role=self.work_roles[e.work_role_id],
             )
             for e in self.entries.values()
         ]

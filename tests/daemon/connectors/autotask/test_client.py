@@ -170,7 +170,7 @@ async def test_ticket_found_by_id_and_by_number(env: Env) -> None:
     assert info.id == SEED.service_ticket
     assert info.number == "T20240501.0042"
     assert (info.summary, info.company) == (SEED.ticket_summary, SEED.ticket_company)
-    assert (info.status, info.board, info.is_project) == ("In Progress", "29682833", False)
+    assert (info.status, info.board, info.is_project) == ("In Progress", "Service Desk", False)
     assert info.assignee is not None and info.assignee.id == SEED.assignee
     by_number = await conn.ticket(TicketRef(instance="autotask-sandbox", kind="autotask", number="T20240501.0042"))
     assert by_number == info
