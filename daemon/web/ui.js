@@ -224,6 +224,9 @@ function entryView(entry, history, why) {
       field("Notes", entry.notes || "—"),
       field("Billable", BILLABLE_TEXT[entry.billable] ?? entry.billable),
       field("Work type", entry.work_type || "—"),
+      entry.role ? field("Role", entry.role) : null,
+      entry.board ? field("Board / queue", entry.board) : null,
+      entry.billed_seconds !== entry.actual_seconds ? field("Billed", hm(entry.billed_seconds)) : null,
     ),
     history ? auditTrail(history) : null,
   );
