@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -29,7 +29,7 @@ from daemon.api import web as web_pages
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, build_openapi, register
-from daemon.api.security import AUTH, CLIENT_TAGS, PRINCIPAL, Guard, guard_middleware, web_denied
+from daemon.api.security import AUTH, CLIENT_TAGS, Guard, guard_middleware, web_denied
 from daemon.auth import Pairing, WebLogin, ensure_token_file, hash_token
 from daemon.automation.service import AutomationService
 from daemon.clock import Clock
@@ -54,7 +54,6 @@ __all__ = ["ROUTES", "create_app"]
 
 log = logging.getLogger("ticketclock")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ROUTES: list[Route] = [
     *system.routes,
     *browser.routes,
@@ -90,14 +89,6 @@ async def _server_header(request: web.Request, response: web.StreamResponse) -> 
     response.headers["Server"] = "TicketClock"
 
 
-@web.middleware
-async def _trust_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Past the guard with a token: the connection no longer counts against the unauthenticated cap."""
-    if PRINCIPAL in request:
-        request.app[LIMITS].trust(request)
-    return await handler(request)
-
-
 def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> web.Application:
     """Build the aiohttp application. Nothing touches disk until the app starts."""
     limits = ConnectionLimits(
@@ -106,7 +97,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
         files=file_limit(),
     )
     app = web.Application(
-        middlewares=[error_middleware, guard_middleware, _trust_middleware],
+        middlewares=[error_middleware, guard_middleware],  # the guard also trusts a connection past it (LIMITS)
         client_max_size=1_000_000,
         handler_args=limits.handler_args(),
     )
