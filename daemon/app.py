@@ -28,7 +28,7 @@ from daemon.api import (  # issue 10 (web-api)
 from daemon.api import web as web_pages
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
-from daemon.api.routing import Route, build_openapi, register
+from daemon.api.routing import OPENAPI, OpenApi, Route, register
 from daemon.api.security import AUTH, CLIENT_TAGS, Guard, guard_middleware, web_denied
 from daemon.auth import Pairing, WebLogin, ensure_token_file, hash_token
 from daemon.automation.service import AutomationService
@@ -102,6 +102,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
         handler_args=limits.handler_args(),
     )
     app[LIMITS] = limits
+    app[OPENAPI] = OpenApi(ROUTES)  # built on its first request
     register(app, ROUTES)
     register(app, web_pages.PAGE_ROUTES)
     app.on_response_prepare.append(_server_header)
@@ -169,7 +170,6 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 outbox=outbox,
                 rules=rule_service,
                 automation=automation_service,
-                openapi=build_openapi(ROUTES),
             )
             app[SERVICES] = services
             app[AUTH] = guard

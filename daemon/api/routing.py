@@ -16,7 +16,7 @@ from daemon.api.connections import LIMITS
 from daemon.api.errors import ApiError, ErrorBody
 from daemon.invalid import field_error
 
-__all__ = ["Route", "build_openapi", "decode_json", "json_response", "read_json", "register"]
+__all__ = ["OPENAPI", "OpenApi", "Route", "build_openapi", "decode_json", "json_response", "read_json", "register"]
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -160,6 +160,23 @@ def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+class OpenApi:
+    """The document of a route table, built by its first reader (`GET /api/v1/openapi.json`), not at every start:
+    the JSON schemas of ~100 types cost start-up time and ~0.5 MiB a daemon that is never asked would hold."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self._routes = list(routes)
+        self._document: dict[str, Any] | None = None
+
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            self._document = build_openapi(self._routes)
+        return self._document
+
+
+OPENAPI = web.AppKey("openapi", OpenApi)
 
 
 def _operation_id(r: Route) -> str:
