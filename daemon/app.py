@@ -138,7 +138,8 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 login=WebLogin(SessionStore(db), clock),
                 web_denied=web_denied((r.method, r.path) for r in ROUTES),
             )
-            entry_service = EntryService(db, settings.config, clock, timezone=local_timezone(settings.config.timezone))
+            timezone = local_timezone(settings.config.timezone)  # once: tzlocal reads the system's zone files
+            entry_service = EntryService(db, settings.config, clock, timezone=timezone)
             rule_service = RulesService(db, settings.config, clock, entry_service.rules)
             await rule_service.start()  # before the timers: finishing a timer at start shapes an entry
             timer_service = TimerService(db, settings.config, clock, entry_service)
@@ -150,7 +151,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
             psa.on_company = lambda instance, company, attributes: entry_service.rules.set_psa_attributes(
                 instance, company, attributes, clock.now()
             )
-            outbox = OutboxService(db, settings.config, psa, clock, local_timezone(settings.config.timezone))
+            outbox = OutboxService(db, settings.config, psa, clock, timezone)
             entry_service.on_queued = outbox.wake
             timer_service.lookup = psa.ticket_summary
             outbox.on_settled = timer_service.notify
