@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -28,8 +28,8 @@ from daemon.api import (  # issue 10 (web-api)
 from daemon.api import web as web_pages
 from daemon.api.connections import LIMITS, ConnectionLimits, file_limit
 from daemon.api.errors import error_middleware
-from daemon.api.routing import Route, build_openapi, register
-from daemon.api.security import AUTH, CLIENT_TAGS, PRINCIPAL, Guard, guard_middleware, web_denied
+from daemon.api.routing import OPENAPI, OpenApi, Route, register
+from daemon.api.security import AUTH, CLIENT_TAGS, Guard, guard_middleware, web_denied
 from daemon.auth import Pairing, WebLogin, ensure_token_file, hash_token
 from daemon.automation.service import AutomationService
 from daemon.clock import Clock
@@ -54,7 +54,6 @@ __all__ = ["ROUTES", "create_app"]
 
 log = logging.getLogger("ticketclock")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ROUTES: list[Route] = [
     *system.routes,
     *browser.routes,
@@ -90,14 +89,6 @@ async def _server_header(request: web.Request, response: web.StreamResponse) -> 
     response.headers["Server"] = "TicketClock"
 
 
-@web.middleware
-async def _trust_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Past the guard with a token: the connection no longer counts against the unauthenticated cap."""
-    if PRINCIPAL in request:
-        request.app[LIMITS].trust(request)
-    return await handler(request)
-
-
 def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> web.Application:
     """Build the aiohttp application. Nothing touches disk until the app starts."""
     limits = ConnectionLimits(
@@ -106,11 +97,12 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
         files=file_limit(),
     )
     app = web.Application(
-        middlewares=[error_middleware, guard_middleware, _trust_middleware],
+        middlewares=[error_middleware, guard_middleware],  # the guard also trusts a connection past it (LIMITS)
         client_max_size=1_000_000,
         handler_args=limits.handler_args(),
     )
     app[LIMITS] = limits
+    app[OPENAPI] = OpenApi(ROUTES)  # built on its first request
     register(app, ROUTES)
     register(app, web_pages.PAGE_ROUTES)
     app.on_response_prepare.append(_server_header)
@@ -146,7 +138,8 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 login=WebLogin(SessionStore(db), clock),
                 web_denied=web_denied((r.method, r.path) for r in ROUTES),
             )
-            entry_service = EntryService(db, settings.config, clock, timezone=local_timezone(settings.config.timezone))
+            timezone = local_timezone(settings.config.timezone)  # once: tzlocal reads the system's zone files
+            entry_service = EntryService(db, settings.config, clock, timezone=timezone)
             rule_service = RulesService(db, settings.config, clock, entry_service.rules)
             await rule_service.start()  # before the timers: finishing a timer at start shapes an entry
             timer_service = TimerService(db, settings.config, clock, entry_service)
@@ -159,7 +152,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
             psa.on_company = lambda instance, company, attributes: entry_service.rules.set_psa_attributes(
                 instance, company, attributes, clock.now()
             )
-            outbox = OutboxService(db, settings.config, psa, clock, local_timezone(settings.config.timezone))
+            outbox = OutboxService(db, settings.config, psa, clock, timezone)
             entry_service.on_queued = outbox.wake
             timer_service.lookup = psa.ticket_summary
             outbox.on_settled = timer_service.notify
@@ -179,7 +172,6 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 outbox=outbox,
                 rules=rule_service,
                 automation=automation_service,
-                openapi=build_openapi(ROUTES),
             )
             app[SERVICES] = services
             app[AUTH] = guard

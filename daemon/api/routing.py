@@ -16,7 +16,7 @@ from daemon.api.connections import LIMITS
 from daemon.api.errors import ApiError, ErrorBody
 from daemon.invalid import field_error
 
-__all__ = ["Route", "build_openapi", "decode_json", "json_response", "read_json", "register"]
+__all__ = ["OPENAPI", "OpenApi", "Route", "build_openapi", "decode_json", "json_response", "read_json", "register"]
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -56,13 +56,22 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
     """Decode the body as `type_`: 413 when too large, 400 when not JSON, 422 when it does not fit."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
+    content = request.content
+    if content.is_eof():  # the whole body is buffered already (the usual small JSON body): no waiting, no timer
+        try:
+            data = content.read_nowait(-1)
+        except (web.RequestPayloadError, HttpProcessingError) as exc:
+            raise ApiError(400, "invalid_body", f"the body could not be read: {exc}") from None
+        if len(data) > MAX_BODY:
+            raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
+        return _decode_body(data, type_)
     chunks: list[bytes] = []
     size = 0
     limits = request.app.get(LIMITS)
     deadline = limits.read_timeout_s if limits is not None else None
     try:
         async with asyncio.timeout(deadline):
-            while chunk := await request.content.read(MAX_BODY + 1 - size):  # read() may return less than asked
+            while chunk := await content.read(MAX_BODY + 1 - size):  # read() may return less than asked
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_BODY:
@@ -75,7 +84,10 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
         raise ApiError(
             408, "request_timeout", f"the body did not arrive within {deadline} s", headers={"Connection": "close"}
         ) from None
-    data = b"".join(chunks)
+    return _decode_body(b"".join(chunks), type_)
+
+
+def _decode_body(data: bytes, type_: type[T]) -> T:
     decoder: msgspec.json.Decoder[T] | None = _decoders.get(type_)
     if decoder is None:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)
@@ -148,6 +160,23 @@ def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+class OpenApi:
+    """The document of a route table, built by its first reader (`GET /api/v1/openapi.json`), not at every start:
+    the JSON schemas of ~100 types cost start-up time and ~0.5 MiB a daemon that is never asked would hold."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self._routes = list(routes)
+        self._document: dict[str, Any] | None = None
+
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            self._document = build_openapi(self._routes)
+        return self._document
+
+
+OPENAPI = web.AppKey("openapi", OpenApi)
 
 
 def _operation_id(r: Route) -> str:

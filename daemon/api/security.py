@@ -20,6 +20,7 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
+from daemon.api.connections import LIMITS
 from daemon.api.errors import ApiError, ws_error
 from daemon.api.routing import decode_json
 from daemon.auth import (
@@ -151,13 +152,20 @@ class Guard:
     _known: dict[str, Principal] = field(default_factory=dict)
     """Paired clients' token digests already checked against the database (clients are never edited)."""
     _sockets: dict[web.WebSocketResponse, Principal] = field(default_factory=dict)
+    _hosts: frozenset[str] = field(init=False)
+    _own: frozenset[str] = field(init=False)
 
-    def allowed_hosts(self) -> set[str]:
+    def __post_init__(self) -> None:
+        # built once: every request checks its Host (and Origin) against them
         # not [::1]: the daemon listens on 127.0.0.1 only (DESIGN §11), so no honest client names it
-        return {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
+        self._hosts = frozenset({f"127.0.0.1:{self.port}", f"localhost:{self.port}"})
+        self._own = frozenset({f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"})
 
-    def own_origins(self) -> set[str]:
-        return {f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"}
+    def allowed_hosts(self) -> frozenset[str]:
+        return self._hosts
+
+    def own_origins(self) -> frozenset[str]:
+        return self._own
 
     def origin_allowed(self, origin: str, *, pairing: bool = False) -> bool:
         if origin in self.own_origins() or origin in self.extension_origins or origin in self.paired_origins:
@@ -284,6 +292,9 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
             403, "cli_only", "only the TicketClock command line may do this; a paired browser extension may not"
         )
     request[PRINCIPAL] = principal
+    limits = request.app.get(LIMITS)
+    if limits is not None:  # past the guard: the connection no longer counts against the unauthenticated cap
+        limits.trust(request)
     return await handler(request)
 
 

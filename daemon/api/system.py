@@ -11,7 +11,7 @@ from aiohttp import web
 
 from daemon import __version__
 from daemon.api.errors import ApiError
-from daemon.api.routing import Route, json_response, read_json
+from daemon.api.routing import OPENAPI, Route, json_response, read_json
 from daemon.api.security import AUTH, is_extension_origin
 from daemon.auth import CHALLENGE_PATTERN, KID_PATTERN
 from daemon.services import SERVICES
@@ -127,7 +127,7 @@ async def openapi(request: web.Request) -> web.Response:
     """The document, with `servers` naming the port this request arrived on (not a fixed default)."""
     sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
     port = sockname[1] if sockname else request.app[SERVICES].settings.port
-    return json_response({**request.app[SERVICES].openapi, "servers": [{"url": f"http://127.0.0.1:{port}"}]})
+    return json_response({**request.app[OPENAPI].document(), "servers": [{"url": f"http://127.0.0.1:{port}"}]})
 
 
 routes = [

@@ -9,9 +9,9 @@ authenticated by the cookie (daemon/api/security.py), and a page that finds itse
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from html import escape
-from importlib import resources
 from typing import Literal
 
 import msgspec
@@ -64,8 +64,12 @@ class Me(msgspec.Struct, kw_only=True):
     """The entry states a person may edit (daemon/entries/model.py EDITABLE): the pages show others read-only."""
 
 
-def _assets() -> dict[str, tuple[bytes, str]]:
-    """The files of daemon/web/ by name, with a content hash for the ETag (read once: they ship in the wheel)."""
+@functools.cache
+def assets() -> dict[str, tuple[bytes, str]]:
+    """The files of daemon/web/ by name, with a content hash for the ETag (read once, by the first page asked for:
+    they ship in the wheel; a daemon nobody opens in a browser neither imports importlib.resources nor holds them)."""
+    from importlib import resources
+
     found: dict[str, tuple[bytes, str]] = {}
     for item in (resources.files("daemon") / "web").iterdir():
         suffix = "." + item.name.rsplit(".", 1)[-1]
@@ -73,9 +77,6 @@ def _assets() -> dict[str, tuple[bytes, str]]:
             data = item.read_bytes()
             found[item.name] = (data, hashlib.sha256(data).hexdigest()[:16])
     return found
-
-
-ASSETS = _assets()
 
 
 def _origin(request: web.Request) -> str:
@@ -158,7 +159,7 @@ async def logout(request: web.Request) -> web.Response:
 
 async def page(request: web.Request) -> web.Response:
     """The shell: the same HTML for every page; app.js renders the one the path names."""
-    data, etag = ASSETS["index.html"]
+    data, etag = assets()["index.html"]
     return web.Response(
         body=data,
         content_type="text/html",
@@ -169,7 +170,7 @@ async def page(request: web.Request) -> web.Response:
 
 async def asset(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    found = ASSETS.get(name)
+    found = assets().get(name)
     if found is None:
         raise ApiError(404, "not_found", f"no such file: {request.path}")
     data, etag = found

@@ -47,6 +47,9 @@ TICK_S = 5.0
 """At most this long between ticks (deadlines); checkpoints may wake the loop sooner."""
 MIN_TICK_S = 0.5
 """At least this long between ticks, so a database that keeps failing is not retried in a tight loop."""
+GROUP_WAIT_S = 0.002
+"""How long a group commit waits for the batches of the senders active in the last one (`_gather`); one sender
+never waits."""
 
 _state_decoder = msgspec.json.Decoder(E.EngineState)
 _view_decoder = msgspec.json.Decoder(InstallView)
@@ -79,8 +82,11 @@ TicketLookup = Callable[[TicketRef], Awaitable[tuple[str, str, str] | None]]
 
 
 class TimerService:
-    def __init__(self, db: Database, config: Config, clock: Clock, entries: EntryService) -> None:
+    def __init__(
+        self, db: Database, config: Config, clock: Clock, entries: EntryService, *, group_wait_s: float = GROUP_WAIT_S
+    ) -> None:
         self._db = db
+        self._group_wait_s = group_wait_s
         self._config = config
         self._cfg = config.timing
         self._clock = clock
@@ -110,6 +116,12 @@ class TimerService:
         self._lookups: set[asyncio.Task[None]] = set()
         self._queue: list[tuple[Batch, str, asyncio.Future[int]]] = []
         self._drainer: asyncio.Task[None] | None = None
+        self._senders = 1
+        """How many senders seem active: the installs in the last group, or half the previous guess if more."""
+        self._filled: asyncio.Future[None] | None = None
+        self.batches = 0
+        self.commits = 0
+        """Batches applied and the group commits that made them durable (batches per commit: logged at shutdown)."""
 
     # --- life cycle --------------------------------------------------------------------------------------------
 
@@ -158,6 +170,8 @@ class TimerService:
                 await self._commit(effects, now, changed=changed, parts=parts)
 
     async def shutdown(self) -> None:
+        if self.commits:
+            log.info("%d event batches in %d group commits", self.batches, self.commits)
         async with self._lock:
             now = self._clock.now()
             async with self._db.transaction() as tx:
@@ -184,14 +198,41 @@ class TimerService:
             )
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._queue.append((batch, instance, future))
+        if self._filled is not None and len(self._queue) >= self._senders and not self._filled.done():
+            self._filled.set_result(None)
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain(), name="timer-ingest")
         return await asyncio.shield(future)
 
+    async def _gather(self) -> None:
+        """With several senders active (recent groups had more than one batch), wait briefly until as many batches
+        are queued: each sender waits for its answer before sending again, so without this the first one back commits
+        alone and the rest queue behind it. One sender never waits; nobody is answered before the commit either way."""
+        if len(self._queue) >= self._senders:
+            return
+        self._filled = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(self._group_wait_s):
+                await self._filled
+        except TimeoutError:
+            pass
+        finally:
+            self._filled = None
+
     async def _drain(self) -> None:
         while self._queue:
             async with self._lock:
+                try:
+                    await self._gather()
+                except BaseException:  # stopped while waiting: nothing of the queue was applied, nobody is left hanging
+                    group, self._queue = self._queue, []
+                    for _, _, future in group:
+                        if not future.done():
+                            future.set_exception(RuntimeError("stopped"))
+                    raise
                 group, self._queue = self._queue, []
+                # a sender that is gone stops being waited for after a few commits
+                self._senders = max(len({batch.install for batch, _, _ in group}), self._senders // 2)
                 now = self._clock.now()
                 effects: list[Any] = []
                 acks: dict[str, tuple[int, str]] = {}
@@ -234,6 +275,9 @@ class TimerService:
                     if not isinstance(exc, Exception):
                         raise
                     continue
+                if acks:
+                    self.batches += len(group)
+                    self.commits += 1
                 for install, (seq, _) in acks.items():
                     self._acked[install] = seq
                 for future, seq in answers:

@@ -92,7 +92,8 @@ def test_a_remote_command_against_a_running_daemon_loads_nothing_heavy(tmp_path:
 
 def test_a_serving_daemon_loads_httpx_only_when_it_first_talks_to_a_psa(tmp_path: Path) -> None:
     """`serve` builds the connectors' shared HTTP client on the first PSA request: until then no httpx (memory and
-    cold start); nor the XLSX writer before the first XLSX export. The daemon runs in a real subprocess; at ready
+    cold start); nor the XLSX writer before the first XLSX export; nor the web pages' files (and importlib.resources'
+    zip reader) before the first page. The daemon runs in a real subprocess; at ready
     it reports, then asks a PSA through the client."""
     serve = (
         "import asyncio, json, os, sys\n"
@@ -102,7 +103,11 @@ def test_a_serving_daemon_loads_httpx_only_when_it_first_talks_to_a_psa(tmp_path
         "settings = resolve_settings(build_parser().parse_args(['serve', '--port', '0']), dict(os.environ))\n"
         "seen = {}\n"
         "def ready(port):\n"
-        "    seen['at_ready'] = [m for m in ('httpx', 'httpcore', 'anyio', 'xlsxwriter') if m in sys.modules]\n"
+        "    lazy = ('httpx', 'httpcore', 'anyio', 'xlsxwriter', 'zipfile')\n"
+        "    seen['at_ready'] = [m for m in lazy if m in sys.modules]\n"
+        "    from daemon.api.web import assets\n"
+        "    if assets.cache_info().currsize:\n"
+        "        seen['at_ready'].append('web assets read')\n"
         "    asyncio.get_running_loop().call_soon(os.kill, os.getpid(), 15)\n"
         "asyncio.run(serving.serve(settings, ready=ready))\n"
         "print(json.dumps(seen['at_ready']))\n"

@@ -257,3 +257,31 @@ async def test_a_refused_group_commit_fails_every_batch_in_it(db: Database, fake
     assert [await on_disk_ack(db, name) for name in installs] == [None] * 8
     assert await asyncio.gather(*(svc.ingest(b) for b in batches)) == [1] * 8
     assert [await on_disk_ack(db, name) for name in installs] == [1] * 8
+
+
+async def test_senders_answered_one_by_one_join_one_commit_not_each_their_own(
+    db: Database, fake_clock: FakeClock
+) -> None:
+    """Eight browsers shared the last commit; each sends again only after its answer, so they come back one by one.
+    The first one back waits for the others (bounded by `group_wait_s`, here long so that only arrival decides) and
+    ONE commit carries all eight, each with its own durable ack (issue 14: at 8 clients a commit carried 1.14
+    batches: the first one back committed alone)."""
+    svc = TimerService(db, CONFIG, fake_clock, EntryService(db, CONFIG, fake_clock), group_wait_s=120.0)
+    await svc.start()
+    t0 = fake_clock.now()
+    installs = [f"browser-{i}" for i in range(8)]
+    first = [
+        Batch(install=name, events=[opened(1, t0, ticket=200 + i, tab=100 * i + 1)]) for i, name in enumerate(installs)
+    ]
+    assert await asyncio.gather(*(svc.ingest(b) for b in first)) == [1] * 8
+    commits = svc.commits
+    again = [Batch(install=name, events=beats(2, t0, 1)) for name in installs]
+    waiting = [asyncio.ensure_future(svc.ingest(again[0]))]
+    for _ in range(10):  # a fixed number of loop turns (not a time): the first one's drain has taken its group
+        await asyncio.sleep(0)
+    assert not waiting[0].done()
+    waiting += [asyncio.ensure_future(svc.ingest(b)) for b in again[1:]]
+    async with asyncio.timeout(60):  # only a hang fails here: the group completes as soon as all eight are queued
+        assert await asyncio.gather(*waiting) == [2] * 8
+    assert svc.commits == commits + 1
+    assert [await on_disk_ack(db, name) for name in installs] == [2] * 8
