@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -39,7 +39,6 @@ class Services:
     outbox: OutboxService
     rules: RulesService
     automation: AutomationService
-    openapi: dict[str, Any] = field(default_factory=dict)
 
 
 SERVICES = web.AppKey("services", Services)
