@@ -1,0 +1,1 @@
+"""Timers: browser events, ticket recognition, the pure timer engine (engine.py) and the service around it."""
