@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Annotated, Protocol
 
 import msgspec
@@ -34,19 +34,11 @@ class ActionBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 def parse_time(name: str, text: str, tz: tzinfo | None = None) -> float:
-    """Epoch seconds, or ISO 8601 (a date or date-time without offset is in `tz`, the technician's zone; None:
-    this machine's)."""
+    """`periods.read_moment` for a query parameter: a bad time is a 400 naming the parameter."""
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ApiError(400, "invalid_query", f"{name}: not a time: {text!r} (use ISO 8601 or epoch seconds)") from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=tz).timestamp() if tz is not None else moment.astimezone().timestamp()
-    return moment.timestamp()
+        return periods.read_moment(text, tz)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", f"{name}: {exc}") from None
 
 
 def _int(name: str, text: str, lo: int, hi: int) -> int:

@@ -16,17 +16,12 @@ __all__ = ["COMMANDS"]
 
 
 def _time(text: str) -> float:
-    from datetime import datetime
+    from daemon.entries.periods import read_moment
 
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use ISO 8601 or epoch seconds)") from None
-    return moment.timestamp() if moment.tzinfo else moment.astimezone().timestamp()
+        return read_moment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _args(p: argparse.ArgumentParser) -> None:

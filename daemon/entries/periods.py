@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daemon.settings import WEEKDAYS, TimesheetConfig
@@ -25,6 +25,7 @@ __all__ = [
     "parse_day",
     "parse_period",
     "period_of",
+    "read_moment",
     "zone",
 ]
 
@@ -34,6 +35,22 @@ _BIWEEKLY_EPOCH = date(2001, 1, 1)
 
 class PeriodError(ValueError):
     """A period or day that cannot be read; the message says what was wrong."""
+
+
+def read_moment(text: str, tz: tzinfo | None = None) -> float:
+    """A moment as people and scripts write it: epoch seconds, or ISO 8601; a date or date-time without an offset
+    is in `tz` (the technician's zone; None: this machine's). ValueError says what is wrong."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a time: {text!r} (use ISO 8601 or epoch seconds)") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=tz).timestamp() if tz is not None else moment.astimezone().timestamp()
+    return moment.timestamp()
 
 
 @dataclass(frozen=True)
