@@ -110,21 +110,24 @@ function settingsSection() {
         "div",
         { className: "row" },
         el("button", { type: "button", textContent: "Add automation", onclick: () => openEditor(editor, -1) }),
-        view.source === "stored"
-          ? el("button", {
-              type: "button",
-              className: "danger",
-              textContent: "Use the config file's settings",
-              onclick: async () => {
-                if (!confirm("Forget the settings saved here and use the config file's [[automations]]?")) return;
-                state.automations = await api("DELETE", "/api/v1/automations");
-                flash("Settings reset to the config file's.");
-                draw();
-              },
-            })
-          : null,
+        view.source === "stored" ? resetButton("settings", "[[automations]]", "automations") : null,
       );
   return section("settings", "Settings", el("p", { className: "muted", textContent: source }), table, actions, editor);
+}
+
+/** "Use the config file's …": forgets what was saved on this page (DELETE), so the config file's are in force. */
+function resetButton(what, table, key) {
+  return el("button", {
+    type: "button",
+    className: "danger",
+    textContent: `Use the config file's ${what}`,
+    onclick: async () => {
+      if (!confirm(`Forget the ${what} saved here and use the config file's ${table}?`)) return;
+      state[key] = await api("DELETE", `/api/v1/${key}`);
+      flash(`${what[0].toUpperCase()}${what.slice(1)} reset to the config file's.`);
+      draw();
+    },
+  });
 }
 
 /** One error line per field, tied to its control by aria-describedby. */
@@ -510,19 +513,7 @@ function rulesSection() {
               draw();
             },
           }),
-          view.source === "stored"
-            ? el("button", {
-                type: "button",
-                className: "danger",
-                textContent: "Use the config file's rules",
-                onclick: async () => {
-                  if (!confirm("Forget the rules saved here and use the config file's [rules]?")) return;
-                  state.rules = await api("DELETE", "/api/v1/rules");
-                  flash("Rules reset to the config file's.");
-                  draw();
-                },
-              })
-            : null,
+          view.source === "stored" ? resetButton("rules", "[rules]", "rules") : null,
         ),
   );
 }

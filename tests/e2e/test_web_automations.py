@@ -8,6 +8,7 @@ Screenshots: artifacts/web-automations.png and artifacts/web-automations-800.png
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -189,6 +190,13 @@ async def test_settings_refused_beside_the_field_runs_listed_rules_saved_and_exp
     assert await page.text_content(f"{row} td:nth-of-type(2)") == "global"
     assert "Billed 0:15 of 0:07" in await page.text_content(".explain-summary")
     await check_page(page, "automations-explain")
+
+    # both saved sets given back to the config file, each after a confirmation
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    for what, path in (("rules", "/api/v1/rules"), ("settings", "/api/v1/automations")):
+        await page.click(f'button:has-text("Use the config file\'s {what}")')
+        await page.wait_for_selector("#flash:has-text('reset to the config file')")
+        assert (await d.http.get(path)).json()["source"] == "config"
 
 
 async def test_a_session_minted_by_the_extension_shows_the_page_read_only(web: dict[str, Any]) -> None:
