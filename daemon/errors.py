@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-__all__ = ["CATALOGUE", "CLIENT_ONLY", "HTTP_STATUS_CODES", "ErrorKind", "status_of", "user_text"]
+__all__ = ["CATALOGUE", "CLIENT_ONLY", "HTTP_STATUS_CODES", "SERVER_ONLY", "ErrorKind", "status_of", "user_text"]
 
 
 class ErrorKind(NamedTuple):
@@ -97,6 +97,8 @@ CATALOGUE: Mapping[str, ErrorKind] = {
     "invalid_automations": ErrorKind(
         400, "Those automation settings were not accepted; the previous settings stay in force."
     ),
+    # The team server (`ticketclock server`); no browser extension talks to it: SERVER_ONLY
+    "not_ready": ErrorKind(503, "The team server is starting or cannot reach its database; try again shortly."),
     # Made by a client, never sent by the daemon
     "daemon_unreachable": ErrorKind(
         0, "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port."
@@ -112,6 +114,9 @@ CATALOGUE: Mapping[str, ErrorKind] = {
 
 CLIENT_ONLY = frozenset(code for code, kind in CATALOGUE.items() if kind.status == 0)
 """Codes a client makes itself; every other code comes from the daemon."""
+
+SERVER_ONLY = frozenset({"not_ready"})
+"""Codes only the team server sends: the browser extension never meets them (its ERROR_TEXT leaves them out)."""
 
 HTTP_STATUS_CODES: Mapping[int, str] = {
     400: "bad_request",

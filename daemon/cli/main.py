@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import msgspec
 
 from daemon import __version__
-from daemon.cli import automation, autostart, doctor, extension, init, remote, serving
+from daemon.cli import automation, autostart, doctor, extension, init, remote, server, serving
 from daemon.cli.common import APP, EXIT_USAGE, CliError, Command
 from daemon.cli.config import resolve_settings
 from daemon.cli.output import silence_stdout
@@ -26,6 +26,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 _ALL: dict[str, Command] = {**serving.COMMANDS, **remote.COMMANDS, **doctor.COMMANDS}
 _ALL |= {**init.COMMANDS, **extension.COMMANDS, **autostart.COMMANDS}  # first run: init.py, extension.py, autostart.py
 _ALL |= automation.COMMANDS  # log-run: automation runs (issue 11)
+_ALL |= server.COMMANDS  # the team server (issue 13)
 ORDER = (
     "init",
     "serve",
@@ -52,11 +53,12 @@ ORDER = (
     "outbox",
     "sandbox",
     "demo",
+    "server",
 )
 """The order `ticketclock --help` lists the commands in."""
 COMMANDS: dict[str, Command] = {name: _ALL[name] for name in ORDER}
 
-DAEMON_COMMANDS = ("serve", "sandbox", "demo")
+DAEMON_COMMANDS = ("serve", "sandbox", "demo", "server")
 """Long-running servers: their output is the daemon's log, not a report of untrusted text."""
 
 

@@ -91,7 +91,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             return EXIT_USAGE
         await web.SockSite(runner, sock, backlog=app[LIMITS].backlog).start()
         stop = asyncio.Event()
-        _install_stop_handlers(stop)
+        install_stop_handlers(stop)
         report = DaemonFile(pid=os.getpid(), port=settings.port, version=__version__)
         print(f"TicketClock {__version__} listening on http://127.0.0.1:{settings.port}", flush=True)
         try:  # last: whoever sees it also finds the line above
@@ -130,7 +130,7 @@ class SharedHttp:
             await self._client.aclose()
 
 
-def _install_stop_handlers(stop: asyncio.Event) -> None:
+def install_stop_handlers(stop: asyncio.Event) -> None:
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -193,7 +193,7 @@ async def _sandbox(port_base: int, kinds: tuple[str, ...], faults: FaultSwitches
         for sb in running:
             print(_sandbox_text(sb, ticket_pages(sb.kind, sb.base_url)), flush=True)
     stop = asyncio.Event()
-    _install_stop_handlers(stop)
+    install_stop_handlers(stop)
     await stop.wait()
     for sb in running:
         await sb.runner.cleanup()

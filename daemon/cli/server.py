@@ -1,0 +1,83 @@
+"""`ticketclock server`: the team server on PostgreSQL (daemon/server/). Its settings come from the environment
+(daemon/server/config.py); `--database` and `--bind` override them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+from daemon import __version__
+from daemon.cli.common import EXIT_USAGE, Command
+from daemon.settings import Settings
+
+__all__ = ["COMMANDS"]
+
+
+def cmd_server(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    try:
+        from daemon.server.config import ConfigError, ServerConfig
+    except ImportError as exc:  # asyncpg & co. are the `server` extra
+        print(f"ticketclock: the team server needs `pip install 'ticketclock[server]'` ({exc.name})", file=sys.stderr)
+        return EXIT_USAGE
+    from daemon.server.logs import setup_server_logging
+
+    try:
+        config = ServerConfig.from_env(os.environ, database=args.database, bind=args.bind)
+    except ConfigError as exc:
+        print(f"ticketclock: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    setup_server_logging(config.log_format, verbose=args.verbose)
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config: object) -> int:
+    import asyncio
+
+    from aiohttp import web
+
+    from daemon.cli.serving import install_stop_handlers
+    from daemon.server.app import create_server_app
+    from daemon.server.config import ServerConfig
+    from daemon.server.store import ServerStoreError
+
+    assert isinstance(config, ServerConfig)
+    app = create_server_app(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    try:
+        await runner.setup()
+    except (ServerStoreError, OSError) as exc:
+        print(f"ticketclock: cannot start the team server: {exc}", file=sys.stderr)
+        await runner.cleanup()
+        return EXIT_USAGE
+    # SO_REUSEPORT where there is one: several processes of the same user may serve one port on one host
+    site = web.TCPSite(runner, config.host, config.port, reuse_port=True if hasattr(socket, "SO_REUSEPORT") else None)
+    try:
+        await site.start()
+    except OSError as exc:
+        print(f"ticketclock: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
+        await runner.cleanup()
+        return EXIT_USAGE
+    port = runner.addresses[0][1]
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    print(f"TicketClock server {__version__} listening on http://{config.host}:{port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        print("TicketClock server stopping", flush=True)
+        await runner.cleanup()
+    return 0
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--database", help="postgresql://… (default: $TICKETCLOCK_DATABASE_URL)")
+    p.add_argument("--bind", help="host:port to listen on (default: $TICKETCLOCK_BIND or 127.0.0.1:8470; port 0: any)")
+
+
+COMMANDS = {
+    "server": Command(cmd_server, "run the team server on PostgreSQL (settings from the environment)", _arguments),
+}

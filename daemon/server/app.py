@@ -1,0 +1,82 @@
+"""The team server's aiohttp application: one process of any number sharing a PostgreSQL database.
+
+`create_server_app` builds it; its database opens (and migrates) in the app's start-up, so a runner's `setup()`
+fails with `ServerStoreError` when the database cannot be used. Route modules are listed in `ROUTE_MODULES`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from daemon.api.errors import error_middleware
+from daemon.api.routing import Route, register
+from daemon.clock import Clock, SystemClock
+from daemon.server.api import health
+from daemon.server.config import ServerConfig
+from daemon.server.services import SERVER, ServerServices
+from daemon.server.store import ServerDatabase
+
+__all__ = ["ROUTES", "create_server_app", "process_name"]
+
+log = logging.getLogger("ticketclock.server")
+access = logging.getLogger("ticketclock.server.access")
+
+ROUTES: list[Route] = [*health.ROUTES]
+"""Every route of the team server (each API module's `ROUTES`)."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@web.middleware
+async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One structured line per request: method, path (no query: it may hold codes), status, milliseconds."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        if request.path not in ("/healthz", "/readyz"):
+            access.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                status,
+                extra={"method": request.method, "path": request.path, "status": status,
+                       "ms": round((time.perf_counter() - started) * 1000, 1)},
+            )  # fmt: skip
+
+
+def create_server_app(
+    config: ServerConfig, *, clock: Clock | None = None, routes: list[Route] | None = None
+) -> web.Application:
+    app = web.Application(middlewares=[access_middleware, error_middleware], client_max_size=8 * 1024 * 1024)
+    the_clock = clock or SystemClock()
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        db = await ServerDatabase.open(config.database_url, max_size=config.pool_size)
+        app[SERVER] = ServerServices(config=config, clock=the_clock, db=db, process_id=process_name())
+        log.info("server ready", extra={"server_process": app[SERVER].process_id})
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app.cleanup_ctx.append(database)
+    register(app, routes if routes is not None else ROUTES)
+    return app

@@ -1,0 +1,90 @@
+"""The team server's settings: read from the environment (twelve-factor: one process image, its settings given by
+whoever runs it), with the command line's `--database` and `--bind` over them.
+
+    TICKETCLOCK_DATABASE_URL   postgresql://user:password@host:5432/ticketclock     (required)
+    TICKETCLOCK_BIND           host:port to listen on (default 127.0.0.1:8470; behind the TLS reverse proxy)
+    TICKETCLOCK_PUBLIC_URL     the address people and daemons use, e.g. https://time.example.com (default: the bind
+                               address over http); its origin is the only one allowed to send cookies' unsafe
+                               requests, and cookies are Secure when it is https
+    TICKETCLOCK_DB_POOL        connections per process (default 10)
+    TICKETCLOCK_LOG_FORMAT     json (default: one JSON object per line on stderr) or text
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+__all__ = ["ConfigError", "ServerConfig", "parse_bind"]
+
+DEFAULT_PORT = 8470
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names it and says why."""
+
+
+class ServerConfig(msgspec.Struct, kw_only=True, frozen=True):
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    public_url: str = ""
+    pool_size: int = 10
+    log_format: Literal["json", "text"] = "json"
+
+    @property
+    def origin(self) -> str:
+        """The public origin (scheme://host[:port]), the one cookies' unsafe requests must come from."""
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            return f"{parts.scheme}://{parts.netloc}"
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.origin.startswith("https://")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, database: str | None = None, bind: str | None = None) -> ServerConfig:
+        url = database or env.get("TICKETCLOCK_DATABASE_URL", "")
+        if not url:
+            raise ConfigError("no database: pass --database postgresql://… or set TICKETCLOCK_DATABASE_URL")
+        if urlsplit(url).scheme not in ("postgresql", "postgres"):
+            raise ConfigError("the database must be a postgresql://… URL")
+        host, port = parse_bind(bind or env.get("TICKETCLOCK_BIND", f"127.0.0.1:{DEFAULT_PORT}"))
+        public = env.get("TICKETCLOCK_PUBLIC_URL", "").rstrip("/")
+        if public and urlsplit(public).scheme not in ("http", "https"):
+            raise ConfigError("TICKETCLOCK_PUBLIC_URL must be an http(s):// address")
+        fmt = env.get("TICKETCLOCK_LOG_FORMAT", "json")
+        if fmt not in ("json", "text"):
+            raise ConfigError("TICKETCLOCK_LOG_FORMAT must be json or text")
+        try:
+            pool = int(env.get("TICKETCLOCK_DB_POOL", "10"))
+        except ValueError:
+            raise ConfigError("TICKETCLOCK_DB_POOL must be a whole number") from None
+        if not 1 <= pool <= 200:
+            raise ConfigError("TICKETCLOCK_DB_POOL must be between 1 and 200")
+        return cls(
+            database_url=url,
+            host=host,
+            port=port,
+            public_url=public,
+            pool_size=pool,
+            log_format="json" if fmt == "json" else "text",
+        )
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"bind address {value!r}: expected host:port")
+    try:
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"bind address {value!r}: the port is not a number") from None
+    if not 0 <= number <= 65535:
+        raise ConfigError(f"bind address {value!r}: the port is out of range")
+    return host.strip("[]"), number

@@ -1,0 +1,93 @@
+"""The team server's PostgreSQL schema: forward-only migrations, applied in order, each once.
+
+Times are seconds since the Unix epoch (`double precision`), from the server's `Clock`, as in the daemon's SQLite.
+Append new migrations at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS"]
+
+MIGRATIONS: list[str] = [
+    # 1: teams, people and their roles, the technicians' synced entries, the decisions sent back to their daemons,
+    # and the audit trail.
+    """
+    CREATE TABLE teams (
+        id text PRIMARY KEY,
+        name text NOT NULL UNIQUE,
+        approval text NOT NULL DEFAULT 'one' CHECK (approval IN ('none', 'one', 'two')),
+        settings jsonb NOT NULL DEFAULT '{}',
+        created_at double precision NOT NULL
+    );
+    CREATE TABLE people (
+        id text PRIMARY KEY,
+        email text NOT NULL UNIQUE CHECK (email = lower(email)),
+        name text NOT NULL,
+        password_hash text,
+        is_admin boolean NOT NULL DEFAULT false,
+        active boolean NOT NULL DEFAULT true,
+        psa_identities jsonb NOT NULL DEFAULT '{}',
+        created_at double precision NOT NULL
+    );
+    CREATE TABLE memberships (
+        team_id text NOT NULL REFERENCES teams (id),
+        person_id text NOT NULL REFERENCES people (id),
+        role text NOT NULL CHECK (role IN ('technician', 'approver1', 'approver2')),
+        PRIMARY KEY (team_id, person_id, role)
+    );
+    CREATE INDEX memberships_person ON memberships (person_id);
+    CREATE TABLE entries (
+        id text PRIMARY KEY,
+        person_id text NOT NULL REFERENCES people (id),
+        team_id text NOT NULL REFERENCES teams (id),
+        device_id text NOT NULL DEFAULT '',
+        version integer NOT NULL CHECK (version > 0),
+        status text NOT NULL,
+        status_comment text NOT NULL DEFAULT '',
+        decided_version integer,
+        source text NOT NULL,
+        kind text NOT NULL,
+        instance text NOT NULL DEFAULT '',
+        ticket_id bigint,
+        ticket_number text,
+        task text,
+        summary text NOT NULL DEFAULT '',
+        company text NOT NULL DEFAULT '',
+        work_type text NOT NULL DEFAULT '',
+        billable text NOT NULL DEFAULT 'agreement',
+        started_at double precision NOT NULL,
+        ended_at double precision NOT NULL,
+        actual_seconds integer NOT NULL,
+        billed_seconds integer NOT NULL,
+        psa_ids jsonb NOT NULL DEFAULT '[]',
+        body jsonb NOT NULL,
+        received_at double precision NOT NULL,
+        updated_at double precision NOT NULL
+    );
+    CREATE INDEX entries_team_status ON entries (team_id, status, started_at);
+    CREATE INDEX entries_person_started ON entries (person_id, started_at);
+    CREATE TABLE decisions (
+        seq bigserial PRIMARY KEY,
+        person_id text NOT NULL REFERENCES people (id),
+        entry_id text,
+        version integer,
+        kind text NOT NULL,
+        comment text NOT NULL DEFAULT '',
+        detail jsonb NOT NULL DEFAULT '{}',
+        actor text NOT NULL,
+        at double precision NOT NULL
+    );
+    CREATE INDEX decisions_person_seq ON decisions (person_id, seq);
+    CREATE TABLE audit (
+        seq bigserial PRIMARY KEY,
+        at double precision NOT NULL,
+        actor_id text,
+        actor_name text NOT NULL,
+        via text NOT NULL,
+        action text NOT NULL,
+        entry_id text,
+        detail jsonb NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX audit_entry ON audit (entry_id, seq) WHERE entry_id IS NOT NULL;
+    """,
+]
