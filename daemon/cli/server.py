@@ -8,6 +8,8 @@ import os
 import socket
 import sys
 
+import msgspec
+
 from daemon import __version__
 from daemon.cli.common import EXIT_USAGE, Command
 from daemon.settings import Settings
@@ -45,23 +47,23 @@ async def _serve(config: object) -> int:
     from daemon.server.store import ServerStoreError
 
     assert isinstance(config, ServerConfig)
+    try:  # bound first: with port 0 the app must know the port it got (its own origin)
+        sock = _listen(config.host, config.port)
+    except OSError as exc:
+        print(f"ticketclock: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    config = msgspec.structs.replace(config, port=sock.getsockname()[1])
     app = create_server_app(config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     try:
         await runner.setup()
     except (ServerStoreError, OSError) as exc:
         print(f"ticketclock: cannot start the team server: {exc}", file=sys.stderr)
+        sock.close()
         await runner.cleanup()
         return EXIT_USAGE
-    # SO_REUSEPORT where there is one: several processes of the same user may serve one port on one host
-    site = web.TCPSite(runner, config.host, config.port, reuse_port=True if hasattr(socket, "SO_REUSEPORT") else None)
-    try:
-        await site.start()
-    except OSError as exc:
-        print(f"ticketclock: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
-        await runner.cleanup()
-        return EXIT_USAGE
-    port = runner.addresses[0][1]
+    await web.SockSite(runner, sock).start()
+    port = config.port
     stop = asyncio.Event()
     install_stop_handlers(stop)
     print(f"TicketClock server {__version__} listening on http://{config.host}:{port}", flush=True)
@@ -71,6 +73,24 @@ async def _serve(config: object) -> int:
         print("TicketClock server stopping", flush=True)
         await runner.cleanup()
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; with SO_REUSEPORT where there is one, so that several server processes of the same
+    user may serve one port on one host."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:

@@ -18,7 +18,8 @@ from aiohttp import web
 from daemon.api.errors import error_middleware
 from daemon.api.routing import Route, register
 from daemon.clock import Clock, SystemClock
-from daemon.server.api import health
+from daemon.server.api import health, session
+from daemon.server.auth import principal_middleware
 from daemon.server.config import ServerConfig
 from daemon.server.services import SERVER, ServerServices
 from daemon.server.store import ServerDatabase
@@ -28,7 +29,7 @@ __all__ = ["ROUTES", "create_server_app", "process_name"]
 log = logging.getLogger("ticketclock.server")
 access = logging.getLogger("ticketclock.server.access")
 
-ROUTES: list[Route] = [*health.ROUTES]
+ROUTES: list[Route] = [*health.ROUTES, *session.ROUTES]
 """Every route of the team server (each API module's `ROUTES`)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -65,7 +66,9 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
 def create_server_app(
     config: ServerConfig, *, clock: Clock | None = None, routes: list[Route] | None = None
 ) -> web.Application:
-    app = web.Application(middlewares=[access_middleware, error_middleware], client_max_size=8 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[access_middleware, error_middleware, principal_middleware], client_max_size=8 * 1024 * 1024
+    )
     the_clock = clock or SystemClock()
 
     async def database(app: web.Application) -> AsyncIterator[None]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -119,12 +120,14 @@ class RunningServer:
 
 async def start_server(database_url: str, *, clock: Clock | None = None, **config: Any) -> RunningServer:
     """The server app in this process on a real loopback port (port 0, read back)."""
-    app = create_server_app(ServerConfig(database_url=database_url, port=0, **config), clock=clock)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    app = create_server_app(ServerConfig(database_url=database_url, port=port, **config), clock=clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    await web.SockSite(runner, sock).start()
     return RunningServer(url=f"http://127.0.0.1:{port}", runner=runner, app=app)
 
 

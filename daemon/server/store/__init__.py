@@ -1,6 +1,17 @@
 """The team server's storage: all of its SQL, the only importer of asyncpg."""
 
-from daemon.server.store import audit, decisions, entries, people
+from daemon.server.store import audit, decisions, entries, outbox, people, sessions
 from daemon.server.store.db import SchemaTooNew, ServerDatabase, ServerStoreError, Tx
 
-__all__ = ["SchemaTooNew", "ServerDatabase", "ServerStoreError", "Tx", "audit", "decisions", "entries", "people"]
+__all__ = [
+    "SchemaTooNew",
+    "ServerDatabase",
+    "ServerStoreError",
+    "Tx",
+    "audit",
+    "decisions",
+    "entries",
+    "outbox",
+    "people",
+    "sessions",
+]

@@ -12,7 +12,7 @@ import msgspec
 
 from daemon.server.store.db import Tx
 
-__all__ = ["Decision", "record", "since"]
+__all__ = ["Decision", "last_actor", "record", "since"]
 
 
 class Decision(msgspec.Struct, kw_only=True):
@@ -63,3 +63,13 @@ async def since(tx: Tx, person_id: str, after: int, limit: int = 500) -> list[De
         limit,
     )
     return [Decision(**dict(r)) for r in rows]
+
+
+async def last_actor(tx: Tx, entry_id: str, kind: str) -> str | None:
+    """The person id (decision detail `actor_id`) behind the entry's latest decision of this kind."""
+    found: str | None = await tx.fetchval(
+        "SELECT detail->>'actor_id' FROM decisions WHERE entry_id = $1 AND kind = $2 ORDER BY seq DESC LIMIT 1",
+        entry_id,
+        kind,
+    )
+    return found

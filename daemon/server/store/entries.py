@@ -8,7 +8,7 @@ from daemon.entries.model import Entry
 from daemon.server.model import SyncedEntry
 from daemon.server.store.db import Tx
 
-__all__ = ["get", "put"]
+__all__ = ["get", "lock", "put", "set_status"]
 
 
 async def put(tx: Tx, person_id: str, team_id: str, synced: SyncedEntry, now: float) -> bool:
@@ -74,4 +74,28 @@ async def get(tx: Tx, entry_id: str) -> tuple[SyncedEntry, str, str] | None:
         SyncedEntry(entry=entry, version=row["version"], device_id=row["device_id"]),
         row["person_id"],
         row["team_id"],
+    )
+
+
+async def lock(tx: Tx, entry_id: str) -> tuple[str, int, str, str, str] | None:
+    """Lock the entry's row for this transaction: (status, version, person id, team id, instance), or None."""
+    row = await tx.fetchrow(
+        "SELECT status, version, person_id, team_id, instance FROM entries WHERE id = $1 FOR UPDATE", entry_id
+    )
+    return (row["status"], row["version"], row["person_id"], row["team_id"], row["instance"]) if row else None
+
+
+async def set_status(
+    tx: Tx, entry_id: str, status: str, *, comment: str, version: int, now: float, psa_ids: list[str] | None = None
+) -> None:
+    """The server's decision on `version` of the entry (approved, rejected, posted…)."""
+    await tx.execute(
+        "UPDATE entries SET status = $2, status_comment = $3, decided_version = $4, updated_at = $5, "
+        "psa_ids = coalesce($6, psa_ids) WHERE id = $1",
+        entry_id,
+        status,
+        comment,
+        version,
+        now,
+        psa_ids,
     )

@@ -10,7 +10,7 @@ __all__ = ["MIGRATIONS"]
 
 MIGRATIONS: list[str] = [
     # 1: teams, people and their roles, the technicians' synced entries, the decisions sent back to their daemons,
-    # and the audit trail.
+    # the audit trail, web sessions, and the outbox of approved entries the server posts.
     """
     CREATE TABLE teams (
         id text PRIMARY KEY,
@@ -89,5 +89,24 @@ MIGRATIONS: list[str] = [
         detail jsonb NOT NULL DEFAULT '{}'
     );
     CREATE INDEX audit_entry ON audit (entry_id, seq) WHERE entry_id IS NOT NULL;
+    CREATE TABLE sessions (
+        id_hash text PRIMARY KEY,
+        person_id text NOT NULL REFERENCES people (id),
+        created_at double precision NOT NULL,
+        last_seen_at double precision NOT NULL,
+        expires_at double precision NOT NULL
+    );
+    CREATE INDEX sessions_person ON sessions (person_id);
+    CREATE TABLE outbox (
+        entry_id text PRIMARY KEY REFERENCES entries (id),
+        instance text NOT NULL,
+        due_at double precision NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        ambiguous boolean NOT NULL DEFAULT false,
+        lease_until double precision,
+        leased_by text,
+        last_error text NOT NULL DEFAULT ''
+    );
+    CREATE INDEX outbox_due ON outbox (instance, due_at);
     """,
 ]

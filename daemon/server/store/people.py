@@ -9,7 +9,17 @@ import asyncpg
 from daemon.server.model import Person, Role, Team
 from daemon.server.store.db import Tx
 
-__all__ = ["add_role", "create_person", "create_team", "person_by_email", "person_by_id", "team_by_id", "teams"]
+__all__ = [
+    "add_role",
+    "create_person",
+    "create_team",
+    "password_hash",
+    "person_by_email",
+    "person_by_id",
+    "set_password_hash",
+    "team_by_id",
+    "teams",
+]
 
 
 async def create_team(tx: Tx, team: Team) -> None:
@@ -76,3 +86,13 @@ async def person_by_id(tx: Tx, person_id: str) -> Person | None:
 
 async def person_by_email(tx: Tx, email: str) -> Person | None:
     return _person(await tx.fetchrow(_PERSON + "WHERE p.email = $1", email.lower()))
+
+
+async def password_hash(tx: Tx, email: str) -> tuple[str, str | None] | None:
+    """(person id, their password hash or None) of an active person, by e-mail."""
+    row = await tx.fetchrow("SELECT id, password_hash FROM people WHERE email = $1 AND active", email.lower())
+    return (row["id"], row["password_hash"]) if row is not None else None
+
+
+async def set_password_hash(tx: Tx, person_id: str, hashed: str) -> None:
+    await tx.execute("UPDATE people SET password_hash = $2 WHERE id = $1", person_id, hashed)

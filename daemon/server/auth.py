@@ -1,0 +1,175 @@
+"""Who is asking: people by web session (a cookie), daemons and integrations by bearer token.
+
+`principal_middleware` resolves every request's `Principal` once (or none); handlers ask `person_of(request)`
+(a signed-in person, 401 otherwise) or the resolver of their own kind of token. A bearer token names its kind by
+prefix (`BEARERS`: "tcd_" a device, "tci_" an integration), and only a hash of any token is stored.
+
+Sessions as in the daemon's web UI: 12 hours unused or 7 days at most, HttpOnly, SameSite=Lax (an OIDC provider's
+redirect back must carry it), Secure when the public address is https. A request that changes something with a
+session cookie must come from the server's own origin (the Origin header), so another site cannot make a signed-in
+browser act.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from aiohttp import web
+
+from daemon.api.errors import ApiError
+from daemon.server.model import Person
+from daemon.server.services import SERVER, ServerServices
+from daemon.server.store import people, sessions
+
+__all__ = [
+    "BEARERS",
+    "COOKIE",
+    "PRINCIPAL",
+    "Principal",
+    "hash_password",
+    "person_of",
+    "principal_middleware",
+    "principal_of",
+    "sign_in",
+    "sign_out",
+    "token_hash",
+    "verify_password",
+]
+
+COOKIE = "tc_team"
+IDLE_S = 12 * 3600
+MAX_AGE_S = 7 * 24 * 3600
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: Literal["person", "device", "integration"]
+    person: Person | None = None
+    """The person (for a device: its owner)."""
+    token_id: str = ""
+    """The device's or integration's id."""
+
+
+PRINCIPAL = web.RequestKey("team.principal", Principal)
+
+BEARERS: dict[str, Callable[[ServerServices, str], Awaitable[Principal | None]]] = {}
+"""Bearer token prefix -> its resolver (registered by the modules that issue such tokens)."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher().hash(password)
+
+
+def verify_password(hashed: str | None, password: str) -> bool:
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    if not hashed:
+        PasswordHasher().hash(password)  # same work as a real check: no timing tells whether the e-mail exists
+        return False
+    try:
+        return PasswordHasher().verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def sign_in(services: ServerServices, email: str, password: str) -> tuple[Person, str] | None:
+    """(the person, a new session token) when the e-mail and password match an active person; None otherwise."""
+    async with services.db.connection() as conn:
+        found = await people.password_hash(conn, email)
+    if not verify_password(found[1] if found else None, password) or found is None:
+        return None
+    return await open_session(services, found[0])
+
+
+async def open_session(services: ServerServices, person_id: str) -> tuple[Person, str] | None:
+    """A new session for a person already proven (password or OIDC)."""
+    token = "tcs_" + secrets.token_urlsafe(32)
+    now = services.clock.now()
+    async with services.db.transaction() as tx:
+        person = await people.person_by_id(tx, person_id)
+        if person is None or not person.active:
+            return None
+        await sessions.create(tx, token_hash(token), person_id, now, now + MAX_AGE_S)
+    return person, token
+
+
+async def sign_out(services: ServerServices, token: str) -> None:
+    async with services.db.transaction() as tx:
+        await sessions.delete(tx, token_hash(token))
+
+
+def set_cookie(response: web.StreamResponse, services: ServerServices, token: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=MAX_AGE_S,
+        httponly=True,
+        samesite="Lax",
+        secure=services.config.secure_cookies,
+        path="/",
+    )
+
+
+def clear_cookie(response: web.StreamResponse, services: ServerServices) -> None:
+    response.del_cookie(COOKIE, path="/", secure=services.config.secure_cookies, samesite="Lax")
+
+
+async def _resolve(request: web.Request, services: ServerServices) -> Principal | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError.of("unauthorized", "use Authorization: Bearer <token>")
+        resolver = BEARERS.get(token[:4])
+        found = await resolver(services, token) if resolver is not None else None
+        if found is None:
+            raise ApiError.of("unauthorized", "that token is not valid (revoked, or never issued)")
+        return found
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        return None
+    if request.method not in SAFE_METHODS and request.headers.get("Origin") != services.config.origin:
+        raise ApiError.of("origin_forbidden", "a change with a session must come from this server's own pages")
+    async with services.db.transaction() as tx:
+        person_id = await sessions.touch(tx, token_hash(cookie), services.clock.now(), IDLE_S)
+        person = await people.person_by_id(tx, person_id) if person_id else None
+    if person is None or not person.active:
+        return None
+    return Principal(kind="person", person=person)
+
+
+@web.middleware
+async def principal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    found = await _resolve(request, request.app[SERVER])
+    if found is not None:
+        request[PRINCIPAL] = found
+    return await handler(request)
+
+
+def principal_of(request: web.Request) -> Principal:
+    found: Principal | None = request.get(PRINCIPAL)
+    if found is None:
+        raise ApiError.of("unauthorized", "sign in first")
+    return found
+
+
+def person_of(request: web.Request) -> Person:
+    """The signed-in person making this request (by web session); 401 for anyone else."""
+    found = principal_of(request)
+    if found.kind != "person" or found.person is None:
+        raise ApiError.of("unauthorized", "sign in first")
+    return found.person
