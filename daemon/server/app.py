@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from daemon.api.errors import error_middleware
+from daemon.api.errors import ApiError, error_middleware
 from daemon.api.routing import Route, register
 from daemon.clock import Clock, SystemClock
 from daemon.server.api import health, session
 from daemon.server.auth import principal_middleware
 from daemon.server.config import ServerConfig
+from daemon.server.flow import FlowError
 from daemon.server.services import SERVER, ServerServices
 from daemon.server.store import ServerDatabase
 
@@ -63,11 +64,21 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
             )  # fmt: skip
 
 
+@web.middleware
+async def flow_error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The entry flow's refusals, in the one error shape with the catalogue's status."""
+    try:
+        return await handler(request)
+    except FlowError as exc:
+        raise ApiError.of(exc.code, exc.message) from None
+
+
 def create_server_app(
     config: ServerConfig, *, clock: Clock | None = None, routes: list[Route] | None = None
 ) -> web.Application:
     app = web.Application(
-        middlewares=[access_middleware, error_middleware, principal_middleware], client_max_size=8 * 1024 * 1024
+        middlewares=[access_middleware, error_middleware, principal_middleware, flow_error_middleware],
+        client_max_size=8 * 1024 * 1024,
     )
     the_clock = clock or SystemClock()
 
