@@ -49,7 +49,6 @@ class Poster:
         self._db = db
         self._credentials = ServerCredentials(db, cipher, clock)
         self._clock = clock
-        self._process_id = process_id
         self._lease_s = lease_s
         self._timezone = timezone
         self._outbox_config = outbox or OutboxConfig()
@@ -57,6 +56,8 @@ class Poster:
         self._http: httpx.AsyncClient | None = None
         self._psa: PsaService | None = None
         self._outbox: OutboxService | None = None
+        self._store = LeasedOutbox(db, process_id, lease_s)
+        self._renewing: asyncio.Task[None] | None = None
         self._signature: tuple[int, float] | None = None
         self._changed = asyncio.Event()
 
@@ -66,6 +67,18 @@ class Poster:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="server-poster")
+        self._renewing = asyncio.create_task(self._renew(), name="server-poster-leases")
+
+    async def _renew(self) -> None:
+        """Keep the leases of the posts this process is running (a third of the lease apart)."""
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                await self._store.renew(self._clock.now())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not renew the outbox leases; trying again")
 
     def changed(self) -> None:
         """The instances changed in this process: rebuild now rather than at the next check."""
@@ -100,8 +113,9 @@ class Poster:
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         config = Config(instances=[s.instance for s in stored], outbox=self._outbox_config)
         self._psa = PsaService(config, self._credentials, self._http, self._clock)
-        store = LeasedOutbox(self._db, self._process_id, self._lease_s)
-        self._outbox = OutboxService(None, config, self._psa, self._clock, self._timezone, store=store, as_owner=True)
+        self._outbox = OutboxService(
+            None, config, self._psa, self._clock, self._timezone, store=self._store, as_owner=True
+        )
         await self._outbox.start()
         log.info("posting to %d PSA instance(s)", len(stored), extra={"instances": [s.instance.name for s in stored]})
 
@@ -114,11 +128,12 @@ class Poster:
             self._psa = None
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._renewing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._renewing = None
         await self._stop_outbox()
         if self._http is not None:
             await self._http.aclose()

@@ -32,6 +32,7 @@ from daemon.server.auth import hash_password
 from daemon.server.credentials import new_key
 from daemon.server.model import Person, SyncedEntry, Team
 from daemon.server.store import entries
+from daemon.server.store.outbox import MAX_HOLD_S, LeasedOutbox
 from tests.server.pg import Cluster
 from tests.server.support import (
     RunningServer,
@@ -338,3 +339,38 @@ async def test_lease_expired_entry_is_looked_up_then_posted_once(
         if proc is not None:
             stop_process(proc)
         await seeder.stop()
+
+
+async def test_a_live_process_keeps_its_lease_while_posting_and_a_silent_ones_runs_out(
+    server: RunningServer, fake_clock: FakeClock
+) -> None:
+    """Leases as the store keeps them (the fake clock stands for the servers' time): A renews while its post runs,
+    so B cannot take it; once A stops renewing, B takes it as uncertain (looked up first); A's late result is then
+    ignored. A claim is renewed for at most MAX_HOLD_S."""
+    s = server.services
+    team = await seed_team(s, "Desk", "none")
+    tech = await seed_person(s, "tech@example.com", team=team, psa_identities={"cw": "asmith"})
+    await _submit(server, team, tech, _entry("e1", "cw", 7, 1))
+    a, b = LeasedOutbox(s.db, "a:1:x", 10), LeasedOutbox(s.db, "b:2:y", 10)
+    t0 = fake_clock.now()
+    [(row, entry)] = await a.claim("cw", t0, 5)
+    assert (row.attempts, row.ambiguous, entry.log_as) == (1, False, "asmith")
+    assert await b.claim("cw", t0 + 1, 5) == []  # leased
+    assert await a.renew(t0 + 8) == 1
+    assert await b.claim("cw", t0 + 15, 5) == []  # the renewed lease holds past the first one's end
+    [(taken, _)] = await b.claim("cw", t0 + 18.5, 5)  # A went silent: its lease ran out
+    assert (taken.attempts, taken.ambiguous) == (2, True)
+    await a.posted("e1", ["999"], t0 + 19, "attempt 1")  # A's late answer: no longer its lease, nothing recorded
+    async with s.db.connection() as conn:
+        got = await entries.get(conn, "e1")
+    assert got is not None and got[0].entry.status == "queued"
+    await b.posted("e1", ["42"], t0 + 20, "found after an uncertain attempt")
+    async with s.db.connection() as conn:
+        got = await entries.get(conn, "e1")
+    assert got is not None and (got[0].entry.status, got[0].entry.psa_ids) == ("posted", ["42"])
+
+    await _submit(server, team, tech, _entry("e2", "cw", 7, 2))
+    t1 = t0 + 100
+    assert len(await a.claim("cw", t1, 5)) == 1
+    assert await a.renew(t1 + MAX_HOLD_S - 1) == 1
+    assert await a.renew(t1 + MAX_HOLD_S + 1) == 0  # held too long: given up, another process will look it up

@@ -131,5 +131,6 @@ MIGRATIONS: list[str] = [
         created_at double precision NOT NULL,
         revoked_at double precision
     );
+    ALTER TABLE outbox ADD COLUMN leased_at double precision;
     """,
 ]

@@ -8,6 +8,9 @@ posting policy; this module only records). Any number of server processes share 
   request leaves;
 - a row whose lease ran out without being settled (its process died, or hung past the lease, mid-post) is due again
   and is claimed as `ambiguous`: the poster looks the entry up by its marker before posting it again;
+- while a post is running its process renews the lease (`renew`, every third of the lease), for at most
+  `MAX_HOLD_S` after the claim: a slow PSA does not hand a live post to another process, and a claim this process
+  lost track of (a bug, a database error while settling) is still given up in the end;
 - settling (posted, failed, retry, release) happens only while the lease is still this process's, so a process
   that lost its lease cannot overwrite what the new holder found.
 
@@ -26,10 +29,12 @@ from daemon.server.store import audit, decisions, entries
 from daemon.server.store.db import ServerDatabase, Tx
 from daemon.store.outbox import OutboxRow
 
-__all__ = ["NEVER", "LeasedOutbox", "enqueue"]
+__all__ = ["MAX_HOLD_S", "NEVER", "LeasedOutbox", "enqueue"]
 
 NEVER = 1e18
 """`due_at` of a row whose entry failed: it waits for the entry to be approved again (`enqueue` re-arms it)."""
+MAX_HOLD_S = 3600.0
+"""A process renews its lease on a claimed row for at most this long after the claim."""
 
 
 async def enqueue(tx: Tx, entry_id: str, instance: str, now: float) -> bool:
@@ -72,7 +77,7 @@ class LeasedOutbox:
                 f"WHERE o.instance = $1 AND e.status = 'queued' AND o.due_at <= $2 AND {_FREE} "
                 "ORDER BY o.due_at, o.entry_id LIMIT $3 FOR UPDATE OF o SKIP LOCKED) "
                 "UPDATE outbox o SET attempts = o.attempts + 1, ambiguous = o.ambiguous OR o.leased_by IS NOT NULL, "
-                "lease_until = $2 + $4, leased_by = $5 FROM due WHERE o.entry_id = due.entry_id "
+                "lease_until = $2 + $4, leased_by = $5, leased_at = $2 FROM due WHERE o.entry_id = due.entry_id "
                 "RETURNING o.entry_id, o.attempts, o.due_at, o.last_error, o.ambiguous",
                 instance,
                 now,
@@ -108,6 +113,19 @@ class LeasedOutbox:
             )
             claimed.append((row, entry))
         return claimed
+
+    async def renew(self, now: float) -> int:
+        """Extend this process's leases on the rows it is posting (claimed less than `MAX_HOLD_S` ago)."""
+        async with self._db.transaction() as tx:
+            found = await tx.fetch(
+                "UPDATE outbox SET lease_until = $2::float8 + $3::float8 WHERE leased_by = $1 "
+                "AND leased_at > $2::float8 - $4::float8 RETURNING entry_id",
+                self._me,
+                now,
+                self._lease_s,
+                MAX_HOLD_S,
+            )
+        return len(found)
 
     async def next_due(self, instance: str) -> float | None:
         async with self._db.connection() as conn:
