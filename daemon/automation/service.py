@@ -48,7 +48,7 @@ from daemon.store.automation import AutomationRunStore, AutomationSettingsStore
 from daemon.timers.model import TicketRef
 from daemon.timers.service import TimerService
 
-__all__ = ["ASSIGNEE", "AutomationError", "AutomationService", "run_notes"]
+__all__ = ["ASSIGNEE", "AutomationError", "AutomationService", "parse_automations", "run_notes"]
 
 log = logging.getLogger("ticketclock.automation")
 
@@ -335,6 +335,11 @@ def _parse(raw: Any) -> list[AutomationConfig]:
     if problem is not None:
         raise AutomationError("invalid_automations", f"{problem[0]}: {problem[1]}", problem[0])
     return body.automations
+
+
+parse_automations = _parse
+"""A PUT body of per-automation settings, validated (`AutomationError` "invalid_automations" naming the field); the
+team server's settings go through it too."""
 
 
 def _label(ref: TicketRef) -> str:

@@ -1,13 +1,15 @@
 """Integrations: workflow tools that report automation runs with a `tci_…` token (only its hash is stored), each
-logging its runs for one person in one team."""
+logging its runs for one person in one team; and the per-automation settings those runs follow."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import msgspec
 
 from daemon.server.store.db import Tx
 
-__all__ = ["Integration", "by_token_hash", "create", "listing", "revoke"]
+__all__ = ["Integration", "automations", "by_token_hash", "create", "listing", "revoke", "set_automations"]
 
 
 class Integration(msgspec.Struct, kw_only=True):
@@ -59,3 +61,20 @@ async def revoke(tx: Tx, integration_id: str, now: float) -> bool:
         now,
     )
     return row is not None
+
+
+async def automations(tx: Tx) -> tuple[list[dict[str, Any]], float | None]:
+    """The per-automation settings saved by an admin (as JSON, the daemon's `AutomationConfig`), and when."""
+    row = await tx.fetchrow("SELECT automations, updated_at FROM automation_settings WHERE id = 1")
+    return (list(row["automations"]), float(row["updated_at"])) if row is not None else ([], None)
+
+
+async def set_automations(tx: Tx, settings: list[dict[str, Any]], person_id: str, now: float) -> None:
+    await tx.execute(
+        "INSERT INTO automation_settings (id, automations, updated_at, updated_by) VALUES (1, $1, $2, $3) "
+        "ON CONFLICT (id) DO UPDATE SET automations = excluded.automations, updated_at = excluded.updated_at, "
+        "updated_by = excluded.updated_by",
+        settings,
+        now,
+        person_id,
+    )

@@ -110,7 +110,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_due ON outbox (instance, due_at);
     """,
     # posting (s4-posting): the MSP's PSA instances with their credentials encrypted (Fernet, the key outside the
-    # database), and the integrations whose tokens may report automation runs.
+    # database), the integrations whose tokens may report automation runs and the automations' settings, and the
+    # outbox's lease renewal.
     """
     CREATE TABLE psa_instances (
         name text PRIMARY KEY,
@@ -132,5 +133,11 @@ MIGRATIONS: list[str] = [
         revoked_at double precision
     );
     ALTER TABLE outbox ADD COLUMN leased_at double precision;
+    CREATE TABLE automation_settings (
+        id integer PRIMARY KEY CHECK (id = 1),
+        automations jsonb NOT NULL,
+        updated_at double precision NOT NULL,
+        updated_by text NOT NULL
+    );
     """,
 ]
