@@ -100,6 +100,9 @@ CATALOGUE: Mapping[str, ErrorKind] = {
     # The team server (`ticketclock server`); no browser extension talks to it: SERVER_ONLY
     "not_ready": ErrorKind(503, "The team server is starting or cannot reach its database; try again shortly."),
     "sign_in_failed": ErrorKind(401, "That e-mail and password do not match an active account."),
+    "no_secret_key": ErrorKind(
+        409, "The team server has no secret key to encrypt PSA credentials with: its admin sets one first."
+    ),
     # Made by a client, never sent by the daemon
     "daemon_unreachable": ErrorKind(
         0, "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port."
@@ -116,7 +119,7 @@ CATALOGUE: Mapping[str, ErrorKind] = {
 CLIENT_ONLY = frozenset(code for code, kind in CATALOGUE.items() if kind.status == 0)
 """Codes a client makes itself; every other code comes from the daemon."""
 
-SERVER_ONLY = frozenset({"not_ready", "sign_in_failed"})
+SERVER_ONLY = frozenset({"no_secret_key", "not_ready", "sign_in_failed"})
 """Codes only the team server sends: the browser extension never meets them (its ERROR_TEXT leaves them out)."""
 
 HTTP_STATUS_CODES: Mapping[int, str] = {

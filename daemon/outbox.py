@@ -27,7 +27,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -47,7 +47,7 @@ from daemon.store.db import Database
 from daemon.store.outbox import OutboxRow, OutboxStore
 from daemon.timers.model import TicketRef
 
-__all__ = ["ASSIGNEE", "CONCURRENCY", "InstanceOutbox", "OutboxService", "OutboxView", "Progress"]
+__all__ = ["ASSIGNEE", "CONCURRENCY", "InstanceOutbox", "OutboxService", "OutboxStorage", "OutboxView", "Progress"]
 
 log = logging.getLogger("ticketclock.outbox")
 
@@ -88,6 +88,41 @@ class OutboxView(msgspec.Struct, kw_only=True):
     instances: list[InstanceOutbox] = []
 
 
+class OutboxStorage(Protocol):
+    """What the posting policy needs of a store: the daemon's SQLite (`daemon.store.outbox.OutboxStore`) and the
+    team server's PostgreSQL with leases shared by its processes (`daemon.server.store.outbox.LeasedOutbox`).
+
+    The policy (this module) decides; a store only records, durably, before the next step: a claimed row is marked
+    as being sent before any request leaves, and a row whose claim was never settled is handed out again as
+    `ambiguous` (looked up before it is posted again)."""
+
+    async def recover(self) -> int:
+        """At start: rows this poster's earlier life claimed and never settled become ambiguous; how many."""
+        ...
+
+    async def claim(self, instance: str, now: float, limit: int) -> list[tuple[OutboxRow, Entry]]:
+        """Up to `limit` due rows of `instance`, marked as being sent (attempt counted) before they are returned."""
+        ...
+
+    async def next_due(self, instance: str) -> float | None: ...
+
+    async def posted(self, entry_id: str, psa_ids: list[str], now: float, comment: str) -> None: ...
+
+    async def retry(self, entry_id: str, next_at: float, error: str, *, ambiguous: bool) -> None: ...
+
+    async def due_now(self, entry_ids: set[str], now: float) -> None: ...
+
+    async def release(self, entry_id: str) -> None:
+        """Give a claimed row back (the poster is stopping); it is looked up before it is posted."""
+        ...
+
+    async def failed(self, entry_id: str, message: str, now: float) -> None: ...
+
+    async def set_ticket_id(self, entry_id: str, ticket_id: int) -> None: ...
+
+    async def rows(self) -> list[OutboxRow]: ...
+
+
 @dataclass
 class _Backlog:
     began_at: float
@@ -95,8 +130,25 @@ class _Backlog:
 
 
 class OutboxService:
-    def __init__(self, db: Database, config: Config, psa: PsaService, clock: Clock, timezone: str) -> None:
-        self._store = OutboxStore(db)
+    def __init__(
+        self,
+        db: Database | None,
+        config: Config,
+        psa: PsaService,
+        clock: Clock,
+        timezone: str,
+        *,
+        store: OutboxStorage | None = None,
+        as_owner: bool = False,
+    ) -> None:
+        """`store`: where the outbox lives (default: the daemon's SQLite `db`). `as_owner`: a poster for many
+        people (the team server) — every entry is logged as the user its store put in `entry.log_as` (the
+        technician's PSA identity), and an entry without one fails with a message for the admin."""
+        if store is None:
+            assert db is not None, "the daemon's outbox needs its database"
+            store = OutboxStore(db)
+        self._store: OutboxStorage = store
+        self._as_owner = as_owner
         self._config = config
         self._psa = psa
         self._clock = clock
@@ -319,7 +371,12 @@ class OutboxService:
                 ticket = msgspec.structs.replace(ticket, id=info.id)
                 await self._store.set_ticket_id(entry.id, info.id)
         log_as = None
-        if entry.log_as == ASSIGNEE:
+        if self._as_owner and not entry.log_as:
+            raise ConnectorRejected(
+                f"the technician has no {instance} identity to post this time as: an admin sets it "
+                f"(psa_identities.{instance}: ConnectWise member, Autotask resource or Halo agent)"
+            )
+        if entry.log_as == ASSIGNEE and not self._as_owner:
             # Not a user's name: the ticket's assignee, as the PSA says now (ConnectWise owner, Autotask
             # assignedResourceID with its role, Halo agent_id).
             assignee = (await connector.ticket(ticket)).assignee if ticket is not None else None

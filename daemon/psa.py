@@ -22,7 +22,7 @@ import msgspec
 from daemon.clock import Clock
 from daemon.connectors import CONNECTORS, Connector, ConnectorAuthError, ConnectorError, Identity, TicketInfo
 from daemon.connectors.base import WorkItem, WorkTypeSource
-from daemon.connectors.credentials import CredentialStore
+from daemon.connectors.credentials import CredentialSource
 from daemon.settings import Config, InstanceConfig
 from daemon.timers.model import TicketRef
 
@@ -63,7 +63,7 @@ class WorkTypes(msgspec.Struct, kw_only=True):
 
 
 class PsaService:
-    def __init__(self, config: Config, credentials: CredentialStore, http: httpx.AsyncClient, clock: Clock) -> None:
+    def __init__(self, config: Config, credentials: CredentialSource, http: httpx.AsyncClient, clock: Clock) -> None:
         self._instances = {i.name: i for i in config.instances}
         self._credentials = credentials
         self._http = http

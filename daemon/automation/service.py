@@ -48,7 +48,7 @@ from daemon.store.automation import AutomationRunStore, AutomationSettingsStore
 from daemon.timers.model import TicketRef
 from daemon.timers.service import TimerService
 
-__all__ = ["ASSIGNEE", "AutomationError", "AutomationService"]
+__all__ = ["ASSIGNEE", "AutomationError", "AutomationService", "parse_automations", "run_notes"]
 
 log = logging.getLogger("ticketclock.automation")
 
@@ -60,6 +60,12 @@ TICKET_CACHE_S = 300.0
 UNREACHABLE_RECHECK_S = 2.0
 """An instance without credentials is asked again (its credentials looked up) at most this often."""
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def run_notes(settings: AutomationConfig, outcome: str, started_by: str, notes: str) -> str:
+    """A run's entry notes: the automation's template with its placeholders filled (the daemon and the team server)."""
+    fields = {"automation": settings.name, "outcome": outcome, "started_by": started_by, "notes": notes}
+    return _PLACEHOLDER.sub(lambda m: fields.get(m.group(1), m.group(0)), settings.notes).strip()
 
 
 class AutomationError(Exception):
@@ -252,8 +258,7 @@ class AutomationService:
             log_as = ASSIGNEE
         else:
             log_as = settings.log_as.removeprefix("user:").strip()
-        fields = {"automation": settings.name, "outcome": run.outcome, "started_by": run.started_by, "notes": run.notes}
-        notes = _PLACEHOLDER.sub(lambda m: fields.get(m.group(1), m.group(0)), settings.notes).strip()
+        notes = run_notes(settings, run.outcome, run.started_by, run.notes)
         ticket = ref if info is None or ref.id is not None else msgspec.structs.replace(ref, id=info.id)
         overlapped = self._live_timers(ticket, info)
         absorbed = ""
@@ -330,6 +335,11 @@ def _parse(raw: Any) -> list[AutomationConfig]:
     if problem is not None:
         raise AutomationError("invalid_automations", f"{problem[0]}: {problem[1]}", problem[0])
     return body.automations
+
+
+parse_automations = _parse
+"""A PUT body of per-automation settings, validated (`AutomationError` "invalid_automations" naming the field); the
+team server's settings go through it too."""
 
 
 def _label(ref: TicketRef) -> str:

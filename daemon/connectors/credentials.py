@@ -9,13 +9,24 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from daemon.private import make_private
 
-__all__ = ["CredentialStore"]
+__all__ = ["CredentialSource", "CredentialStore"]
 
 SERVICE = "ticketclock"
+
+
+class CredentialSource(Protocol):
+    """Where `PsaService` reads and saves credentials: the daemon's `CredentialStore`, or the team server's
+    encrypted rows (`daemon.server.credentials.ServerCredentials`)."""
+
+    def describe(self) -> str: ...
+
+    async def get(self, instance: str) -> dict[str, Any] | None: ...
+
+    async def put(self, instance: str, credentials: dict[str, Any]) -> None: ...
 
 
 class CredentialStore:

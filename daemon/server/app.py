@@ -18,10 +18,14 @@ from aiohttp import web
 from daemon.api.errors import ApiError, error_middleware
 from daemon.api.routing import Route, register
 from daemon.clock import Clock, SystemClock
+from daemon.server.api import automation as automation_api
 from daemon.server.api import health, session
+from daemon.server.api import psa as psa_api
 from daemon.server.auth import principal_middleware
 from daemon.server.config import ServerConfig
+from daemon.server.credentials import check_key, fernet_of
 from daemon.server.flow import FlowError
+from daemon.server.posting import Poster
 from daemon.server.services import SERVER, ServerServices
 from daemon.server.store import ServerDatabase
 
@@ -30,7 +34,7 @@ __all__ = ["ROUTES", "create_server_app", "process_name"]
 log = logging.getLogger("ticketclock.server")
 access = logging.getLogger("ticketclock.server.access")
 
-ROUTES: list[Route] = [*health.ROUTES, *session.ROUTES]
+ROUTES: list[Route] = [*health.ROUTES, *session.ROUTES, *psa_api.ROUTES, *automation_api.ROUTES]
 """Every route of the team server (each API module's `ROUTES`)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -84,11 +88,25 @@ def create_server_app(
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         db = await ServerDatabase.open(config.database_url, max_size=config.pool_size)
-        app[SERVER] = ServerServices(config=config, clock=the_clock, db=db, process_id=process_name())
+        try:
+            cipher = fernet_of(config.secret_key)
+            await check_key(db, cipher)
+        except BaseException:
+            await db.close()
+            raise
+        services = ServerServices(config=config, clock=the_clock, db=db, process_id=process_name())
+        services.poster = Poster(
+            db, cipher, the_clock, process_id=services.process_id, lease_s=config.outbox_lease_s,
+            timezone=config.timezone,
+        )  # fmt: skip
+        app[SERVER] = services
+        if config.posting:
+            services.poster.start()
         log.info("server ready", extra={"server_process": app[SERVER].process_id})
         try:
             yield
         finally:
+            await services.poster.stop()
             await db.close()
 
     app.cleanup_ctx.append(database)

@@ -8,11 +8,20 @@ whoever runs it), with the command line's `--database` and `--bind` over them.
                                requests, and cookies are Secure when it is https
     TICKETCLOCK_DB_POOL        connections per process (default 10)
     TICKETCLOCK_LOG_FORMAT     json (default: one JSON object per line on stderr) or text
+    TICKETCLOCK_SECRET_KEY_FILE  a file holding the Fernet key (32 url-safe base64 bytes) that encrypts the PSA
+                               credentials at rest; read once at start. Else TICKETCLOCK_SECRET_KEY holds the key
+                               itself. Without either the server stores no credentials, and refuses to start when the
+                               database already holds some (docs/team/posting.md)
+    TICKETCLOCK_POSTING        on (default) or off: whether this process posts approved entries to the PSAs
+    TICKETCLOCK_OUTBOX_LEASE_S seconds a process holds an entry it is posting (default 300; longer than the
+                               connectors' request timeouts): after that another process looks it up and posts it
+    TICKETCLOCK_TIMEZONE       IANA zone for the PSAs' local dates (Autotask dateWorked; default UTC)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -34,6 +43,14 @@ class ServerConfig(msgspec.Struct, kw_only=True, frozen=True):
     public_url: str = ""
     pool_size: int = 10
     log_format: Literal["json", "text"] = "json"
+    secret_key: str = ""
+    """The Fernet key for the PSA credentials ("" none); never logged (see `__repr__`)."""
+    posting: bool = True
+    outbox_lease_s: float = 300.0
+    timezone: str = "UTC"
+
+    def __repr__(self) -> str:
+        return f"ServerConfig(database_url=<hidden>, host={self.host!r}, port={self.port}, secret_key=<hidden>)"
 
     @property
     def origin(self) -> str:
@@ -67,7 +84,26 @@ class ServerConfig(msgspec.Struct, kw_only=True, frozen=True):
             raise ConfigError("TICKETCLOCK_DB_POOL must be a whole number") from None
         if not 1 <= pool <= 200:
             raise ConfigError("TICKETCLOCK_DB_POOL must be between 1 and 200")
+        key = env.get("TICKETCLOCK_SECRET_KEY", "")
+        if env.get("TICKETCLOCK_SECRET_KEY_FILE"):
+            try:
+                key = Path(env["TICKETCLOCK_SECRET_KEY_FILE"]).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"TICKETCLOCK_SECRET_KEY_FILE: cannot read it ({exc.strerror})") from None
+        posting = env.get("TICKETCLOCK_POSTING", "on")
+        if posting not in ("on", "off"):
+            raise ConfigError("TICKETCLOCK_POSTING must be on or off")
+        try:
+            lease = float(env.get("TICKETCLOCK_OUTBOX_LEASE_S", "300"))
+        except ValueError:
+            raise ConfigError("TICKETCLOCK_OUTBOX_LEASE_S must be a number of seconds") from None
+        if not 1 <= lease <= 86_400:
+            raise ConfigError("TICKETCLOCK_OUTBOX_LEASE_S must be between 1 and 86400")
         return cls(
+            secret_key=key.strip(),
+            posting=posting == "on",
+            outbox_lease_s=lease,
+            timezone=env.get("TICKETCLOCK_TIMEZONE", "UTC") or "UTC",
             database_url=url,
             host=host,
             port=port,

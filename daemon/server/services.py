@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from daemon.clock import Clock
 from daemon.server.config import ServerConfig
 from daemon.server.store import ServerDatabase
+
+if TYPE_CHECKING:
+    from daemon.server.posting import Poster
 
 __all__ = ["SERVER", "ServerServices"]
 
@@ -20,6 +24,8 @@ class ServerServices:
     db: ServerDatabase
     process_id: str
     """This process's name in leases and logs (host:pid:random)."""
+    poster: Poster | None = None
+    """Posts approved entries and holds the PSA credentials' cipher (daemon/server/posting.py)."""
 
 
 SERVER = web.AppKey("server", ServerServices)

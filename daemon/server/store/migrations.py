@@ -109,4 +109,35 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX outbox_due ON outbox (instance, due_at);
     """,
+    # posting (s4-posting): the MSP's PSA instances with their credentials encrypted (Fernet, the key outside the
+    # database), the integrations whose tokens may report automation runs and the automations' settings, and the
+    # outbox's lease renewal.
+    """
+    CREATE TABLE psa_instances (
+        name text PRIMARY KEY,
+        kind text NOT NULL,
+        config jsonb NOT NULL,
+        credentials bytea,
+        identity text NOT NULL DEFAULT '',
+        created_at double precision NOT NULL,
+        updated_at double precision NOT NULL
+    );
+    CREATE TABLE integrations (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        token_hash text NOT NULL UNIQUE,
+        person_id text NOT NULL REFERENCES people (id),
+        team_id text NOT NULL REFERENCES teams (id),
+        created_by text NOT NULL,
+        created_at double precision NOT NULL,
+        revoked_at double precision
+    );
+    ALTER TABLE outbox ADD COLUMN leased_at double precision;
+    CREATE TABLE automation_settings (
+        id integer PRIMARY KEY CHECK (id = 1),
+        automations jsonb NOT NULL,
+        updated_at double precision NOT NULL,
+        updated_by text NOT NULL
+    );
+    """,
 ]
