@@ -1,6 +1,6 @@
 """The team server's storage: all of its SQL, the only importer of asyncpg."""
 
-from daemon.server.store import audit, decisions, entries, outbox, people, sessions
+from daemon.server.store import audit, decisions, entries, outbox, people, sessions, team
 from daemon.server.store.db import SchemaTooNew, ServerDatabase, ServerStoreError, Tx
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "outbox",
     "people",
     "sessions",
+    "team",
 ]
