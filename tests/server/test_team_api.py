@@ -178,6 +178,8 @@ async def test_bad_input_is_a_clear_4xx_and_changes_nothing(server: RunningServe
             {"ids": ["ann-1"], "level": 1, "action": "maybe"},
             {"ids": ["ann-1"], "level": 1, "action": "approve", "extra": 1},
             {"ids": ["ann-1"] * 501, "level": 1, "action": "approve"},
+            {"ids": ["ann\u0000-1"], "level": 1, "action": "approve"},
+            {"ids": ["ann-1"], "level": 1, "action": "reject", "comment": "nul \u0000 here"},
         ):
             assert_api_error(await lead.post("/api/team/v1/approvals", json=body), 422, "invalid_input")
         for query in ("level=3", "level=1&limit=0", "level=1&limit=x", "level=1&after=garbage", "level=1&after=nan:x"):
@@ -301,3 +303,47 @@ async def test_closing_a_period_makes_its_entries_read_only_and_tells_each_techn
         ("Billing", "period_closed"),
         ("Admin", "period_reopened"),
     ]
+
+
+async def test_an_approver_of_two_teams_has_one_queue_of_both(server: RunningServer) -> None:
+    org = await _org(server)
+    await _entries_of(org, server)
+    async with server.services.db.transaction() as tx:
+        from daemon.server.store import people
+
+        await people.add_role(tx, org.ops.id, org.lead.id, "approver1")
+    async with signed_in(server.url, "lead@example.com", PW) as lead:
+        both = (await lead.get("/api/team/v1/approvals?level=1")).json()
+        assert [e["id"] for e in both["entries"]] == ["ann-1", "cara-1", "bob-1", "ann-2"] and both["total"] == 4
+        page = (await lead.get("/api/team/v1/approvals?level=1&limit=2&after=" + both["entries"][0]["started_at"]
+                               .__repr__() + ":ann-1")).json()  # fmt: skip
+        assert [e["id"] for e in page["entries"]] == ["cara-1", "bob-1"]
+        ops = (await lead.get(f"/api/team/v1/approvals?level=1&team={org.ops.id}")).json()
+        assert [e["id"] for e in ops["entries"]] == ["cara-1"]
+        seen = (await lead.get("/api/team/v1/summary?from=2026-11-23&to=2026-11-29&group=technician")).json()
+        assert [r["label"] for r in seen["rows"]] == ["Ann", "Bob", "Cara", "Lead"]
+
+
+ODD = ["", "0", "-1", "1e309", "nan", "x" * 5000, "é\u202e", "2026-02-30", "99999-01-01", "%00", "1:2:3", "a:b"]
+
+
+async def test_odd_query_values_never_give_a_server_error(server: RunningServer) -> None:
+    org = await _org(server)
+    await _entries_of(org, server)
+    paths = {
+        "/api/team/v1/approvals": ["level", "team", "limit", "after"],
+        "/api/team/v1/summary": ["team", "from", "to", "group", "mine"],
+        "/api/team/v1/entries": ["mine", "team", "status", "from", "to", "limit", "before"],
+        f"/api/team/v1/teams/{org.desk.id}/timesheet": ["period"],
+    }
+    async with signed_in(server.url, "admin@example.com", PW) as admin:
+        for path, names in paths.items():
+            for name in names:
+                for value in ODD:
+                    answer = await admin.get(path, params={name: value})
+                    assert answer.status_code < 500, (path, name, value, answer.text[:300])
+        for start in ODD[1:]:
+            answer = await admin.post(f"/api/team/v1/teams/{org.desk.id}/periods/{start}/close")
+            assert answer.status_code < 500, (start, answer.text[:300])
+            answer = await admin.get(f"/api/team/v1/entries/{start}/audit")
+            assert answer.status_code < 500, (start, answer.text[:300])

@@ -21,8 +21,8 @@ from daemon.server import flow
 from daemon.server.auth import person_of
 from daemon.server.flow import FlowError
 from daemon.server.model import Approval, Person, Role, Team
-from daemon.server.services import SERVER, ServerServices
-from daemon.server.store import audit, decisions, people
+from daemon.server.services import SERVER
+from daemon.server.store import Tx, audit, decisions, people
 from daemon.server.store import team as store
 from daemon.server.store.team import GROUPS, AuditRow, ClosedPeriod, Scope, SummaryRow, TeamEntry
 from daemon.settings import TimesheetConfig
@@ -100,36 +100,40 @@ class TeamInfo(msgspec.Struct, kw_only=True):
     """The signed-in person's roles in this team."""
 
 
-async def _team(services: ServerServices, team_id: str) -> tuple[Team, TimesheetConfig, str]:
-    async with services.db.connection() as conn:
-        team = await people.team_by_id(conn, team_id)
-        settings = await store.team_settings(conn, team_id) if team is not None else {}
-    if team is None:
+async def _team(conn: Tx, team_id: str) -> tuple[Team, TimesheetConfig, str]:
+    found = await store.team_and_settings(conn, team_id)
+    if found is None:
         raise ApiError.of("not_found", "no such team")
-    config, tz = team_periods(settings)
-    return team, config, tz
+    config, tz = team_periods(found[1])
+    return found[0], config, tz
+
+
+def _team_info(person: Person, team: Team, config: TimesheetConfig, tz: str) -> TeamInfo:
+    return TeamInfo(
+        id=team.id, name=team.name, approval=team.approval, period=config.period, timezone=tz,
+        roles=list(person.roles.get(team.id, [])),
+    )  # fmt: skip
 
 
 async def list_teams(request: web.Request) -> web.Response:
     person = person_of(request)
-    services = request.app[SERVER]
-    async with services.db.connection() as conn:
-        teams = await people.teams(conn)
-        infos = []
-        for team in teams:
-            if not person.is_admin and team.id not in person.roles:
-                continue
-            config, tz = team_periods(await store.team_settings(conn, team.id))
-            infos.append(
-                TeamInfo(
-                    id=team.id, name=team.name, approval=team.approval, period=config.period, timezone=tz,
-                    roles=list(person.roles.get(team.id, [])),
-                )
-            )  # fmt: skip
-    return json_response(infos)
+    async with request.app[SERVER].db.connection() as conn:
+        teams = await store.all_teams(conn)
+    return json_response(
+        [_team_info(person, team, *team_periods(settings)) for team, settings in teams
+         if person.is_admin or team.id in person.roles]
+    )  # fmt: skip
 
 
 # --- query parameters -------------------------------------------------------------------------------------------
+
+
+def _text(value: str, name: str) -> str:
+    """A name or id from the address: PostgreSQL text cannot hold NUL, so one is refused here (a 400, not the
+    database's error)."""
+    if "\x00" in value:
+        raise ApiError.of("invalid_query", f"{name}: contains a NUL character")
+    return value
 
 
 def _limit(request: web.Request, default: int = 100) -> int:
@@ -150,7 +154,7 @@ def _cursor(text: str | None, name: str) -> tuple[float, str] | None:
         moment = float("nan")
     if not sep or not entry_id or moment != moment or abs(moment) > 1e11:
         raise ApiError.of("invalid_query", f"{name}: not a cursor this API gave")
-    return moment, entry_id
+    return moment, _text(entry_id, name)
 
 
 def _day(text: str, name: str) -> date:
@@ -164,7 +168,8 @@ def _day(text: str, name: str) -> date:
 
 
 def _team_param(request: web.Request) -> str | None:
-    return request.query.get("team") or None
+    team = request.query.get("team") or None
+    return _text(team, "team") if team is not None else None
 
 
 # --- approvals ----------------------------------------------------------------------------------------------------
@@ -206,12 +211,16 @@ async def approval_queue(request: web.Request) -> web.Response:
     )
 
 
+NO_NUL = "^[^\x00]*$"
+"""PostgreSQL text cannot hold NUL: such input is refused as invalid, not sent to the database."""
+
+
 class Decide(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    ids: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]],
+    ids: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]],
                    msgspec.Meta(min_length=1, max_length=MAX_BULK)]  # fmt: skip
     level: Literal[1, 2]
     action: Literal["approve", "reject"]
-    comment: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    comment: Annotated[str, msgspec.Meta(max_length=2000, pattern=NO_NUL)] = ""
     """Required to reject: the technician reads it."""
 
 
@@ -292,11 +301,10 @@ class TeamTimesheet(msgspec.Struct, kw_only=True):
 
 
 async def _period_info(
-    services: ServerServices, team: Team, period: Period, config: TimesheetConfig, tz: str
+    conn: Tx, team: Team, period: Period, config: TimesheetConfig, tz: str
 ) -> tuple[PeriodInfo, float, float]:
     start, end = day_bounds(period.start, period.end, zone(tz))
-    async with services.db.connection() as conn:
-        closed = [c for c in await store.closed_periods(conn, team.id, start, end) if c.start_day == period.start]
+    closed = [c for c in await store.closed_periods(conn, team.id, start, end) if c.start_day == period.start]
     from daemon.entries.periods import following, previous
 
     info = PeriodInfo(
@@ -311,13 +319,13 @@ async def _period_info(
 async def team_timesheet(request: web.Request) -> web.Response:
     person = person_of(request)
     services = request.app[SERVER]
-    team, config, tz = await _team(services, request.match_info["id"])
-    _may_see_team(person, team.id)
     text = request.query.get("period", "current")
-    today = local_day(services.clock.now(), zone(tz))
-    period = period_of(today if text == "current" else _day(text, "period"), config)
-    info, start, end = await _period_info(services, team, period, config, tz)
+    asked = None if text == "current" else _day(text, "period")
     async with services.db.connection() as conn:
+        team, config, tz = await _team(conn, _text(request.match_info["id"], "team id"))
+        _may_see_team(person, team.id)
+        period = period_of(asked or local_day(services.clock.now(), zone(tz)), config)
+        info, start, end = await _period_info(conn, team, period, config, tz)
         cells = await store.timesheet(conn, team.id, start=start, end=end, tz=tz)
         names = dict(await store.technicians(conn, team.id))
         missing = {c.person_id for c in cells} - names.keys()
@@ -337,12 +345,14 @@ async def team_timesheet(request: web.Request) -> web.Response:
         ]  # fmt: skip
         rows.append(TimesheetRow(person_id=person_id, name=name, days=days, seconds=sum(c.seconds for c in days)))
     day_seconds = [sum(r.days[i].seconds for r in rows) for i in range(len(info.days))]
-    team_info = TeamInfo(
-        id=team.id, name=team.name, approval=team.approval, period=config.period, timezone=tz,
-        roles=list(person.roles.get(team.id, [])),
-    )  # fmt: skip
     return json_response(
-        TeamTimesheet(team=team_info, period=info, rows=rows, day_seconds=day_seconds, seconds=sum(day_seconds))
+        TeamTimesheet(
+            team=_team_info(person, team, config, tz),
+            period=info,
+            rows=rows,
+            day_seconds=day_seconds,
+            seconds=sum(day_seconds),
+        )
     )
 
 
@@ -367,16 +377,14 @@ async def summary(request: web.Request) -> web.Response:
     if group not in GROUPS:
         raise ApiError.of("invalid_query", f"group: one of {', '.join(GROUPS)}")
     team_id = _team_param(request)
-    tz = "UTC"
-    if team_id is not None:
-        _team_obj, _config, tz = await _team(services, team_id)
     first = _day(request.query.get("from", ""), "from")
     last = _day(request.query.get("to", request.query.get("from", "")), "to")
     if last < first:
         raise ApiError.of("invalid_query", "to: before from")
-    start, end = day_bounds(first, last, zone(tz))
     scope = visible(person, team_id, mine=request.query.get("mine") == "1")
     async with services.db.connection() as conn:
+        tz = (await _team(conn, team_id))[2] if team_id is not None else "UTC"
+        start, end = day_bounds(first, last, zone(tz))
         rows = await store.summary(conn, scope, group=group, start=start, end=end, tz=tz)
     return json_response(
         Summary(
@@ -405,22 +413,18 @@ async def list_entries(request: web.Request) -> web.Response:
     person = person_of(request)
     services = request.app[SERVER]
     team_id = _team_param(request)
-    tz = "UTC"
-    if team_id is not None:
-        _team_obj, _config, tz = await _team(services, team_id)
     status = request.query.get("status") or None
     if status is not None and status not in STATUSES:
         raise ApiError.of("invalid_query", f"status: one of {', '.join(sorted(STATUSES))}")
-    start = end = None
-    if request.query.get("from"):
-        start = day_bounds(_day(request.query["from"], "from"), date(2000, 1, 1), zone(tz))[0]
-    if request.query.get("to"):
-        to = _day(request.query["to"], "to")
-        end = day_bounds(to, to, zone(tz))[1]
+    first_day = _day(request.query["from"], "from") if request.query.get("from") else None
+    last_day = _day(request.query["to"], "to") if request.query.get("to") else None
     limit = _limit(request)
     before = _cursor(request.query.get("before"), "before")
     scope = visible(person, team_id, mine=request.query.get("mine") == "1")
     async with services.db.connection() as conn:
+        tz = zone((await _team(conn, team_id))[2] if team_id is not None else "UTC")
+        start = day_bounds(first_day, first_day, tz)[0] if first_day else None
+        end = day_bounds(last_day, last_day, tz)[1] if last_day else None
         found = await store.entries(conn, scope, start=start, end=end, status=status, limit=limit, before=before)
     last = found[-1] if len(found) == limit else None
     return json_response(EntryPage(entries=found, next=f"{last.started_at!r}:{last.id}" if last else None))
@@ -433,7 +437,7 @@ class EntryTrail(msgspec.Struct, kw_only=True):
 
 async def entry_audit(request: web.Request) -> web.Response:
     person = person_of(request)
-    entry_id = request.match_info["id"]
+    entry_id = _text(request.match_info["id"], "entry id")
     async with request.app[SERVER].db.connection() as conn:
         owner = await store.entry_scope(conn, entry_id)
         allowed = owner is not None and (person.is_admin or owner[0] == person.id or owner[1] in approver_teams(person))
@@ -461,7 +465,8 @@ class PeriodChange(msgspec.Struct, kw_only=True):
 async def _period_change(request: web.Request, close: bool) -> web.Response:
     person = person_of(request)
     services = request.app[SERVER]
-    team, config, tz = await _team(services, request.match_info["id"])
+    async with services.db.connection() as conn:
+        team, config, tz = await _team(conn, _text(request.match_info["id"], "team id"))
     if not person.is_admin and "approver2" not in person.roles.get(team.id, []):
         raise ApiError.of("forbidden", "periods are closed and reopened by the team's level-2 approvers or an admin")
     day = _day(request.match_info["start"], "start")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from daemon.server.model import Team
 from daemon.server.store.db import Tx
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "SummaryRow",
     "TeamEntry",
     "TimesheetCell",
+    "all_teams",
     "audit_of",
     "close_period",
     "closed_for",
@@ -38,7 +40,7 @@ __all__ = [
     "queue",
     "reopen_period",
     "summary",
-    "team_settings",
+    "team_and_settings",
     "technicians",
     "timesheet",
 ]
@@ -62,8 +64,7 @@ class Scope:
         there)."""
         parts = []
         if self.teams is not None:
-            args.append(self.teams)
-            parts.append(f"{alias}.team_id = ANY(${len(args)}::text[])")
+            parts.append(_in_teams(self.teams, args, alias))
         if self.person is not None:
             args.append(self.person)
             parts.append(f"{alias}.person_id = ${len(args)}")
@@ -72,6 +73,15 @@ class Scope:
             args.append(self.entry)
             found += f" AND {alias}.id = ${len(args)}"
         return found
+
+
+def _in_teams(teams: list[str], args: list[Any], alias: str = "e") -> str:
+    """`team_id` in `teams` (one team by `=`, so an index on (team_id, status, started_at) also gives the order)."""
+    if len(teams) == 1:
+        args.append(teams[0])
+        return f"{alias}.team_id = ${len(args)}"
+    args.append(teams)
+    return f"{alias}.team_id = ANY(${len(args)}::text[])"
 
 
 class TeamEntry(msgspec.Struct, kw_only=True):
@@ -121,15 +131,16 @@ async def queue(
 ) -> tuple[list[TeamEntry], int]:
     """An approver's queue: entries of `teams` at `status` that are not the approver's own, oldest first, `limit`
     after the cursor (started_at, id); and how many there are in all."""
-    args: list[Any] = [teams, status, approver_id]
-    where = "e.team_id = ANY($1::text[]) AND e.status = $2 AND e.person_id <> $3"
+    args: list[Any] = [status, approver_id]
+    where = f"e.status = $1 AND e.person_id <> $2 AND {_in_teams(teams, args)}"
     total: int = await conn.fetchval(f"SELECT count(*) FROM entries e WHERE {where}", *args)  # noqa: S608
+    args.append(limit)
     if after is not None:
         args += [after[0], after[1]]
-        where += " AND (e.started_at, e.id) > ($4, $5)"
-    args.append(limit)
-    rows = await conn.fetch(f"{_ENTRY}WHERE {where} ORDER BY e.started_at, e.id LIMIT ${len(args)}", *args)
-    return _entries(rows), total
+        where += " AND (e.started_at, e.id) > ($5, $6)"
+    rows = await conn.fetch(f"{_ENTRY}WHERE {where} ORDER BY e.started_at, e.id LIMIT $4", *args)
+    found = [TeamEntry(**dict(r)) for r in rows]
+    return found, total
 
 
 async def entries(
@@ -257,9 +268,25 @@ async def technicians(conn: Tx, team_id: str) -> list[tuple[str, str]]:
     return [(r["id"], r["name"]) for r in rows]
 
 
-async def team_settings(conn: Tx, team_id: str) -> dict[str, Any]:
-    found: dict[str, Any] | None = await conn.fetchval("SELECT settings FROM teams WHERE id = $1", team_id)
-    return found or {}
+async def team_and_settings(conn: Tx, team_id: str) -> tuple[Team, dict[str, Any]] | None:
+    """A team and its `settings`, or None."""
+    row = await conn.fetchrow("SELECT id, name, approval, created_at, settings FROM teams WHERE id = $1", team_id)
+    if row is None:
+        return None
+    values = dict(row)
+    settings: dict[str, Any] = values.pop("settings") or {}
+    return Team(**values), settings
+
+
+async def all_teams(conn: Tx) -> list[tuple[Team, dict[str, Any]]]:
+    """Every team with its `settings`, by name."""
+    rows = await conn.fetch("SELECT id, name, approval, created_at, settings FROM teams ORDER BY name")
+    found = []
+    for row in rows:
+        values = dict(row)
+        settings: dict[str, Any] = values.pop("settings") or {}
+        found.append((Team(**values), settings))
+    return found
 
 
 class ClosedPeriod(msgspec.Struct, kw_only=True):
