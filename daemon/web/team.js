@@ -97,7 +97,7 @@ async function signInPage(reason = "") {
           password.value = "";
           await start();
         } catch (e) {
-          err.textContent = e.message;
+          err.textContent = e.message.charAt(0).toUpperCase() + e.message.slice(1); // the API's text is a clause
           password.select();
         }
       },
