@@ -19,7 +19,7 @@ from daemon.api.errors import ApiError, error_middleware
 from daemon.api.routing import Route, register
 from daemon.clock import Clock, SystemClock
 from daemon.server.api import automation as automation_api
-from daemon.server.api import health, session
+from daemon.server.api import health, session, team, team_pages
 from daemon.server.api import psa as psa_api
 from daemon.server.auth import principal_middleware
 from daemon.server.config import ServerConfig
@@ -34,7 +34,14 @@ __all__ = ["ROUTES", "create_server_app", "process_name"]
 log = logging.getLogger("ticketclock.server")
 access = logging.getLogger("ticketclock.server.access")
 
-ROUTES: list[Route] = [*health.ROUTES, *session.ROUTES, *psa_api.ROUTES, *automation_api.ROUTES]
+ROUTES: list[Route] = [
+    *health.ROUTES,
+    *session.ROUTES,
+    *psa_api.ROUTES,
+    *automation_api.ROUTES,
+    *team.ROUTES,
+    *team_pages.ROUTES,
+]
 """Every route of the team server (each API module's `ROUTES`)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -24,6 +24,7 @@ from typing import Literal
 
 from daemon.server.model import Person, SyncedEntry, Team
 from daemon.server.store import Tx, audit, decisions, entries, outbox, people
+from daemon.server.store import team as team_store
 
 __all__ = ["LOCKED", "FlowError", "Received", "approve", "receive", "reject"]
 
@@ -32,7 +33,7 @@ LOCKED = frozenset({"approved_l1", "approved", "queued", "posted"})
 SYNCABLE = frozenset({"pending", "submitted", "rejected", "failed", "voided"})
 """Statuses a daemon may send (its own states; the approvers' states come only from the server)."""
 
-Received = Literal["stored", "duplicate", "conflict", "refused"]
+Received = Literal["stored", "duplicate", "conflict", "refused", "closed"]
 
 
 class FlowError(Exception):
@@ -46,7 +47,8 @@ class FlowError(Exception):
 
 async def receive(tx: Tx, team: Team, person: Person, synced: SyncedEntry, now: float) -> Received:
     """Store a version a daemon sent. `duplicate`: the server has it or a newer one (idempotent resend);
-    `conflict`: approved already (see the conflict rule); `refused`: a status a daemon may not set."""
+    `conflict`: approved already (see the conflict rule); `refused`: a status a daemon may not set; `closed`: the
+    entry is in a period its team closed (read-only until reopened; the daemon has a `period_closed` decision)."""
     entry = synced.entry
     if entry.status not in SYNCABLE:
         return "refused"
@@ -66,6 +68,8 @@ async def receive(tx: Tx, team: Team, person: Person, synced: SyncedEntry, now: 
                 action="conflict", entry_id=entry.id, detail={"status": status, "refused_version": synced.version},
             )  # fmt: skip
             return "conflict"
+    if await team_store.closed_for(tx, team.id, entry.id, entry.started_at):
+        return "closed"
     if not await entries.put(tx, person.id, team.id, synced, now):
         return "duplicate"
     await audit.write(

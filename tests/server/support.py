@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +30,11 @@ __all__ = [
     "RunningServer",
     "ServerProcess",
     "launch_server",
+    "seed_entry",
     "seed_person",
     "seed_team",
     "server_output",
+    "signed_in",
     "spawn_server",
     "start_server",
     "wait_ready",
@@ -171,3 +175,50 @@ async def _person(services: ServerServices, person_id: str) -> Person:
         found = await people.person_by_id(conn, person_id)
     assert found is not None
     return found
+
+
+# --- teamweb: entries synced by a technician, and a signed-in web client ------------------------------------------
+
+
+async def seed_entry(
+    services: ServerServices,
+    team: Team,
+    person: Person,
+    entry_id: str,
+    *,
+    started_at: float,
+    seconds: int = 3600,
+    status: str = "submitted",
+    version: int = 1,
+    company: str = "Acme",
+    work_type: str = "Remote",
+    ticket_id: int | None = 7,
+    task: str | None = None,
+    notes: str = "",
+) -> str:
+    """An entry arriving from `person`'s daemon through the entry flow (`flow.receive`); returns its answer."""
+    from daemon.entries.model import Entry
+    from daemon.server import flow
+    from daemon.server.model import SyncedEntry
+
+    entry = Entry(
+        id=entry_id, source="timer", instance="cw", ticket_id=ticket_id, ticket_number=None if ticket_id is None
+        else str(ticket_id), task=task, kind="task" if task else "ticket", summary=f"Ticket {ticket_id}",
+        company=company, work_type=work_type, started_at=started_at, ended_at=started_at + seconds,
+        actual_seconds=seconds, billed_seconds=seconds, notes=notes, status=status,  # type: ignore[arg-type]
+        created_at=started_at, updated_at=started_at + seconds,
+    )  # fmt: skip
+    async with services.db.transaction() as tx:
+        return await flow.receive(
+            tx, team, person, SyncedEntry(entry=entry, version=version, device_id="seed"), services.clock.now()
+        )
+
+
+@contextlib.asynccontextmanager
+async def signed_in(url: str, email: str, password: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client signed in with a password (its session cookie kept; its changes sent from the server's own
+    origin, as its pages send them)."""
+    async with httpx.AsyncClient(base_url=url, headers={"Origin": url}, timeout=30) as client:
+        answer = await client.post("/api/team/v1/session", json={"email": email, "password": password})
+        assert answer.status_code == 200, answer.text
+        yield client

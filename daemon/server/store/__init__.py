@@ -1,6 +1,6 @@
 """The team server's storage: all of its SQL, the only importer of asyncpg."""
 
-from daemon.server.store import audit, decisions, entries, integrations, outbox, people, psa, sessions
+from daemon.server.store import audit, decisions, entries, integrations, outbox, people, psa, sessions, team
 from daemon.server.store.db import SchemaTooNew, ServerDatabase, ServerStoreError, Tx
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "people",
     "psa",
     "sessions",
+    "team",
 ]

@@ -140,4 +140,21 @@ MIGRATIONS: list[str] = [
         updated_by text NOT NULL
     );
     """,
+    # teamweb (issue 13, the web UI in server mode): periods closed per team (a closed period's entries are
+    # read-only: the flow refuses new versions starting inside one), and the index the team summary, timesheet and
+    # entry lists read by (a team's entries by start time).
+    """
+    CREATE TABLE closed_periods (
+        team_id text NOT NULL REFERENCES teams (id),
+        start_day date NOT NULL,
+        end_day date NOT NULL,
+        starts_at double precision NOT NULL,
+        ends_at double precision NOT NULL,
+        closed_at double precision NOT NULL,
+        closed_by text NOT NULL REFERENCES people (id),
+        PRIMARY KEY (team_id, start_day)
+    );
+    CREATE INDEX closed_periods_team_bounds ON closed_periods (team_id, starts_at, ends_at);
+    CREATE INDEX entries_team_started ON entries (team_id, started_at);
+    """,
 ]
