@@ -28,6 +28,7 @@ from daemon.server.flow import FlowError
 from daemon.server.posting import Poster
 from daemon.server.services import SERVER, ServerServices
 from daemon.server.store import ServerDatabase
+from daemon.server.store.db import BAD_TEXT
 
 __all__ = ["ROUTES", "create_server_app", "process_name"]
 
@@ -82,6 +83,8 @@ async def flow_error_middleware(request: web.Request, handler: Handler) -> web.S
         return await handler(request)
     except FlowError as exc:
         raise ApiError.of(exc.code, exc.message) from None
+    except BAD_TEXT:  # wherever it came from: every text the database is given is the client's
+        raise ApiError.of("invalid_input", "text may not contain NUL characters") from None
 
 
 def create_server_app(

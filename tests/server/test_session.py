@@ -57,3 +57,10 @@ async def test_the_password_hash_is_never_sent_and_unknown_bearers_are_refused(s
         assert "argon2" not in ok.text and "password" not in ok.text
         bad = await client.get("/api/team/v1/me", headers={"Authorization": "Bearer tcd_nothing"})
         assert_api_error(bad, 401, "unauthorized")
+
+
+async def test_text_the_database_cannot_hold_is_refused_as_input(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        nul = await client.post("/api/team/v1/session", json={"email": "ann\x00@example.com", "password": "x"})
+        assert_api_error(nul, 422, "invalid_input")
+        assert "NUL" in nul.json()["error"]["message"]

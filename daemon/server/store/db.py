@@ -24,7 +24,7 @@ import msgspec
 
 from daemon.server.store.migrations import MIGRATIONS
 
-__all__ = ["SCHEMA_VERSION", "SchemaTooNew", "ServerDatabase", "ServerStoreError", "Tx"]
+__all__ = ["BAD_TEXT", "SCHEMA_VERSION", "SchemaTooNew", "ServerDatabase", "ServerStoreError", "Tx"]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 MIGRATION_LOCK = 0x7C_0C_10_CC
@@ -32,6 +32,13 @@ MIGRATION_LOCK = 0x7C_0C_10_CC
 
 Tx: TypeAlias = asyncpg.Connection
 """An open transaction's connection, handed to store functions."""
+
+
+BAD_TEXT: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
+"""What PostgreSQL answers to text it cannot hold (a NUL character, in text or a JSON string): the client's input."""
 
 
 class ServerStoreError(Exception):
