@@ -100,6 +100,11 @@ CATALOGUE: Mapping[str, ErrorKind] = {
     # The team server (`ticketclock server`); no browser extension talks to it: SERVER_ONLY
     "not_ready": ErrorKind(503, "The team server is starting or cannot reach its database; try again shortly."),
     "sign_in_failed": ErrorKind(401, "That e-mail and password do not match an active account."),
+    "device_pending": ErrorKind(403, "This device waits for an admin of the team server to approve it."),
+    "invite_invalid": ErrorKind(
+        403, "That invite code is unknown, used already, or expired: ask an admin for a new one."
+    ),
+    "no_team": ErrorKind(409, "You are not a technician of exactly one team on the team server: ask an admin."),
     # Made by a client, never sent by the daemon
     "daemon_unreachable": ErrorKind(
         0, "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port."
@@ -116,7 +121,7 @@ CATALOGUE: Mapping[str, ErrorKind] = {
 CLIENT_ONLY = frozenset(code for code, kind in CATALOGUE.items() if kind.status == 0)
 """Codes a client makes itself; every other code comes from the daemon."""
 
-SERVER_ONLY = frozenset({"not_ready", "sign_in_failed"})
+SERVER_ONLY = frozenset({"not_ready", "sign_in_failed", "device_pending", "invite_invalid", "no_team"})
 """Codes only the team server sends: the browser extension never meets them (its ERROR_TEXT leaves them out)."""
 
 HTTP_STATUS_CODES: Mapping[int, str] = {

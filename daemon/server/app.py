@@ -18,7 +18,7 @@ from aiohttp import web
 from daemon.api.errors import ApiError, error_middleware
 from daemon.api.routing import Route, register
 from daemon.clock import Clock, SystemClock
-from daemon.server.api import health, session
+from daemon.server.api import devices, health, session, sync
 from daemon.server.auth import principal_middleware
 from daemon.server.config import ServerConfig
 from daemon.server.flow import FlowError
@@ -30,7 +30,7 @@ __all__ = ["ROUTES", "create_server_app", "process_name"]
 log = logging.getLogger("ticketclock.server")
 access = logging.getLogger("ticketclock.server.access")
 
-ROUTES: list[Route] = [*health.ROUTES, *session.ROUTES]
+ROUTES: list[Route] = [*health.ROUTES, *session.ROUTES, *devices.ROUTES, *sync.ROUTES]
 """Every route of the team server (each API module's `ROUTES`)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
