@@ -4,6 +4,7 @@ device token (`tcd_…`, shown once, only its hash stored), and can be revoked b
     POST   /api/team/v1/invites              admin: {person_id} -> {code, expires_at}   (24 h, once)
     POST   /api/team/v1/devices/enroll       {name, invite_code} -> active, or {name, email, password} -> pending
     GET    /api/team/v1/device               the calling device (device token): its status, person, team
+    DELETE /api/team/v1/device               the calling device leaves (revokes its own token)
     GET    /api/team/v1/devices              admin: every device
     POST   /api/team/v1/devices/{id}/approve admin: pending -> active
     DELETE /api/team/v1/devices/{id}         admin: revoked (its token is refused from the next request on)
@@ -179,6 +180,21 @@ async def this_device(request: web.Request) -> web.Response:
     return json_response(DeviceInfo(device=device, team=team.name if team is not None else None))
 
 
+async def leave(request: web.Request) -> web.Response:
+    """The calling device revokes itself (`ticketclock team leave`): its token stops working."""
+    person, device_id = device_of(request)
+    services = request.app[SERVER]
+    now = services.clock.now()
+    async with services.db.transaction() as tx:
+        await devices.decide(tx, device_id, "revoked", ("pending", "active"), person.id, now)
+        await audit.write(
+            tx, at=now, actor_id=person.id, actor_name=person.name, via=f"device:{device_id}", action="device_left",
+            detail={"device_id": device_id},
+        )  # fmt: skip
+        device = await devices.get(tx, device_id)
+    return json_response(device)
+
+
 async def list_devices(request: web.Request) -> web.Response:
     _admin(request)
     services = request.app[SERVER]
@@ -220,6 +236,8 @@ ROUTES = [
           "devices", body=Enroll, response=Enrolled, status=201, auth=False),
     Route("GET", "/api/team/v1/device", this_device, "The calling device (device token)", "devices",
           response=DeviceInfo),
+    Route("DELETE", "/api/team/v1/device", leave, "The calling device leaves: its token stops working", "devices",
+          response=Device),
     Route("GET", "/api/team/v1/devices", list_devices, "Every device (admin)", "devices", response=list[Device]),
     Route("POST", "/api/team/v1/devices/{device_id}/approve", approve_device, "Approve a pending device (admin)",
           "devices", response=Device),
