@@ -7,8 +7,9 @@ at any point either applied a decision and moved its cursor past it, or did neit
 whose answer never arrived is sent again and comes back `duplicate` (the server is idempotent by id and version).
 
 A local change wakes the loop at once; otherwise it asks every `[team] sync_interval_s`. When the server cannot be
-reached (or refuses the device) it backs off, doubling up to `MAX_BACKOFF_S`, and keeps trying for as long as it takes:
-after days offline the first round that gets through sends everything waiting.
+reached (or refuses the device) it backs off, doubling up to `MAX_BACKOFF_S` (a local change still tries at once),
+and keeps trying for as long as it takes: after days offline the first round that gets through sends everything
+waiting.
 
 The device token lives with the PSA credentials (`CredentialStore`, key `CREDENTIAL_KEY`) and is never logged.
 """
@@ -130,20 +131,21 @@ class SyncService:
             try:
                 await self.sync_once()
                 self.failures = 0
+                delay = interval
             except SyncError as exc:
                 self.failures += 1
                 await self.store.attempt_failed(self._clock.now(), exc.message, exc.device_status)
                 delay = min(interval * 2 ** min(self.failures, 16), MAX_BACKOFF_S)
                 log.warning("team sync: %s; next try in %.0f s", exc.message, delay)
-                await asyncio.sleep(delay)
-                continue
-            except Exception:
+            except Exception as exc:
                 self.failures += 1
+                delay = min(interval * 2 ** min(self.failures, 16), MAX_BACKOFF_S)
                 log.exception("team sync failed")
-                await asyncio.sleep(min(interval * 2 ** min(self.failures, 16), MAX_BACKOFF_S))
-                continue
+                with contextlib.suppress(Exception):
+                    await self.store.attempt_failed(self._clock.now(), f"internal error: {type(exc).__name__}")
+            # a local change tries at once even while backing off: one request per change the technician makes
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+                await asyncio.wait_for(self._wake.wait(), delay)
 
     async def sync_once(self) -> None:
         """Send everything waiting and apply every decision waiting, in rounds of at most `BATCH` each."""
@@ -192,7 +194,8 @@ class SyncService:
         import httpx
 
         try:
-            response = await self._http.post(
+            response = await self._http.request(
+                "POST",
                 self.server + "/api/team/v1/sync",
                 content=body,
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
