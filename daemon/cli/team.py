@@ -221,7 +221,7 @@ def cmd_team(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=("join", "status", "leave"))
+    p.add_argument("action", nargs="?", default="status", choices=("join", "status", "leave"), help="default: status")
     p.add_argument("url", nargs="?", help="join: the team server's address (https://…)")
     p.add_argument("--invite", help="join: a one-time invite code from an admin (active at once)")
     p.add_argument("--email", help="join: your e-mail on the team server (password asked; an admin approves)")
