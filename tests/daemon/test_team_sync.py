@@ -3,7 +3,6 @@ a week offline, a daemon SIGKILLed mid-sync, a revoked device, and no device tok
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from daemon.server import flow
+from daemon.server.api.devices import new_invite_code
 from daemon.server.auth import token_hash
 from daemon.server.model import Person, Team
 from daemon.server.store import ServerDatabase, devices, people
@@ -52,7 +52,7 @@ class Team_:
         self.url, self.db, self.team, self.tech, self.lead = url, db, team, tech, lead
 
     async def invite(self) -> str:
-        code = secrets.token_urlsafe(18)
+        code = new_invite_code()
         async with self.db.transaction() as tx:
             await devices.create_invite(
                 tx, token_hash(code), self.tech.id, self.lead.id, time.time(), time.time() + DAY

@@ -4,6 +4,7 @@ and decisions down by cursor."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,11 @@ async def test_invite_enrolls_entries_sync_up_idempotently_and_decisions_come_ba
     async with admin_client(server.url, s) as admin:
         token = await enrolled_device(server.url, admin, tech.id)
         code = await invite_code(admin, tech.id)
+        # typed by a person, passed on a command line: base32 groups, never a leading "-" (argparse's option mark)
+        assert re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){5}", code), code
         async with httpx.AsyncClient(base_url=server.url) as anon:
-            first = await anon.post("/api/team/v1/devices/enroll", json={"name": "a", "invite_code": code})
+            typed = f"  {code.lower()} "
+            first = await anon.post("/api/team/v1/devices/enroll", json={"name": "a", "invite_code": typed})
             assert first.status_code == 201
             again = await anon.post("/api/team/v1/devices/enroll", json={"name": "b", "invite_code": code})
             assert_api_error(again, 403, "invite_invalid")

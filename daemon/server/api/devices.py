@@ -15,6 +15,7 @@ route table imports it).
 
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 
@@ -29,7 +30,7 @@ from daemon.server.services import SERVER, ServerServices
 from daemon.server.store import Tx, audit, devices, people
 from daemon.server.store.devices import Device
 
-__all__ = ["DEVICE_PREFIX", "INVITE_TTL_S", "ROUTES", "device_of", "technician_team"]
+__all__ = ["DEVICE_PREFIX", "INVITE_TTL_S", "ROUTES", "device_of", "new_invite_code", "technician_team"]
 
 DEVICE_PREFIX = "tcd_"
 INVITE_TTL_S = 24 * 3600
@@ -97,6 +98,18 @@ def technician_team(person: Person) -> str:
     return teams[0]
 
 
+def new_invite_code() -> str:
+    """A one-time invite code a person can type and a command line takes as an argument: 120 random bits as six
+    groups of four base32 letters and digits ("K3QX-…"), never starting with "-" (which argparse reads as an option)."""
+    letters = base64.b32encode(secrets.token_bytes(15)).decode()
+    return "-".join(letters[i : i + 4] for i in range(0, 24, 4))
+
+
+def normal_invite_code(code: str) -> str:
+    """The code as it was issued, whatever case and surrounding spaces it is typed with."""
+    return code.strip().upper()
+
+
 def _admin(request: web.Request) -> Person:
     person = person_of(request)
     if not person.is_admin:
@@ -108,7 +121,7 @@ async def create_invite(request: web.Request) -> web.Response:
     admin = _admin(request)
     body = await read_json(request, InviteBody)
     services = request.app[SERVER]
-    code = secrets.token_urlsafe(18)
+    code = new_invite_code()
     now = services.clock.now()
     async with services.db.transaction() as tx:
         person = await people.person_by_id(tx, body.person_id)
@@ -136,7 +149,7 @@ async def enroll(request: web.Request) -> web.Response:
     token = DEVICE_PREFIX + secrets.token_urlsafe(32)
     if body.invite_code is not None:
         async with services.db.transaction() as tx:
-            person_id = await devices.use_invite(tx, token_hash(body.invite_code.strip()), device_id, now)
+            person_id = await devices.use_invite(tx, token_hash(normal_invite_code(body.invite_code)), device_id, now)
             if person_id is None:
                 raise ApiError.of("invite_invalid", "that invite code is unknown, used already, or expired")
             person = await people.person_by_id(tx, person_id)
