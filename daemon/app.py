@@ -22,6 +22,7 @@ from daemon.api import (  # issue 10 (web-api)
     summary,
     system,
     tasks,
+    team,
     timers,
     timesheets,
 )
@@ -45,6 +46,7 @@ from daemon.store import Database, StoreLocked
 from daemon.store.clients import ClientStore
 from daemon.store.lock import DataDirLock, DataDirLocked
 from daemon.store.sessions import SessionStore
+from daemon.sync import SyncService
 from daemon.timers.service import TimerService
 
 if TYPE_CHECKING:
@@ -68,6 +70,7 @@ ROUTES: list[Route] = [
     *timesheets.routes,
     *summary.routes,
     *approvals.routes,
+    *team.routes,  # team sync state (issue 13)
     *web_pages.routes,
 ]
 
@@ -159,6 +162,10 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
             await outbox.start()
             automation_service = AutomationService(db, settings.config, clock, entry_service, psa, timer_service)
             await automation_service.start()
+            credentials = CredentialStore(settings.data_dir, settings.config.credentials)
+            sync_service = SyncService(db, settings.config, clock, entry_service, http, credentials)
+            entry_service.on_changed = sync_service.wake
+            await sync_service.start()  # team sync (issue 13): nothing unless `[team] server` is set
             services = Services(
                 settings=settings,
                 clock=clock,
@@ -172,6 +179,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 outbox=outbox,
                 rules=rule_service,
                 automation=automation_service,
+                sync=sync_service,
             )
             app[SERVICES] = services
             app[AUTH] = guard
@@ -183,6 +191,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
+                await sync_service.stop()
                 await outbox.stop()
                 await psa.aclose()
                 await timer_service.shutdown()

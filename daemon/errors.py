@@ -103,6 +103,11 @@ CATALOGUE: Mapping[str, ErrorKind] = {
     "no_secret_key": ErrorKind(
         409, "The team server has no secret key to encrypt PSA credentials with: its admin sets one first."
     ),
+    "device_pending": ErrorKind(403, "This device waits for an admin of the team server to approve it."),
+    "invite_invalid": ErrorKind(
+        403, "That invite code is unknown, used already, or expired: ask an admin for a new one."
+    ),
+    "no_team": ErrorKind(409, "You are not a technician of exactly one team on the team server: ask an admin."),
     # Made by a client, never sent by the daemon
     "daemon_unreachable": ErrorKind(
         0, "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port."
@@ -119,7 +124,7 @@ CATALOGUE: Mapping[str, ErrorKind] = {
 CLIENT_ONLY = frozenset(code for code, kind in CATALOGUE.items() if kind.status == 0)
 """Codes a client makes itself; every other code comes from the daemon."""
 
-SERVER_ONLY = frozenset({"no_secret_key", "not_ready", "sign_in_failed"})
+SERVER_ONLY = frozenset({"device_pending", "invite_invalid", "no_secret_key", "no_team", "not_ready", "sign_in_failed"})
 """Codes only the team server sends: the browser extension never meets them (its ERROR_TEXT leaves them out)."""
 
 HTTP_STATUS_CODES: Mapping[int, str] = {

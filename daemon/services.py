@@ -17,6 +17,7 @@ from daemon.rules.service import RulesService
 from daemon.settings import Settings
 from daemon.store import Database
 from daemon.store.clients import ClientStore
+from daemon.sync import SyncService
 from daemon.timers.service import TimerService
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class Services:
     outbox: OutboxService
     rules: RulesService
     automation: AutomationService
+    sync: SyncService
 
 
 SERVICES = web.AppKey("services", Services)

@@ -36,10 +36,12 @@ __all__ = [
     "Settings",
     "TaskConfig",
     "TaskPost",
+    "TeamConfig",
     "TimesheetConfig",
     "TimingConfig",
     "check_automations",
     "parse_config",
+    "team_server_problem",
 ]
 
 DEFAULT_PORT = 47600
@@ -246,6 +248,29 @@ class PairingConfig(_Strict, frozen=True):
     characters; see docs/security.md "Managed pairing" for who can read a policy."""
 
 
+class TeamConfig(_Strict, frozen=True):
+    """`[team]`: the team server this daemon syncs with (`ticketclock team join`); empty: not joined."""
+
+    server: str = ""
+    """https://… (http only for 127.0.0.1 / localhost). The device token is kept like PSA credentials."""
+    sync_interval_s: Annotated[float, msgspec.Meta(ge=0.2, le=3600)] = 60.0
+    """How often the daemon asks for decisions when nothing changed locally (changes are sent at once)."""
+
+
+def team_server_problem(url: str) -> str | None:
+    """Why `url` cannot be a team server address (https required but on this machine), or None."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an https:// address"
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return "must be https:// (plain http only for 127.0.0.1 or localhost)"
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return "must be a plain address (no user, query or fragment)"
+    return None
+
+
 class Config(_Strict, frozen=True):
     port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = DEFAULT_PORT
     bind: str = "127.0.0.1"
@@ -274,6 +299,13 @@ class Config(_Strict, frozen=True):
     company_tags: CompanyTagsConfig = CompanyTagsConfig()
     automations: list[AutomationConfig] = []
     """Per-automation settings for `POST /api/v1/automation-runs` (daemon.automation)."""
+    team: TeamConfig = TeamConfig()
+    """The team server this daemon has joined (daemon.sync); joined, approvals and posting are the server's."""
+
+    @property
+    def team_mode(self) -> bool:
+        """Joined to a team server: entries wait for the technician to submit, the server decides and posts."""
+        return bool(self.team.server)
 
     def task(self, name: str) -> TaskConfig | None:
         """The managed task of this name (case-insensitive), or None."""
@@ -319,6 +351,8 @@ def parse_config(text: str, source: Path | str = "<config>") -> Config:
     if problem is not None:
         raise ConfigError(f"{source}: {problem[0]}: {problem[1]}")
     _check_tasks(config, source)
+    if config.team.server and (problem_text := team_server_problem(config.team.server)) is not None:
+        raise ConfigError(f"{source}: team.server: {problem_text}")
     sheet = config.timesheet
     if sheet.anchor is not None and WEEKDAYS[sheet.anchor.weekday()] != sheet.first_weekday:
         raise ConfigError(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import msgspec
 
 from daemon import __version__
-from daemon.cli import automation, autostart, doctor, extension, init, remote, server, serving
+from daemon.cli import automation, autostart, doctor, extension, init, remote, server, serving, team
 from daemon.cli.common import APP, EXIT_USAGE, CliError, Command
 from daemon.cli.config import resolve_settings
 from daemon.cli.output import silence_stdout
@@ -27,6 +27,7 @@ _ALL: dict[str, Command] = {**serving.COMMANDS, **remote.COMMANDS, **doctor.COMM
 _ALL |= {**init.COMMANDS, **extension.COMMANDS, **autostart.COMMANDS}  # first run: init.py, extension.py, autostart.py
 _ALL |= automation.COMMANDS  # log-run: automation runs (issue 11)
 _ALL |= server.COMMANDS  # the team server (issue 13)
+_ALL |= team.COMMANDS  # joining a team server (issue 13, sync)
 ORDER = (
     "init",
     "serve",
@@ -54,6 +55,7 @@ ORDER = (
     "sandbox",
     "demo",
     "server",
+    "team",
 )
 """The order `ticketclock --help` lists the commands in."""
 COMMANDS: dict[str, Command] = {name: _ALL[name] for name in ORDER}

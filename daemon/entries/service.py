@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, time
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -33,6 +33,7 @@ from daemon.store import Database, Transaction
 from daemon.store.entries import EntryStore
 from daemon.store.outbox import OutboxStore
 from daemon.store.summary import ClosedPeriodStore, SummaryStore
+from daemon.store.sync import SyncStore
 from daemon.timers.model import TicketRef
 
 __all__ = ["EntryError", "EntryService", "ManualEntry", "NewEntry"]
@@ -96,6 +97,17 @@ class ManualEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log_as: str = ""
 
 
+TEAM_STATUSES: dict[str, Status] = {
+    "approved_l1": "approved_l1",
+    "approved": "approved",
+    "queued": "approved",
+    "posted": "posted",
+    "rejected": "rejected",
+    "failed": "failed",
+}
+"""A team server's status (or decision) -> this machine's status for it: "queued" is the server's outbox, so here it
+is approved (this machine's outbox never posts what the team server posts)."""
+
 LOCAL_TASK = "local task: kept in TicketClock (timesheet and exports), not posted to a PSA"
 """Why an approved task entry goes no further (its task has no `post` in the config)."""
 
@@ -128,6 +140,14 @@ class EntryService:
         self.closed = ClosedPeriodStore(db)
         self.on_queued: Callable[[str], None] = lambda instance: None
         """Called with the instance name whenever an entry is queued (the outbox wakes its worker)."""
+        self.on_changed: Callable[[], None] = lambda: None
+        """Called whenever an entry is created or changed by this machine (the team sync wakes to send it)."""
+
+    @property
+    def approval(self) -> str:
+        """The approval pattern in force: the config's, or "one" when joined to a team server (entries wait for the
+        technician to submit them; the server's approvers decide)."""
+        return "one" if self._config.team_mode else self._config.approval
 
     @property
     def config(self) -> Config:
@@ -202,7 +222,7 @@ class EntryService:
             )
             if "review" not in entry.flags:
                 entry.flags.append("review")
-        elif self._config.approval == "none":
+        elif self.approval == "none":
             self._queue_or_hold(entry, audit, now)
         return entry, audit
 
@@ -265,6 +285,7 @@ class EntryService:
 
     async def insert(self, tx: Transaction, entry: Entry, audit: Sequence[AuditEvent]) -> None:
         await EntryStore.insert(tx, entry, audit)
+        self.on_changed()
         if entry.status == "queued":
             await OutboxStore.enqueue(tx, entry, self._clock.now())
             self.on_queued(entry.instance)
@@ -412,6 +433,7 @@ class EntryService:
                     )
                 ],
             )
+        self.on_changed()
         return entry
 
     async def submit(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
@@ -428,9 +450,10 @@ class EntryService:
 
         def target(s: Status) -> Status | None:
             if s == "submitted":
-                return "approved_l1" if self._config.approval == "two" else "approved"
+                return "approved_l1" if self.approval == "two" else "approved"
             return "approved" if s == "approved_l1" else None
 
+        self._not_in_team_mode("approve")
         return await self._transition(entry_id, "approve", target, comment, actor)
 
     async def reject(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
@@ -443,6 +466,7 @@ class EntryService:
                 raise EntryError("invalid_input", "say why the entry is rejected (comment)")
             return "rejected"
 
+        self._not_in_team_mode("reject")
         return await self._transition(entry_id, "reject", target, comment, actor)
 
     async def void(self, entry_id: str, *, comment: str = "", actor: str) -> Entry:
@@ -460,6 +484,7 @@ class EntryService:
         def target(s: Status) -> Status | None:
             return "queued" if s == "failed" else None
 
+        self._not_in_team_mode("retry")
         return await self._transition(entry_id, "retry", target, comment, actor)
 
     async def _transition(
@@ -489,7 +514,7 @@ class EntryService:
                 # Approved is a way station to the outbox, whatever the pattern is now (it may have changed since
                 # the entry was submitted). Local tasks have no PSA to post to: approved is where they end.
                 self._move(entry, audit, "queued", "system", "approved", now)
-            if target == "submitted" and self._config.approval == "none":
+            if target == "submitted" and self.approval == "none":
                 self._move(entry, audit, "queued" if entry.instance else "approved", "system", "approval: none", now)
             if entry.status == "approved" and not entry.instance:
                 entry.status_reason = LOCAL_TASK
@@ -504,7 +529,74 @@ class EntryService:
                 self.on_queued(entry.instance)
             elif entry.status == "voided":
                 await OutboxStore.withdraw(tx, entry.id)
+        self.on_changed()
         return entry
+
+    async def apply_team_decision(
+        self,
+        tx: Transaction,
+        *,
+        entry_id: str | None,
+        kind: str,
+        version: int | None,
+        actor: str,
+        comment: str,
+        detail: dict[str, Any],
+    ) -> str | None:
+        """The team decided: apply one decision from the team server's feed in the caller's transaction (the sync
+        persists its cursor in the same one). Returns a message for the technician when they must know (a
+        conflict: their edit of an approved entry was refused), else None.
+
+        approved_l1 / approved / rejected (with the comment) / posted (with psa_ids) / failed (with the message)
+        set that status; conflict sets the server's status back; period_closed / period_reopened change the local
+        closed periods. A decision about an older version than this machine's is skipped: the newer one is on its
+        way to the server, whose answer to it will follow. The audit trail names the decision's actor."""
+        if kind in ("period_closed", "period_reopened"):
+            first, last = str(detail.get("first_day", "")), str(detail.get("last_day", ""))
+            if first and last:
+                if kind == "period_closed":
+                    await ClosedPeriodStore.close_in(tx, first, last, self._clock.now(), actor)
+                else:
+                    await ClosedPeriodStore.reopen_in(tx, first, last)
+            return None
+        if entry_id is None:
+            return None
+        entry = await EntryStore.get_in(tx, entry_id)
+        versions = await SyncStore.sync_version(tx, entry_id)
+        if entry is None or versions is None:
+            return None  # not an entry of this machine (made on another device of the technician)
+        if kind == "conflict":
+            server_status = str(detail.get("status", ""))
+            to = TEAM_STATUSES.get(server_status)
+        else:
+            to = TEAM_STATUSES.get(kind) if kind != "queued" else None
+            if version is not None and versions[0] > version:
+                return None
+        if to is None:
+            return None
+        now = self._clock.now()
+        audit: list[AuditEvent] = []
+        self._move(entry, audit, to, actor, comment, now)
+        if to == "posted" and isinstance(detail.get("psa_ids"), list):
+            entry.psa_ids = [str(i) for i in detail["psa_ids"]]
+        if to == "failed" and not comment:
+            entry.status_reason = str(detail.get("message", "the PSA refused it"))
+        await EntryStore.update(tx, entry, from_team=True)
+        await EntryStore.audit(tx, entry.id, audit)
+        if kind != "conflict":
+            return None
+        await SyncStore.mark_sent(tx, entry_id)
+        return (
+            f"Your change to an entry ({_label(entry.ticket_id, entry.ticket_number, entry.task)}) was not taken: "
+            f"the team server had approved it already, so the approved version stands ({to})."
+        )
+
+    def _not_in_team_mode(self, verb: str) -> None:
+        if self._config.team_mode:
+            raise EntryError(
+                "invalid_transition",
+                f"joined to the team server {self._config.team.server}: its approvers {verb} entries there",
+            )
 
     async def _load(self, tx: Transaction, entry_id: str) -> Entry:
         entry = await EntryStore.get_in(tx, entry_id)
@@ -666,6 +758,7 @@ class EntryService:
                 audit.append(AuditEvent(at=now, actor=actor, from_status=e.status, to_status=e.status, comment=comment))
             await EntryStore.update(tx, e)
             await EntryStore.audit(tx, e.id, audit)
+        self.on_changed()
 
 
 def _label(ticket_id: int | None, number: str | None, task: str | None) -> str:

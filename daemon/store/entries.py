@@ -106,11 +106,14 @@ class EntryStore:
         )
 
     @staticmethod
-    async def update(tx: Transaction, entry: Entry) -> None:
+    async def update(tx: Transaction, entry: Entry, *, from_team: bool = False) -> None:
+        """Write the entry's new state. Every change bumps its sync version (a new row starts at 1), so the team
+        sync sends it; `from_team`: the change is a team server's decision, which the server has already."""
         names = [c for c in _COLUMNS.split(", ") if c != "id"]
         values = list(_row(entry))[1:]
         sets = ", ".join(f"{n} = ?" for n in names)
-        await tx.execute(f"UPDATE entries SET {sets} WHERE id = ?", (*values, entry.id))  # noqa: S608
+        bump = "" if from_team else ", sync_version = sync_version + 1"
+        await tx.execute(f"UPDATE entries SET {sets}{bump} WHERE id = ?", (*values, entry.id))  # noqa: S608
 
     @staticmethod
     async def get_in(tx: Transaction, entry_id: str) -> Entry | None:

@@ -196,4 +196,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE entries ADD COLUMN board TEXT NOT NULL DEFAULT '';
     ALTER TABLE entries ADD COLUMN role TEXT NOT NULL DEFAULT '';
     """,
+    # 12 (sync, issue 13): team sync. Every write of an entry bumps `sync_version` (EntryStore); `sent_version` is the
+    # version the team server has acknowledged; `sync_state` holds the server's address, the decisions cursor and the
+    # last attempt. Existing entries start at version 1, unsent (joining decides which of them are sent).
+    """
+    ALTER TABLE entries ADD COLUMN sync_version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE entries ADD COLUMN sent_version INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX entries_unsent ON entries (id) WHERE sync_version > sent_version;
+    CREATE TABLE sync_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        server TEXT NOT NULL,
+        cursor INTEGER NOT NULL DEFAULT 0,
+        joined_at REAL NOT NULL,
+        last_sync_at REAL,
+        last_attempt_at REAL,
+        last_error TEXT NOT NULL DEFAULT '',
+        device_status TEXT NOT NULL DEFAULT ''
+    );
+    """,
 ]

@@ -116,11 +116,19 @@ class ClosedPeriodStore:
 
     async def close(self, start: str, end: str, at: float, actor: str) -> None:
         async with self._db.transaction() as tx:
-            await tx.execute(
-                "INSERT OR IGNORE INTO closed_periods (first_day, last_day, closed_at, actor) VALUES (?, ?, ?, ?)",
-                (start, end, at, actor),
-            )
+            await ClosedPeriodStore.close_in(tx, start, end, at, actor)
 
     async def reopen(self, start: str, end: str) -> None:
         async with self._db.transaction() as tx:
-            await tx.execute("DELETE FROM closed_periods WHERE first_day <= ? AND last_day >= ?", (end, start))
+            await ClosedPeriodStore.reopen_in(tx, start, end)
+
+    @staticmethod
+    async def close_in(tx: Transaction, start: str, end: str, at: float, actor: str) -> None:
+        await tx.execute(
+            "INSERT OR IGNORE INTO closed_periods (first_day, last_day, closed_at, actor) VALUES (?, ?, ?, ?)",
+            (start, end, at, actor),
+        )
+
+    @staticmethod
+    async def reopen_in(tx: Transaction, start: str, end: str) -> None:
+        await tx.execute("DELETE FROM closed_periods WHERE first_day <= ? AND last_day >= ?", (end, start))

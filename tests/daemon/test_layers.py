@@ -57,6 +57,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "daemon.notices",
             "daemon.auth",
             "daemon.automation",
+            "daemon.sync",  # team sync (issue 13)
         ),
     ),
     ("policy", ("daemon.rules", "daemon.connectors")),

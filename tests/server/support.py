@@ -222,3 +222,38 @@ async def signed_in(url: str, email: str, password: str) -> AsyncIterator[httpx.
         answer = await client.post("/api/team/v1/session", json={"email": email, "password": password})
         assert answer.status_code == 200, answer.text
         yield client
+
+
+# --- sync (s4-sync): admins, invites and enrolled devices -------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def admin_client(
+    server_url: str, services: ServerServices, email: str = "admin@example.com"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client signed in as a new admin (its changes carry the server's Origin)."""
+    from daemon.server.auth import hash_password
+
+    await seed_person(services, email, is_admin=True, password_hash=hash_password("admin-password"))
+    async with httpx.AsyncClient(base_url=server_url, headers={"Origin": server_url}) as client:
+        signed = await client.post("/api/team/v1/session", json={"email": email, "password": "admin-password"})
+        assert signed.status_code == 200, signed.text
+        yield client
+
+
+async def invite_code(admin: httpx.AsyncClient, person_id: str) -> str:
+    made = await admin.post("/api/team/v1/invites", json={"person_id": person_id})
+    assert made.status_code == 201, made.text
+    code: str = made.json()["code"]
+    return code
+
+
+async def enrolled_device(server_url: str, admin: httpx.AsyncClient, person_id: str, name: str = "laptop") -> str:
+    """A device token for the person, enrolled by an invite (active at once)."""
+    async with httpx.AsyncClient(base_url=server_url) as client:
+        done = await client.post(
+            "/api/team/v1/devices/enroll", json={"name": name, "invite_code": await invite_code(admin, person_id)}
+        )
+    assert done.status_code == 201, done.text
+    token: str = done.json()["token"]
+    return token

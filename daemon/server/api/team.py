@@ -490,6 +490,7 @@ async def _period_change(request: web.Request, close: bool) -> web.Response:
         elif not await store.reopen_period(tx, team.id, period.start):
             raise ApiError.of("invalid_transition", f"the period from {period.id} is not closed")
         detail = {"team_id": team.id, "team": team.name, "start": period.id, "end": period.end.isoformat(),
+                  "first_day": period.start.isoformat(), "last_day": period.end.isoformat(),  # what daemons read
                   "starts_at": start, "ends_at": end, "actor_id": person.id}  # fmt: skip
         techs = await store.technicians(tx, team.id)
         for tech_id, _name in techs:

@@ -1,6 +1,6 @@
 """The team server's storage: all of its SQL, the only importer of asyncpg."""
 
-from daemon.server.store import audit, decisions, entries, integrations, outbox, people, psa, sessions, team
+from daemon.server.store import audit, decisions, devices, entries, integrations, outbox, people, psa, sessions, team
 from daemon.server.store.db import SchemaTooNew, ServerDatabase, ServerStoreError, Tx
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Tx",
     "audit",
     "decisions",
+    "devices",
     "entries",
     "integrations",
     "outbox",

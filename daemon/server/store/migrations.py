@@ -157,4 +157,30 @@ MIGRATIONS: list[str] = [
     CREATE INDEX closed_periods_team_bounds ON closed_periods (team_id, starts_at, ends_at);
     CREATE INDEX entries_team_started ON entries (team_id, started_at);
     """,
+    # sync (issue 13, s4-sync): devices (a daemon's revocable token, pending until an admin approves it unless it
+    # came with an invite) and one-time invite codes; only hashes of tokens and codes are stored.
+    """
+    CREATE TABLE devices (
+        id text PRIMARY KEY,
+        person_id text NOT NULL REFERENCES people (id),
+        name text NOT NULL,
+        token_hash text NOT NULL UNIQUE,
+        status text NOT NULL CHECK (status IN ('pending', 'active', 'revoked')),
+        via text NOT NULL CHECK (via IN ('invite', 'password')),
+        created_at double precision NOT NULL,
+        decided_at double precision,
+        decided_by text,
+        last_sync_at double precision
+    );
+    CREATE INDEX devices_person ON devices (person_id);
+    CREATE TABLE invites (
+        code_hash text PRIMARY KEY,
+        person_id text NOT NULL REFERENCES people (id),
+        created_by text NOT NULL,
+        created_at double precision NOT NULL,
+        expires_at double precision NOT NULL,
+        used_at double precision,
+        device_id text
+    );
+    """,
 ]
