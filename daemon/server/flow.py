@@ -26,7 +26,7 @@ from daemon.server.model import Person, SyncedEntry, Team
 from daemon.server.store import Tx, audit, decisions, entries, outbox, people
 from daemon.server.store import team as team_store
 
-__all__ = ["LOCKED", "FlowError", "Received", "approve", "receive", "reject"]
+__all__ = ["LOCKED", "FlowError", "Received", "approve", "receive", "receive_many", "reject"]
 
 LOCKED = frozenset({"approved_l1", "approved", "queued", "posted"})
 """Statuses in which the approvers' decision stands against the technician's later edits."""
@@ -46,39 +46,75 @@ class FlowError(Exception):
 
 
 async def receive(tx: Tx, team: Team, person: Person, synced: SyncedEntry, now: float) -> Received:
-    """Store a version a daemon sent. `duplicate`: the server has it or a newer one (idempotent resend);
+    """Store a version a daemon sent (`receive_many` of one)."""
+    return (await receive_many(tx, team, person, [synced], now))[synced.entry.id]
+
+
+async def receive_many(tx: Tx, team: Team, person: Person, batch: list[SyncedEntry], now: float) -> dict[str, Received]:
+    """Store the versions a daemon sent, in a few statements whatever the batch's size; per entry id:
+    `stored`; `duplicate`: the server has it or a newer one (an idempotent resend), or it is another person's;
     `conflict`: approved already (see the conflict rule); `refused`: a status a daemon may not set; `closed`: the
-    entry is in a period its team closed (read-only until reopened; the daemon has a `period_closed` decision)."""
-    entry = synced.entry
-    if entry.status not in SYNCABLE:
-        return "refused"
-    current = await entries.lock(tx, entry.id)
-    if current is not None:
-        status, version, owner, _team, _instance = current
-        if owner != person.id or version >= synced.version:
-            return "duplicate"
-        if status in LOCKED:
-            await decisions.record(
-                tx, person.id, "conflict", actor="server", at=now, entry_id=entry.id, version=version,
-                comment=f"approved as version {version} before this edit arrived; the approved version stands",
-                detail={"status": status, "refused_version": synced.version},
-            )  # fmt: skip
-            await audit.write(
-                tx, at=now, actor_id=person.id, actor_name=person.name, via=f"device:{synced.device_id}",
-                action="conflict", entry_id=entry.id, detail={"status": status, "refused_version": synced.version},
-            )  # fmt: skip
-            return "conflict"
-    if await team_store.closed_for(tx, team.id, entry.id, entry.started_at):
-        return "closed"
-    if not await entries.put(tx, person.id, team.id, synced, now):
-        return "duplicate"
+    entry is in a period its team closed (read-only until reopened; the daemon has a `period_closed` decision).
+    Of several versions of one id in a batch, the newest counts."""
+    newest: dict[str, SyncedEntry] = {}
+    for synced in batch:
+        known = newest.get(synced.entry.id)
+        if known is None or synced.version > known.version:
+            newest[synced.entry.id] = synced
+    results: dict[str, Received] = {}
+    wanted: list[SyncedEntry] = []
+    for entry_id, synced in newest.items():
+        if synced.entry.status not in SYNCABLE:
+            results[entry_id] = "refused"
+        else:
+            wanted.append(synced)
+    held = await entries.lock_many(tx, [s.entry.id for s in wanted])
+    closed = await team_store.closed_ranges(tx, team.id) if wanted else []
+
+    def in_closed(started_at: float) -> bool:
+        return any(start <= started_at < end for start, end in closed)
+
+    storing: list[SyncedEntry] = []
+    for synced in wanted:
+        entry, current = synced.entry, held.get(synced.entry.id)
+        if current is not None and (current.person_id != person.id or current.version >= synced.version):
+            results[entry.id] = "duplicate"
+        elif current is not None and current.status in LOCKED:
+            await _conflict(tx, person, synced, current.status, current.version, now)
+            results[entry.id] = "conflict"
+        elif in_closed(entry.started_at) or (current is not None and in_closed(current.started_at)):
+            results[entry.id] = "closed"  # an entry is not moved into, out of or within a closed period
+        else:
+            storing.append(synced)
+    stored = await entries.put_many(tx, person.id, team.id, storing, now)
+    done = [s for s in storing if s.entry.id in stored]
+    for synced in storing:
+        results[synced.entry.id] = "stored" if synced.entry.id in stored else "duplicate"
+    for device_id in sorted({s.device_id for s in done}):
+        await audit.write_many(
+            tx, at=now, actor_id=person.id, actor_name=person.name, via=f"device:{device_id}",
+            lines=[(f"synced:{s.entry.status}", s.entry.id, {"version": s.version}) for s in done
+                   if s.device_id == device_id],
+        )  # fmt: skip
+    if team.approval == "none":
+        for synced in done:
+            if synced.entry.status == "submitted":
+                entry = synced.entry
+                await _approved(tx, entry.id, person.id, entry.instance, synced.version, "approved", None, now)
+    return results
+
+
+async def _conflict(tx: Tx, person: Person, synced: SyncedEntry, status: str, version: int, now: float) -> None:
+    entry_id = synced.entry.id
+    await decisions.record(
+        tx, person.id, "conflict", actor="server", at=now, entry_id=entry_id, version=version,
+        comment=f"approved as version {version} before this edit arrived; the approved version stands",
+        detail={"status": status, "refused_version": synced.version},
+    )  # fmt: skip
     await audit.write(
         tx, at=now, actor_id=person.id, actor_name=person.name, via=f"device:{synced.device_id}",
-        action=f"synced:{entry.status}", entry_id=entry.id, detail={"version": synced.version},
+        action="conflict", entry_id=entry_id, detail={"status": status, "refused_version": synced.version},
     )  # fmt: skip
-    if entry.status == "submitted" and team.approval == "none":
-        await _approved(tx, entry.id, person.id, entry.instance, synced.version, "approved", None, now)
-    return "stored"
 
 
 async def approve(tx: Tx, entry_id: str, approver: Person, level: Literal[1, 2], now: float) -> str:

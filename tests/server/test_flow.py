@@ -138,3 +138,37 @@ async def _with_role(server: RunningServer, person: Person, team: Team, role: st
         found = await people.person_by_id(tx, person.id)
     assert found is not None
     return found
+
+
+async def test_one_batch_answers_each_entry_as_one_at_a_time_would(server: RunningServer) -> None:
+    team, tech, lead, _ = await _people(server, "one")
+    other = await seed_person(server.services, "other@example.com", team=team)
+    assert await _send(server, team, tech, _entry("approved"), 1) == "stored"
+    async with server.services.db.transaction() as tx:
+        await flow.approve(tx, "approved", lead, 1, 6.0)
+    assert await _send(server, team, tech, _entry("known", "pending"), 2) == "stored"
+    assert await _send(server, team, other, _entry("others", "pending"), 1) == "stored"
+    batch = [
+        SyncedEntry(entry=_entry("new", "pending", "v1"), version=1, device_id="d1"),
+        SyncedEntry(entry=_entry("new", "submitted", "v2"), version=2, device_id="d1"),  # newest of the batch counts
+        SyncedEntry(entry=_entry("known", "pending"), version=2, device_id="d1"),  # a resend
+        SyncedEntry(entry=_entry("approved", "pending"), version=2, device_id="d1"),
+        SyncedEntry(entry=_entry("others", "pending", "mine now?"), version=5, device_id="d1"),
+        SyncedEntry(entry=_entry("claims", "posted"), version=1, device_id="d1"),
+    ]
+    async with server.services.db.transaction() as tx:
+        results = await flow.receive_many(tx, team, tech, batch, 7.0)
+    assert results == {
+        "new": "stored",
+        "known": "duplicate",
+        "approved": "conflict",
+        "others": "duplicate",
+        "claims": "refused",
+    }
+    async with server.services.db.connection() as conn:
+        new = await entries.get(conn, "new")
+        others = await entries.get(conn, "others")
+    assert new is not None and (new[0].version, new[0].entry.notes, new[0].entry.status) == (2, "v2", "submitted")
+    assert others is not None and others[1] == other.id and others[0].entry.notes == ""
+    lines = await server.services.db.pool.fetch("SELECT entry_id, action FROM audit WHERE at = 7.0 ORDER BY seq")
+    assert [(r["entry_id"], r["action"]) for r in lines] == [("approved", "conflict"), ("new", "synced:submitted")]

@@ -76,9 +76,8 @@ async def sync(request: web.Request) -> web.Response:
         if body.entries:
             team = await people.team_by_id(tx, technician_team(person))
             assert team is not None
-            for item in sorted(body.entries, key=lambda i: (i.entry.id, i.version)):
-                synced = SyncedEntry(entry=item.entry, version=item.version, device_id=device_id)
-                results[item.entry.id] = await flow.receive(tx, team, person, synced, now)
+            batch = [SyncedEntry(entry=i.entry, version=i.version, device_id=device_id) for i in body.entries]
+            results = await flow.receive_many(tx, team, person, batch, now)
     async with services.db.connection() as conn:
         feed = await decisions.since(conn, person.id, body.cursor, BATCH + 1)
     more = len(feed) > BATCH

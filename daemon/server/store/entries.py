@@ -8,19 +8,42 @@ from daemon.entries.model import Entry
 from daemon.server.model import SyncedEntry
 from daemon.server.store.db import Tx
 
-__all__ = ["get", "lock", "put", "set_status"]
+__all__ = ["Held", "get", "lock", "lock_many", "put", "put_many", "set_status"]
 
 
 async def put(tx: Tx, person_id: str, team_id: str, synced: SyncedEntry, now: float) -> bool:
-    """Store this version unless the server has it or a newer one; True when stored. Idempotent by (id, version);
-    an entry id belongs to one person for good (another person's id is never overwritten)."""
-    e = synced.entry
-    row = await tx.fetchrow(
+    """Store this version unless the server has it or a newer one; True when stored (`put_many` of one)."""
+    return bool(await put_many(tx, person_id, team_id, [synced], now))
+
+
+async def put_many(tx: Tx, person_id: str, team_id: str, batch: list[SyncedEntry], now: float) -> set[str]:
+    """Store each version unless the server has it or a newer one, in one statement; returns the ids stored.
+    Idempotent by (id, version); an entry id belongs to one person for good (another person's id is never
+    overwritten). One version per id in a batch."""
+    if not batch:
+        return set()
+    columns: list[list[object]] = [[] for _ in range(21)]
+    for synced in batch:
+        e = synced.entry
+        values = (
+            e.id, synced.device_id, synced.version, e.status, e.source, e.kind, e.instance, e.ticket_id,
+            e.ticket_number, e.task, e.summary, e.company, e.work_type, e.billable, e.started_at, e.ended_at,
+            e.actual_seconds, e.billed_seconds, _json(e.psa_ids), _json(e), None,
+        )  # fmt: skip
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    rows = await tx.fetch(
         "INSERT INTO entries (id, person_id, team_id, device_id, version, status, source, kind, instance, "
         "ticket_id, ticket_number, task, summary, company, work_type, billable, started_at, ended_at, "
         "actual_seconds, billed_seconds, psa_ids, body, received_at, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, "
-        "$22, $23, $23) "
+        "SELECT u.id, $1, $2, u.device_id, u.version, u.status, u.source, u.kind, u.instance, u.ticket_id, "
+        "u.ticket_number, u.task, u.summary, u.company, u.work_type, u.billable, u.started_at, u.ended_at, "
+        "u.actual_seconds, u.billed_seconds, u.psa_ids::jsonb, u.body::jsonb, $3, $3 "
+        "FROM unnest($4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::text[], $10::text[], "
+        "$11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], "
+        "$18::float8[], $19::float8[], $20::int[], $21::int[], $22::text[], $23::text[]) AS u(id, device_id, "
+        "version, status, source, kind, instance, ticket_id, ticket_number, task, summary, company, work_type, "
+        "billable, started_at, ended_at, actual_seconds, billed_seconds, psa_ids, body) "
         "ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, version = excluded.version, "
         "status = excluded.status, source = excluded.source, kind = excluded.kind, instance = excluded.instance, "
         "ticket_id = excluded.ticket_id, ticket_number = excluded.ticket_number, task = excluded.task, "
@@ -30,31 +53,37 @@ async def put(tx: Tx, person_id: str, team_id: str, synced: SyncedEntry, now: fl
         "psa_ids = excluded.psa_ids, body = excluded.body, updated_at = excluded.updated_at "
         "WHERE entries.version < excluded.version AND entries.person_id = excluded.person_id "
         "RETURNING id",
-        e.id,
         person_id,
         team_id,
-        synced.device_id,
-        synced.version,
-        e.status,
-        e.source,
-        e.kind,
-        e.instance,
-        e.ticket_id,
-        e.ticket_number,
-        e.task,
-        e.summary,
-        e.company,
-        e.work_type,
-        e.billable,
-        e.started_at,
-        e.ended_at,
-        e.actual_seconds,
-        e.billed_seconds,
-        e.psa_ids,
-        msgspec.to_builtins(e),
         now,
+        *columns[:20],
     )
-    return row is not None
+    return {row["id"] for row in rows}
+
+
+def _json(value: object) -> str:
+    """JSON text for a jsonb column fed from an array parameter (cast in SQL: asyncpg's jsonb[] parameters are not)."""
+    return msgspec.json.encode(value).decode()
+
+
+class Held(msgspec.Struct, frozen=True):
+    """What `lock_many` found of an entry: the server's copy, locked until the transaction ends."""
+
+    status: str
+    version: int
+    person_id: str
+    started_at: float
+
+
+async def lock_many(tx: Tx, entry_ids: list[str]) -> dict[str, Held]:
+    """Lock the rows of these entries (those the server has) for this transaction, in id order (two
+    transactions locking overlapping batches never wait on each other in a cycle)."""
+    rows = await tx.fetch(
+        "SELECT id, status, version, person_id, started_at FROM entries WHERE id = ANY($1::text[]) "
+        "ORDER BY id FOR UPDATE",
+        sorted(entry_ids),
+    )
+    return {r["id"]: Held(r["status"], r["version"], r["person_id"], r["started_at"]) for r in rows}
 
 
 async def get(tx: Tx, entry_id: str) -> tuple[SyncedEntry, str, str] | None:

@@ -32,8 +32,8 @@ __all__ = [
     "all_teams",
     "audit_of",
     "close_period",
-    "closed_for",
     "closed_periods",
+    "closed_ranges",
     "entries",
     "entry_scope",
     "lock_periods",
@@ -343,17 +343,9 @@ async def lock_periods(tx: Tx, team_id: str, *, exclusive: bool) -> None:
     await tx.execute(f"SELECT {fn}(hashtext('periods:' || $1))", team_id)
 
 
-async def closed_for(tx: Tx, team_id: str, entry_id: str, started_at: float) -> bool:
-    """Whether a version of `entry_id` starting at `started_at` touches a closed period of the team: it starts in
-    one, or the copy the server has of it does (an entry is not moved out of a closed period either). Shares the
-    team's period lock until the transaction ends."""
+async def closed_ranges(tx: Tx, team_id: str) -> list[tuple[float, float]]:
+    """The team's closed periods as [starts_at, ends_at) ranges. Shares the team's period lock until the transaction
+    ends (as `closed_for`), so none closes while the caller stores versions."""
     await lock_periods(tx, team_id, exclusive=False)
-    found: bool = await tx.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM closed_periods c WHERE c.team_id = $1 AND ("
-        "($3 >= c.starts_at AND $3 < c.ends_at) OR EXISTS (SELECT 1 FROM entries e WHERE e.id = $2 "
-        "AND e.started_at >= c.starts_at AND e.started_at < c.ends_at)))",
-        team_id,
-        entry_id,
-        started_at,
-    )
-    return found
+    rows = await tx.fetch("SELECT starts_at, ends_at FROM closed_periods WHERE team_id = $1", team_id)
+    return [(r["starts_at"], r["ends_at"]) for r in rows]
