@@ -128,6 +128,43 @@ def test_a_serving_daemon_loads_httpx_only_when_it_first_talks_to_a_psa(tmp_path
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
+OTHER_COMMANDS = tuple(f"daemon.cli.{m}" for m in ("remote", "doctor", "init", "extension", "autostart", "automation"))
+
+
+def test_serve_runs_without_the_other_commands_modules(tmp_path: Path) -> None:
+    """`ticketclock serve` parses with its own table (a lighter cold start): the console script's `main` runs the
+    daemon in a real subprocess, which stops itself once it reported its port; the other commands' modules were never
+    imported, and the full table still offers every command."""
+    serve = (
+        "import json, os, signal, sys, threading, time\n"
+        "from pathlib import Path\n"
+        "from daemon.cli.main import main\n"
+        "report = Path(os.environ['TICKETCLOCK_HOME']) / 'data' / 'daemon.json'\n"
+        "def stop_when_ready():\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while not report.exists() and time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "threading.Thread(target=stop_when_ready, daemon=True).start()\n"
+        "code = main(['serve', '--port', '0'])\n"
+        f"print(json.dumps([code, [m for m in {OTHER_COMMANDS!r} if m in sys.modules]]))\n"
+        "from daemon.cli.main import COMMANDS, ORDER\n"
+        "assert list(COMMANDS) == list(ORDER)\n"
+    )
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [sys.executable, "-c", serve],
+        env=daemon_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [0, []]
+
+
 async def test_the_shared_client_is_built_on_the_first_request_and_closed_once() -> None:
     from aiohttp import web
 
