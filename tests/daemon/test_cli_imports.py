@@ -165,6 +165,45 @@ def test_serve_runs_without_the_other_commands_modules(tmp_path: Path) -> None:
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [0, []]
 
 
+def test_serve_starts_without_cyclic_gc_and_turns_it_on_once_listening(tmp_path: Path) -> None:
+    """`ticketclock serve` imports and starts with the cyclic garbage collector off (a lighter cold start) and turns
+    it on once it listens: no collection ran before the daemon reported its port, and it is on afterwards."""
+    serve = (
+        "import gc, json, os, signal, sys, threading, time\n"
+        "from pathlib import Path\n"
+        "from daemon.cli.main import main\n"
+        "report = Path(os.environ['TICKETCLOCK_HOME']) / 'data' / 'daemon.json'\n"
+        "before_report = []\n"
+        "def collection(phase, info):\n"
+        "    if phase == 'start' and not report.exists():\n"
+        "        before_report.append(1)\n"
+        "gc.callbacks.append(collection)\n"
+        "seen = {}\n"
+        "def stop_when_ready():\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while not (report.exists() and gc.isenabled()) and time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
+        "    seen['enabled'] = gc.isenabled()\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "assert gc.isenabled()\n"
+        "threading.Thread(target=stop_when_ready, daemon=True).start()\n"
+        "code = main(['serve', '--port', '0'])\n"
+        "print(json.dumps([code, len(before_report), seen.get('enabled'), gc.isenabled()]))\n"
+    )
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [sys.executable, "-c", serve],
+        env=daemon_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [0, 0, True, True]
+
+
 async def test_the_shared_client_is_built_on_the_first_request_and_closed_once() -> None:
     from aiohttp import web
 
