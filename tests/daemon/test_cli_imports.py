@@ -6,10 +6,15 @@ bringing the daemon's weight back silently. Real subprocesses: a fresh interpret
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.support import daemon_env, spawn_daemon, stop_process
 
@@ -163,6 +168,25 @@ def test_serve_runs_without_the_other_commands_modules(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [0, []]
+
+
+@pytest.mark.parametrize(
+    "argv", [["serve", "--help"], ["serve", "--bogus"], ["serve", "--port", "x"], ["serve", "extra"], ["serve", "-v"]]
+)
+def test_the_serve_table_parses_serve_as_the_full_table_does(argv: list[str]) -> None:
+    """The lighter table `main` uses for `serve` gives the same arguments, help, usage and errors."""
+    from daemon.cli.main import SERVE, build_parser
+
+    def parse(table: dict[str, Any] | None) -> tuple[object, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                result: object = vars(build_parser(table).parse_args(argv))
+            except SystemExit as exc:
+                result = ("exit", exc.code)
+        return result, out.getvalue(), err.getvalue()
+
+    assert parse(SERVE) == parse(None)
 
 
 def test_serve_starts_without_cyclic_gc_and_turns_it_on_once_listening(tmp_path: Path) -> None:
