@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -36,7 +37,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     _private_at_start(settings)
     setup_logging(settings.log_dir, verbose=args.verbose)
-    return asyncio.run(serve(settings))
+    return asyncio.run(serve(settings, ready=_listening))
+
+
+def _listening(port: int) -> None:
+    """The daemon listens: the cyclic garbage collector, off while it started (`daemon.cli.main`), is on again."""
+    gc.enable()
 
 
 def _private_at_start(settings: Settings) -> None:

@@ -6,10 +6,15 @@ bringing the daemon's weight back silently. Real subprocesses: a fresh interpret
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.support import daemon_env, spawn_daemon, stop_process
 
@@ -126,6 +131,101 @@ def test_a_serving_daemon_loads_httpx_only_when_it_first_talks_to_a_psa(tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+OTHER_COMMANDS = tuple(f"daemon.cli.{m}" for m in ("remote", "doctor", "init", "extension", "autostart", "automation"))
+
+
+def test_serve_runs_without_the_other_commands_modules(tmp_path: Path) -> None:
+    """`ticketclock serve` parses with its own table (a lighter cold start): the console script's `main` runs the
+    daemon in a real subprocess, which stops itself once it reported its port; the other commands' modules were never
+    imported, and the full table still offers every command."""
+    serve = (
+        "import json, os, signal, sys, threading, time\n"
+        "from pathlib import Path\n"
+        "from daemon.cli.main import main\n"
+        "report = Path(os.environ['TICKETCLOCK_HOME']) / 'data' / 'daemon.json'\n"
+        "def stop_when_ready():\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while not report.exists() and time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "threading.Thread(target=stop_when_ready, daemon=True).start()\n"
+        "code = main(['serve', '--port', '0'])\n"
+        f"print(json.dumps([code, [m for m in {OTHER_COMMANDS!r} if m in sys.modules]]))\n"
+        "from daemon.cli.main import COMMANDS, ORDER\n"
+        "assert list(COMMANDS) == list(ORDER)\n"
+    )
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [sys.executable, "-c", serve],
+        env=daemon_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [0, []]
+
+
+@pytest.mark.parametrize(
+    "argv", [["serve", "--help"], ["serve", "--bogus"], ["serve", "--port", "x"], ["serve", "extra"], ["serve", "-v"]]
+)
+def test_the_serve_table_parses_serve_as_the_full_table_does(argv: list[str]) -> None:
+    """The lighter table `main` uses for `serve` gives the same arguments, help, usage and errors."""
+    from daemon.cli.main import SERVE, build_parser
+
+    def parse(table: dict[str, Any] | None) -> tuple[object, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                result: object = vars(build_parser(table).parse_args(argv))
+            except SystemExit as exc:
+                result = ("exit", exc.code)
+        return result, out.getvalue(), err.getvalue()
+
+    assert parse(SERVE) == parse(None)
+
+
+def test_serve_starts_without_cyclic_gc_and_turns_it_on_once_listening(tmp_path: Path) -> None:
+    """`ticketclock serve` imports and starts with the cyclic garbage collector off (a lighter cold start) and turns
+    it on once it listens: no collection ran before the daemon reported its port, and it is on afterwards."""
+    serve = (
+        "import gc, json, os, signal, sys, threading, time\n"
+        "from pathlib import Path\n"
+        "from daemon.cli.main import main\n"
+        "report = Path(os.environ['TICKETCLOCK_HOME']) / 'data' / 'daemon.json'\n"
+        "before_report = []\n"
+        "def collection(phase, info):\n"
+        "    if phase == 'start' and not report.exists():\n"
+        "        before_report.append(1)\n"
+        "gc.callbacks.append(collection)\n"
+        "seen = {}\n"
+        "def stop_when_ready():\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while not (report.exists() and gc.isenabled()) and time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
+        "    seen['enabled'] = gc.isenabled()\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "assert gc.isenabled()\n"
+        "threading.Thread(target=stop_when_ready, daemon=True).start()\n"
+        "code = main(['serve', '--port', '0'])\n"
+        "print(json.dumps([code, len(before_report), seen.get('enabled'), gc.isenabled()]))\n"
+    )
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [sys.executable, "-c", serve],
+        env=daemon_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [0, 0, True, True]
 
 
 async def test_the_shared_client_is_built_on_the_first_request_and_closed_once() -> None:
