@@ -100,6 +100,13 @@ CATALOGUE: Mapping[str, ErrorKind] = {
     # The team server (`ticketclock server`); no browser extension talks to it: SERVER_ONLY
     "not_ready": ErrorKind(503, "The team server is starting or cannot reach its database; try again shortly."),
     "sign_in_failed": ErrorKind(401, "That e-mail and password do not match an active account."),
+    "email_taken": ErrorKind(409, "Another person already uses that e-mail address."),
+    "team_name_taken": ErrorKind(409, "Another team already has that name."),
+    "oidc_not_configured": ErrorKind(404, "Sign-in through your organisation's account is not set up on this server."),
+    "oidc_failed": ErrorKind(401, "Sign-in through your organisation's account did not succeed; try again."),
+    "oidc_unknown_person": ErrorKind(
+        403, "Your organisation's account is not a TicketClock person here (or is deactivated); ask an admin."
+    ),
     # Made by a client, never sent by the daemon
     "daemon_unreachable": ErrorKind(
         0, "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port."
@@ -116,7 +123,17 @@ CATALOGUE: Mapping[str, ErrorKind] = {
 CLIENT_ONLY = frozenset(code for code, kind in CATALOGUE.items() if kind.status == 0)
 """Codes a client makes itself; every other code comes from the daemon."""
 
-SERVER_ONLY = frozenset({"not_ready", "sign_in_failed"})
+SERVER_ONLY = frozenset(
+    {
+        "not_ready",
+        "sign_in_failed",
+        "email_taken",
+        "team_name_taken",
+        "oidc_not_configured",
+        "oidc_failed",
+        "oidc_unknown_person",
+    }
+)
 """Codes only the team server sends: the browser extension never meets them (its ERROR_TEXT leaves them out)."""
 
 HTTP_STATUS_CODES: Mapping[int, str] = {

@@ -54,6 +54,7 @@ ORDER = (
     "sandbox",
     "demo",
     "server",
+    "server-admin",
 )
 """The order `ticketclock --help` lists the commands in."""
 COMMANDS: dict[str, Command] = {name: _ALL[name] for name in ORDER}

@@ -18,7 +18,7 @@ from aiohttp import web
 from daemon.api.errors import ApiError, error_middleware
 from daemon.api.routing import Route, register
 from daemon.clock import Clock, SystemClock
-from daemon.server.api import health, session
+from daemon.server.api import admin, health, oidc, session
 from daemon.server.auth import principal_middleware
 from daemon.server.config import ServerConfig
 from daemon.server.flow import FlowError
@@ -31,6 +31,7 @@ log = logging.getLogger("ticketclock.server")
 access = logging.getLogger("ticketclock.server.access")
 
 ROUTES: list[Route] = [*health.ROUTES, *session.ROUTES]
+ROUTES += [*admin.ROUTES, *oidc.ROUTES]  # people: admin, OIDC sign-in (s4-people)
 """Every route of the team server (each API module's `ROUTES`)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -20,6 +21,8 @@ class ServerServices:
     db: ServerDatabase
     process_id: str
     """This process's name in leases and logs (host:pid:random)."""
+    oidc: Any = None
+    """The OIDC provider's discovery document and keys, cached by this process (daemon/server/oidc.py)."""
 
 
 SERVER = web.AppKey("server", ServerServices)

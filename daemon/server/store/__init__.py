@@ -1,6 +1,6 @@
 """The team server's storage: all of its SQL, the only importer of asyncpg."""
 
-from daemon.server.store import audit, decisions, entries, outbox, people, sessions
+from daemon.server.store import admin, audit, decisions, entries, outbox, people, sessions, signins
 from daemon.server.store.db import SchemaTooNew, ServerDatabase, ServerStoreError, Tx
 
 __all__ = [
@@ -8,10 +8,12 @@ __all__ = [
     "ServerDatabase",
     "ServerStoreError",
     "Tx",
+    "admin",
     "audit",
     "decisions",
     "entries",
     "outbox",
     "people",
     "sessions",
+    "signins",
 ]
