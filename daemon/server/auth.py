@@ -31,6 +31,7 @@ __all__ = [
     "COOKIE",
     "PRINCIPAL",
     "Principal",
+    "check_password",
     "hash_password",
     "person_of",
     "principal_middleware",
@@ -97,6 +98,13 @@ the right password) for 15 minutes; counted in the database, so every server pro
 async def sign_in(services: ServerServices, email: str, password: str) -> tuple[Person, str] | None:
     """(the person, a new session token) when the e-mail and password match an active person; None otherwise.
     Raises 429 `too_many_attempts` while the e-mail is locked by too many failures."""
+    person_id = await check_password(services, email, password)
+    return await open_session(services, person_id) if person_id is not None else None
+
+
+async def check_password(services: ServerServices, email: str, password: str) -> str | None:
+    """The id of the active person with this e-mail and password, or None; every failure counts towards the
+    e-mail's throttling (429 `too_many_attempts` while it is locked), a success forgets them."""
     email = email.strip().lower()
     now = services.clock.now()
     async with services.db.connection() as conn:
@@ -106,14 +114,15 @@ async def sign_in(services: ServerServices, email: str, password: str) -> tuple[
         raise _too_many(locked - now)
     if not verify_password(found[1] if found else None, password) or found is None:
         async with services.db.transaction() as tx:
-            until = await signins.record_failure(tx, email, now, window_s=THROTTLE_WINDOW_S, limit=THROTTLE_LIMIT,
-                                                 lock_s=THROTTLE_LOCK_S)  # fmt: skip
+            until = await signins.record_failure(
+                tx, email, now, window_s=THROTTLE_WINDOW_S, limit=THROTTLE_LIMIT, lock_s=THROTTLE_LOCK_S
+            )
         if until:
             raise _too_many(until - now)
         return None
     async with services.db.transaction() as tx:
         await signins.clear_failures(tx, email)
-    return await open_session(services, found[0])
+    return found[0]
 
 
 def _too_many(wait_s: float) -> ApiError:

@@ -11,7 +11,8 @@ from typing import Any
 import msgspec
 
 from daemon.api.errors import ApiError
-from daemon.server.auth import hash_password, verify_password
+from daemon.server import auth
+from daemon.server.auth import hash_password
 from daemon.server.model import ROLES, Approval, Person, Role, Team
 from daemon.server.services import ServerServices
 from daemon.server.store import admin, audit, people
@@ -29,7 +30,7 @@ __all__ = [
     "change_person",
     "change_team",
     "check_email",
-    "check_password",
+    "check_new_password",
     "set_role",
 ]
 
@@ -84,7 +85,7 @@ def check_email(email: str) -> str:
     return clean
 
 
-def check_password(password: str) -> str:
+def check_new_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise ApiError.of("invalid_input", f"a password needs {MIN_PASSWORD} characters or more")
     return password
@@ -152,7 +153,7 @@ async def change_team(services: ServerServices, actor: Actor, team_id: str, body
 
 async def add_person(services: ServerServices, actor: Actor, body: NewPerson) -> Person:
     email = check_email(body.email)
-    hashed = hash_password(check_password(body.password)) if body.password is not None else None
+    hashed = hash_password(check_new_password(body.password)) if body.password is not None else None
     person = Person(
         id=uuid.uuid4().hex,
         email=email,
@@ -198,7 +199,7 @@ async def change_person(services: ServerServices, actor: Actor, person_id: str, 
     password = changes.pop("password", None)
     stored = dict(changes)
     if password is not None:
-        stored["password_hash"] = hash_password(check_password(password))
+        stored["password_hash"] = hash_password(check_new_password(password))
     async with services.db.transaction() as tx:
         try:
             person = await admin.update_person(tx, person_id, stored)
@@ -253,10 +254,8 @@ async def set_role(
 
 async def change_own_password(services: ServerServices, person: Person, old: str, new: str, session_hash: str) -> None:
     """A person's own new password, proven by the old one; their other sessions end."""
-    check_password(new)
-    async with services.db.connection() as conn:
-        found = await people.password_hash(conn, person.email)
-    if found is None or not verify_password(found[1], old):
+    check_new_password(new)
+    if await auth.check_password(services, person.email, old) != person.id:  # throttled like signing in
         raise ApiError.of("sign_in_failed", "the old password is not right")
     hashed = hash_password(new)
     async with services.db.transaction() as tx:

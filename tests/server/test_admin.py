@@ -154,8 +154,12 @@ async def test_a_person_changes_their_own_password_with_the_old_one(server: Runn
     async with httpx.AsyncClient(base_url=server.url) as client:
         old = await client.post("/api/team/v1/session", json={"email": "ann@example.com", "password": PASSWORD})
         assert_api_error(old, 401, "sign_in_failed")
-    async with signed_in(server, "ann@example.com", "a brand new password"):
-        pass
+    async with signed_in(server, "ann@example.com", "a brand new password") as client:
+        # guessing the old password with a session is throttled like signing in
+        guess = {"old_password": "a guess at it", "new_password": "a brand new password"}
+        for _ in range(THROTTLE_LIMIT - 1):
+            assert_api_error(await client.post("/api/team/v1/me/password", json=guess), 401, "sign_in_failed")
+        assert_api_error(await client.post("/api/team/v1/me/password", json=guess), 429, "too_many_attempts")
 
 
 async def test_failed_sign_ins_lock_an_email_in_every_server_process(

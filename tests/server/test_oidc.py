@@ -209,3 +209,23 @@ async def test_without_oidc_settings_only_passwords_are_offered(server: RunningS
         }
         assert_api_error(await client.get("/api/team/v1/oidc/start"), 404, "oidc_not_configured")
         assert_api_error(await client.get("/api/team/v1/oidc/callback?code=x&state=y"), 404, "oidc_not_configured")
+
+
+def test_oidc_settings_come_all_together_and_the_secret_stays_out_of_output() -> None:
+    from daemon.server.config import ConfigError, ServerConfig
+
+    base = {"TICKETCLOCK_DATABASE_URL": "postgresql://u:dbpass@h/db"}
+    with pytest.raises(ConfigError, match="all of"):
+        ServerConfig.from_env(base | {"TICKETCLOCK_OIDC_ISSUER": "https://login.example/t/v2.0"})
+    config = ServerConfig.from_env(
+        base
+        | {
+            "TICKETCLOCK_OIDC_ISSUER": "https://login.example/t/v2.0/",
+            "TICKETCLOCK_OIDC_CLIENT_ID": "app",
+            "TICKETCLOCK_OIDC_CLIENT_SECRET": "s3cret-value",
+            "TICKETCLOCK_PUBLIC_URL": "https://time.example.com/",
+        }
+    )
+    assert config.oidc and config.oidc_issuer == "https://login.example/t/v2.0" and config.oidc_label == "Microsoft"
+    assert config.public_base + "/api/team/v1/oidc/callback" == "https://time.example.com/api/team/v1/oidc/callback"
+    assert "s3cret-value" not in repr(config) and "dbpass" not in repr(config) and "s3cret-value" not in str(config)
