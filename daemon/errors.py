@@ -108,6 +108,13 @@ CATALOGUE: Mapping[str, ErrorKind] = {
         403, "That invite code is unknown, used already, or expired: ask an admin for a new one."
     ),
     "no_team": ErrorKind(409, "You are not a technician of exactly one team on the team server: ask an admin."),
+    "email_taken": ErrorKind(409, "Another person already uses that e-mail address."),
+    "team_name_taken": ErrorKind(409, "Another team already has that name."),
+    "oidc_not_configured": ErrorKind(404, "Sign-in through your organisation's account is not set up on this server."),
+    "oidc_failed": ErrorKind(401, "Sign-in through your organisation's account did not succeed; try again."),
+    "oidc_unknown_person": ErrorKind(
+        403, "Your organisation's account is not a TicketClock person here (or is deactivated); ask an admin."
+    ),
     # Made by a client, never sent by the daemon
     "daemon_unreachable": ErrorKind(
         0, "The TicketClock daemon is not running (start it with `ticketclock serve`) or uses another port."
@@ -124,7 +131,21 @@ CATALOGUE: Mapping[str, ErrorKind] = {
 CLIENT_ONLY = frozenset(code for code, kind in CATALOGUE.items() if kind.status == 0)
 """Codes a client makes itself; every other code comes from the daemon."""
 
-SERVER_ONLY = frozenset({"device_pending", "invite_invalid", "no_secret_key", "no_team", "not_ready", "sign_in_failed"})
+SERVER_ONLY = frozenset(
+    {
+        "device_pending",
+        "email_taken",
+        "invite_invalid",
+        "no_secret_key",
+        "no_team",
+        "not_ready",
+        "oidc_failed",
+        "oidc_not_configured",
+        "oidc_unknown_person",
+        "sign_in_failed",
+        "team_name_taken",
+    }
+)
 """Codes only the team server sends: the browser extension never meets them (its ERROR_TEXT leaves them out)."""
 
 HTTP_STATUS_CODES: Mapping[int, str] = {

@@ -53,6 +53,7 @@ ORDER = (
     "demo",
     "server",
     "team",
+    "server-admin",
 )
 """The order `ticketclock --help` lists the commands in."""
 COMMANDS: dict[str, Command]

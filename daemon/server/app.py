@@ -18,8 +18,8 @@ from aiohttp import web
 from daemon.api.errors import ApiError, error_middleware
 from daemon.api.routing import Route, register
 from daemon.clock import Clock, SystemClock
+from daemon.server.api import admin, devices, health, oidc, session, sync, team, team_pages
 from daemon.server.api import automation as automation_api
-from daemon.server.api import devices, health, session, sync, team, team_pages
 from daemon.server.api import psa as psa_api
 from daemon.server.auth import principal_middleware
 from daemon.server.config import ServerConfig
@@ -44,6 +44,8 @@ ROUTES: list[Route] = [
     *team_pages.ROUTES,
     *devices.ROUTES,
     *sync.ROUTES,
+    *admin.ROUTES,
+    *oidc.ROUTES,
 ]
 """Every route of the team server (each API module's `ROUTES`)."""
 

@@ -13,6 +13,7 @@ browser act.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,13 +24,14 @@ from aiohttp import web
 from daemon.api.errors import ApiError
 from daemon.server.model import Person
 from daemon.server.services import SERVER, ServerServices
-from daemon.server.store import people, sessions
+from daemon.server.store import people, sessions, signins
 
 __all__ = [
     "BEARERS",
     "COOKIE",
     "PRINCIPAL",
     "Principal",
+    "check_password",
     "hash_password",
     "person_of",
     "principal_middleware",
@@ -86,13 +88,50 @@ def verify_password(hashed: str | None, password: str) -> bool:
         return False
 
 
+THROTTLE_LIMIT = 5
+THROTTLE_WINDOW_S = 15 * 60
+THROTTLE_LOCK_S = 15 * 60
+"""Password sign-in throttling: the 5th failure for one e-mail within 15 minutes refuses its sign-ins (even with
+the right password) for 15 minutes; counted in the database, so every server process applies it."""
+
+
 async def sign_in(services: ServerServices, email: str, password: str) -> tuple[Person, str] | None:
-    """(the person, a new session token) when the e-mail and password match an active person; None otherwise."""
+    """(the person, a new session token) when the e-mail and password match an active person; None otherwise.
+    Raises 429 `too_many_attempts` while the e-mail is locked by too many failures."""
+    person_id = await check_password(services, email, password)
+    return await open_session(services, person_id) if person_id is not None else None
+
+
+async def check_password(services: ServerServices, email: str, password: str) -> str | None:
+    """The id of the active person with this e-mail and password, or None; every failure counts towards the
+    e-mail's throttling (429 `too_many_attempts` while it is locked), a success forgets them."""
+    email = email.strip().lower()
+    now = services.clock.now()
     async with services.db.connection() as conn:
-        found = await people.password_hash(conn, email)
+        locked = await signins.locked_until(conn, email)
+        found = await people.password_hash(conn, email) if locked <= now else None
+    if locked > now:
+        raise _too_many(locked - now)
     if not verify_password(found[1] if found else None, password) or found is None:
+        async with services.db.transaction() as tx:
+            until = await signins.record_failure(
+                tx, email, now, window_s=THROTTLE_WINDOW_S, limit=THROTTLE_LIMIT, lock_s=THROTTLE_LOCK_S
+            )
+        if until:
+            raise _too_many(until - now)
         return None
-    return await open_session(services, found[0])
+    async with services.db.transaction() as tx:
+        await signins.clear_failures(tx, email)
+    return found[0]
+
+
+def _too_many(wait_s: float) -> ApiError:
+    minutes = max(1, math.ceil(wait_s / 60))
+    return ApiError.of(
+        "too_many_attempts",
+        f"too many failed sign-ins for this e-mail; try again in {minutes} min",
+        headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+    )
 
 
 async def open_session(services: ServerServices, person_id: str) -> tuple[Person, str] | None:

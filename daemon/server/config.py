@@ -16,6 +16,13 @@ whoever runs it), with the command line's `--database` and `--bind` over them.
     TICKETCLOCK_OUTBOX_LEASE_S seconds a process holds an entry it is posting (default 300; longer than the
                                connectors' request timeouts): after that another process looks it up and posts it
     TICKETCLOCK_TIMEZONE       IANA zone for the PSAs' local dates (Autotask dateWorked; default UTC)
+    TICKETCLOCK_OIDC_ISSUER    OIDC sign-in (optional; all three or none): the provider's issuer, e.g.
+                               https://login.microsoftonline.com/<tenant id>/v2.0 (discovery at
+                               <issuer>/.well-known/openid-configuration)
+    TICKETCLOCK_OIDC_CLIENT_ID      the app registration's client id
+    TICKETCLOCK_OIDC_CLIENT_SECRET  its client secret (never logged or returned)
+    TICKETCLOCK_OIDC_LABEL     the sign-in button's label (default "Microsoft")
+                               The redirect URI to register: <public url>/api/team/v1/oidc/callback
 """
 
 from __future__ import annotations
@@ -49,8 +56,23 @@ class ServerConfig(msgspec.Struct, kw_only=True, frozen=True):
     outbox_lease_s: float = 300.0
     timezone: str = "UTC"
 
-    def __repr__(self) -> str:
-        return f"ServerConfig(database_url=<hidden>, host={self.host!r}, port={self.port}, secret_key=<hidden>)"
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_label: str = "Microsoft"
+
+    def __repr__(self) -> str:  # the database URL (its password) and the OIDC client secret stay out of any output
+        return f"ServerConfig(host={self.host!r}, port={self.port}, public_url={self.public_url!r})"
+
+    @property
+    def oidc(self) -> bool:
+        """Whether OIDC sign-in is configured."""
+        return bool(self.oidc_issuer)
+
+    @property
+    def public_base(self) -> str:
+        """The address people's browsers use, without a trailing slash."""
+        return self.public_url or self.origin
 
     @property
     def origin(self) -> str:
@@ -99,7 +121,17 @@ class ServerConfig(msgspec.Struct, kw_only=True, frozen=True):
             raise ConfigError("TICKETCLOCK_OUTBOX_LEASE_S must be a number of seconds") from None
         if not 1 <= lease <= 86_400:
             raise ConfigError("TICKETCLOCK_OUTBOX_LEASE_S must be between 1 and 86400")
+        names = ("issuer", "client_id", "client_secret")
+        oidc = {k: env.get(f"TICKETCLOCK_OIDC_{k.upper()}", "").strip() for k in names}
+        if any(oidc.values()) and not all(oidc.values()):
+            raise ConfigError("OIDC sign-in needs all of TICKETCLOCK_OIDC_ISSUER, _CLIENT_ID and _CLIENT_SECRET")
+        if oidc["issuer"] and urlsplit(oidc["issuer"]).scheme not in ("http", "https"):
+            raise ConfigError("TICKETCLOCK_OIDC_ISSUER must be an http(s):// address")
         return cls(
+            oidc_issuer=oidc["issuer"].rstrip("/"),
+            oidc_client_id=oidc["client_id"],
+            oidc_client_secret=oidc["client_secret"],
+            oidc_label=env.get("TICKETCLOCK_OIDC_LABEL", "").strip() or "Microsoft",
             secret_key=key.strip(),
             posting=posting == "on",
             outbox_lease_s=lease,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -26,6 +26,8 @@ class ServerServices:
     """This process's name in leases and logs (host:pid:random)."""
     poster: Poster | None = None
     """Posts approved entries and holds the PSA credentials' cipher (daemon/server/posting.py)."""
+    oidc: Any = None
+    """The OIDC provider's discovery document and keys, cached by this process (daemon/server/oidc.py)."""
 
 
 SERVER = web.AppKey("server", ServerServices)

@@ -1,6 +1,19 @@
 """The team server's storage: all of its SQL, the only importer of asyncpg."""
 
-from daemon.server.store import audit, decisions, devices, entries, integrations, outbox, people, psa, sessions, team
+from daemon.server.store import (
+    admin,
+    audit,
+    decisions,
+    devices,
+    entries,
+    integrations,
+    outbox,
+    people,
+    psa,
+    sessions,
+    signins,
+    team,
+)
 from daemon.server.store.db import SchemaTooNew, ServerDatabase, ServerStoreError, Tx
 
 __all__ = [
@@ -8,6 +21,7 @@ __all__ = [
     "ServerDatabase",
     "ServerStoreError",
     "Tx",
+    "admin",
     "audit",
     "decisions",
     "devices",
@@ -17,5 +31,6 @@ __all__ = [
     "people",
     "psa",
     "sessions",
+    "signins",
     "team",
 ]

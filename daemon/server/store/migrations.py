@@ -183,4 +183,20 @@ MIGRATIONS: list[str] = [
         device_id text
     );
     """,
+    # people (s4-people): failed password sign-ins per e-mail (throttling across processes), and OIDC sign-ins in
+    # progress (state, nonce, PKCE verifier), so any server process may take the provider's callback.
+    """
+    CREATE TABLE sign_in_failures (
+        email text PRIMARY KEY,
+        failures integer NOT NULL,
+        first_at double precision NOT NULL,
+        locked_until double precision NOT NULL DEFAULT 0
+    );
+    CREATE TABLE oidc_logins (
+        state_hash text PRIMARY KEY,
+        nonce text NOT NULL,
+        verifier text NOT NULL,
+        expires_at double precision NOT NULL
+    );
+    """,
 ]
