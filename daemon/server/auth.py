@@ -183,9 +183,10 @@ async def _resolve(request: web.Request, services: ServerServices) -> Principal 
         return None
     if request.method not in SAFE_METHODS and request.headers.get("Origin") != services.config.origin:
         raise ApiError.of("origin_forbidden", "a change with a session must come from this server's own pages")
-    async with services.db.connection() as conn:  # no transaction: each statement stands alone
-        person_id = await sessions.touch(conn, token_hash(cookie), services.clock.now(), IDLE_S)
-        person = await people.person_by_id(conn, person_id) if person_id else None
+    async with services.db.connection() as conn:  # one statement: the session checked and touched, its person
+        person = await people.person_by_session(
+            conn, token_hash(cookie), services.clock.now(), IDLE_S, sessions.TOUCH_EVERY_S
+        )
     if person is None or not person.active:
         return None
     return Principal(kind="person", person=person)

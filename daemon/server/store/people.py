@@ -16,6 +16,7 @@ __all__ = [
     "password_hash",
     "person_by_email",
     "person_by_id",
+    "person_by_session",
     "set_password_hash",
     "team_by_id",
     "teams",
@@ -82,6 +83,23 @@ def _person(row: asyncpg.Record | None) -> Person | None:
 
 async def person_by_id(tx: Tx, person_id: str) -> Person | None:
     return _person(await tx.fetchrow(_PERSON + "WHERE p.id = $1", person_id))
+
+
+async def person_by_session(tx: Tx, id_hash: str, now: float, idle_s: float, touch_every_s: float) -> Person | None:
+    """The active person of a live session (not expired, used within `idle_s`), in one statement; the session's last
+    use is moved to now when more than `touch_every_s` old."""
+    return _person(
+        await tx.fetchrow(
+            "WITH live AS (SELECT person_id FROM sessions WHERE id_hash = $1 AND expires_at > $2 "  # noqa: S608 (constants)
+            "AND last_seen_at > $2 - $3), "
+            "moved AS (UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $2 - $4 "
+            "AND EXISTS (SELECT 1 FROM live)) " + _PERSON + "WHERE p.id = (SELECT person_id FROM live) AND p.active",
+            id_hash,
+            now,
+            idle_s,
+            touch_every_s,
+        )
+    )
 
 
 async def person_by_email(tx: Tx, email: str) -> Person | None:
