@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import msgspec
 from aiohttp import web
 
@@ -78,7 +80,7 @@ async def update_person(request: web.Request) -> web.Response:
     return json_response(await change_person(request.app[SERVER], actor, request.match_info["person_id"], body))
 
 
-def _role(granted: bool):  # type: ignore[no-untyped-def]
+def _role(granted: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         actor = _admin(request)
         info = request.match_info
