@@ -15,12 +15,32 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = ["Cluster", "find_pg_bin"]
+
+_WATCHDOG = """
+import os, shutil, signal, sys, time
+parent, root = int(sys.argv[1]), sys.argv[2]
+while True:
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1)
+try:
+    with open(os.path.join(root, "data", "postmaster.pid")) as f:
+        os.kill(int(f.readline()), signal.SIGQUIT)  # PostgreSQL's immediate shutdown
+    time.sleep(2)
+except (OSError, ValueError):
+    pass
+shutil.rmtree(root, ignore_errors=True)
+"""
+"""Stops the cluster when the process that started it is gone without stopping it (killed: no atexit)."""
 
 RUN_AS = "nobody"
 """The user the cluster runs as when the tests run as root."""
@@ -75,6 +95,13 @@ class Cluster:
         if not durable:
             settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         atexit.register(cluster.stop)
+        subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(root)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         last = ""
         for _ in range(5):  # a port found free can be taken before the postmaster binds it: try another
             cluster.port = _free_port()
