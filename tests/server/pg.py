@@ -72,6 +72,7 @@ class Cluster:
     user: str = "postgres"
     _run_as: dict[str, Any] = field(default_factory=dict)
     _count: int = 0
+    _watchdog: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def start(cls, *, durable: bool = False) -> Cluster:
@@ -95,7 +96,7 @@ class Cluster:
         if not durable:
             settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         atexit.register(cluster.stop)
-        subprocess.Popen(
+        cluster._watchdog = subprocess.Popen(
             [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(root)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -153,6 +154,10 @@ class Cluster:
         return self.url(name)
 
     def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait(timeout=30)
+            self._watchdog = None
         if self.root.exists():
             if (self.root / "data" / "postmaster.pid").exists():
                 self._pg("pg_ctl", "stop", "-m", "immediate", "-w", "-D", str(self.root / "data"), check=False)
