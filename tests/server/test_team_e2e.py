@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -485,7 +486,9 @@ async def test_three_daemons_two_servers_two_levels_in_chromium_a_kill_mid_post_
                         return entry_id, int(holder.split(":")[1])
             return None
 
-        hung_id, pid = wait_until(hung, WAIT_S, "a ConnectWise post hanging after the PSA stored it")
+        holding = wait_until(hung, WAIT_S, "a ConnectWise post hanging after the PSA stored it")
+        assert holding is not None
+        hung_id, pid = holding
         [victim] = [s for s in servers if s.pid == pid]
         victim.send_signal(signal.SIGKILL)
         assert victim.wait(10) == -signal.SIGKILL
@@ -499,6 +502,7 @@ async def test_three_daemons_two_servers_two_levels_in_chromium_a_kill_mid_post_
         found = _audit(admin, hung_id)
         posted = [a for a in found if a["action"] == "posted"]
         assert len(posted) == 1 and "found after an uncertain attempt" in json.dumps(posted[0]), found
+        assert f":{survivor.pid}:" in posted[0]["via"], posted  # recorded by the process that took it over
         _each_once(sandboxes, {i: online[i] for i in approved}, techs_of(daemons), admin)
 
         # the rejected entry: the daemon shows it with the comment; edited, resubmitted, approved at both levels
@@ -535,7 +539,8 @@ async def test_three_daemons_two_servers_two_levels_in_chromium_a_kill_mid_post_
         # locally; the seconds agree on the daemon, the server and the PSA
         stored = _each_once(sandboxes, everything, techs_of(daemons), admin)
         for d in daemons:
-            local = wait_until(lambda d=d: _all_posted(d), WAIT_S, f"daemon {d.n}'s entries posted locally")
+            local = wait_until(partial(_all_posted, d), WAIT_S, f"daemon {d.n}'s entries posted locally")
+            assert local is not None
             assert set(local) == set(d.made), (d.n, set(local) ^ set(d.made))
             for entry_id, kind in d.made.items():
                 assert local[entry_id]["psa_ids"] == [stored[entry_id].psa_id], (d.n, entry_id, kind)
@@ -543,6 +548,17 @@ async def test_three_daemons_two_servers_two_levels_in_chromium_a_kill_mid_post_
             assert seconds == {i: final[i]["billed_seconds"] for i in d.made}
             assert seconds == {i: round(stored[i].hours * 3600) for i in d.made}, d.n
         assert len(final) == len(everything) == 10
+        # and in total, per technician: the daemons, the server's team summary, the PSAs
+        days = sorted({time.strftime("%Y-%m-%d", time.gmtime(e["started_at"])) for e in final.values()})
+        summary = _ok(
+            admin.get(f"/api/team/v1/summary?team={team['id']}&from={days[0]}&to={days[-1]}&group=technician")
+        )
+        by_tech = {row["key"]: row["billed_seconds"] for row in summary["rows"]}
+        for d, person in zip(daemons, techs, strict=True):
+            daemon_total = sum(e["billed_seconds"] for i, e in d.entries().items() if i in d.made)
+            psa_total = round(sum(stored[i].hours for i in d.made) * 3600)
+            assert by_tech[person["id"]] == daemon_total == psa_total, (d.n, summary)
+        assert summary["entries"] == 10 and summary["billed_seconds"] == 10 * 900
         for client in (admin, lead, billing):
             client.close()
     finally:
