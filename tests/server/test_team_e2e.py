@@ -538,6 +538,7 @@ async def test_three_daemons_two_servers_two_levels_in_chromium_a_kill_mid_post_
         # nothing lost or doubled: every entry of every daemon posted once, as its technician, with its PSA id
         # locally; the seconds agree on the daemon, the server and the PSA
         stored = _each_once(sandboxes, everything, techs_of(daemons), admin)
+        assert "tech 2 on halopsa: the Contoso printer" in stored[rejected].notes  # the edited version was posted
         for d in daemons:
             local = wait_until(partial(_all_posted, d), WAIT_S, f"daemon {d.n}'s entries posted locally")
             assert local is not None
