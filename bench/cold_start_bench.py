@@ -140,7 +140,7 @@ def main() -> int:
     )
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--baseline", help="another checkout's folder: its daemon measured too (see above)")
-    p.add_argument("--no-wait-quiet", action="store_true", help="do not wait for the host to be < 35 % busy")
+    p.add_argument("--no-wait-quiet", action="store_true", help="do not wait for the host to be < 35 %% busy")
     args = p.parse_args()
     floor_dir = Path(args.floor_dir)
     if not (floor_dir / "floor_app.py").is_file():
