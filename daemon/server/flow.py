@@ -20,8 +20,11 @@ approved state back so the daemon restores it and tells the technician.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+import msgspec
+
+from daemon.entries.model import Entry
 from daemon.server.model import Person, SyncedEntry, Team
 from daemon.server.store import Tx, audit, decisions, entries, outbox, people
 from daemon.server.store import team as team_store
@@ -57,7 +60,7 @@ async def receive_many(tx: Tx, team: Team, person: Person, batch: list[SyncedEnt
     entry is in a period its team closed (read-only until reopened; the daemon has a `period_closed` decision).
     Of several versions of one id in a batch, the newest counts."""
     newest: dict[str, SyncedEntry] = {}
-    for synced in batch:
+    for synced in map(_storable, batch):
         known = newest.get(synced.entry.id)
         if known is None or synced.version > known.version:
             newest[synced.entry.id] = synced
@@ -102,6 +105,26 @@ async def receive_many(tx: Tx, team: Team, person: Person, batch: list[SyncedEnt
                 entry = synced.entry
                 await _approved(tx, entry.id, person.id, entry.instance, synced.version, "approved", None, now)
     return results
+
+
+def _storable(synced: SyncedEntry) -> SyncedEntry:
+    """The version with every NUL character replaced by U+FFFD: PostgreSQL text cannot hold NUL, and an entry's text
+    comes from people, ticket pages and PSAs. Refusing it would leave the time unsynced, unapproved and unposted for
+    good (and a batch's statement would fail for every entry in it)."""
+    if b"\\u0000" not in msgspec.json.encode(synced.entry):
+        return synced
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("\x00", "\ufffd")
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return value
+
+    entry = msgspec.convert(clean(msgspec.to_builtins(synced.entry)), Entry)
+    return msgspec.structs.replace(synced, entry=entry)
 
 
 async def _conflict(tx: Tx, person: Person, synced: SyncedEntry, status: str, version: int, now: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.entries.model import Entry
+from daemon.entries.model import Entry, RuleNote
 from daemon.server import flow
 from daemon.server.flow import FlowError
 from daemon.server.model import Person, SyncedEntry, Team
@@ -172,3 +172,24 @@ async def test_one_batch_answers_each_entry_as_one_at_a_time_would(server: Runni
     assert others is not None and others[1] == other.id and others[0].entry.notes == ""
     lines = await server.services.db.pool.fetch("SELECT entry_id, action FROM audit WHERE at = 7.0 ORDER BY seq")
     assert [(r["entry_id"], r["action"]) for r in lines] == [("approved", "conflict"), ("new", "synced:submitted")]
+
+
+async def test_text_postgresql_cannot_hold_does_not_keep_time_from_the_team(server: RunningServer) -> None:
+    # a NUL in a ticket page's title or a note: the entry is stored with U+FFFD instead, and its batch goes through
+    team, tech, _lead, _ = await _people(server, "one")
+    odd = _entry("odd", "submitted", "before\x00after")
+    odd.summary = "Printer\x00jam"
+    odd.explanation = [RuleNote("rounding", "a\x00b")]
+    batch = [
+        SyncedEntry(entry=odd, version=1, device_id="d1"),
+        SyncedEntry(entry=_entry("plain", "submitted", "fine \\u0000 as typed"), version=1, device_id="d1"),
+    ]
+    async with server.services.db.transaction() as tx:
+        assert await flow.receive_many(tx, team, tech, batch, 7.0) == {"odd": "stored", "plain": "stored"}
+    async with server.services.db.connection() as conn:
+        odd_row = await entries.get(conn, "odd")
+        plain_row = await entries.get(conn, "plain")
+    assert odd_row is not None and plain_row is not None
+    assert (odd_row[0].entry.notes, odd_row[0].entry.summary) == ("before\ufffdafter", "Printer\ufffdjam")
+    assert odd_row[0].entry.explanation[0].detail == "a\ufffdb"
+    assert plain_row[0].entry.notes == "fine \\u0000 as typed"  # a backslash-u typed by a person is left alone
