@@ -2,7 +2,8 @@
 // small client-side router over one HTML file (team.html). The shared helpers, the style sheet and the date format
 // are the local web UI's own (ui.js, dates.js, app.css), served by the team server as they are.
 
-import { $, api, el, flash, whenSignedOut } from "./ui.js";
+import { $, api, el, whenSignedOut } from "./ui.js";
+import { router } from "./router.js";
 import * as approvals from "./team-approvals.js";
 import * as timesheet from "./team-timesheet.js";
 import * as summary from "./team-summary.js";
@@ -11,7 +12,6 @@ import * as time from "./team-time.js";
 const PAGES = { approvals, timesheet, summary, time };
 const TITLES = { approvals: "Approvals", timesheet: "Team timesheet", summary: "Team summary", time: "My time" };
 let ctx = null;
-let current = null;
 
 const approves = (me) => Object.values(me.roles).some((r) => r.includes("approver1") || r.includes("approver2"));
 
@@ -26,51 +26,19 @@ function pageOf(pathname) {
   return allowed.includes(name) ? name : allowed[0];
 }
 
-async function show(url) {
-  const name = pageOf(url.pathname);
-  current?.leave?.();
-  current = PAGES[name];
-  document.title = `${TITLES[name]} · TicketClock team`;
-  for (const a of document.querySelectorAll("nav a")) {
-    if (a.dataset.page === name) a.setAttribute("aria-current", "page");
-    else a.removeAttribute("aria-current");
-  }
-  const main = $("main");
-  main.replaceChildren(el("h1", { textContent: TITLES[name] }));
-  flash("");
-  document.body.dataset.page = name;
-  delete document.body.dataset.rendered;
-  try {
-    await current.render(main, url.searchParams, ctx);
-  } catch (err) {
-    if (err.status !== 401) main.append(el("p", { className: "error", role: "alert", textContent: err.message }));
-  }
-  document.body.dataset.rendered = "1";
-}
-
-export function go(href, { replace = false } = {}) {
-  const url = new URL(href, location.href);
-  if (replace) history.replaceState(null, "", url);
-  else history.pushState(null, "", url);
-  return show(url);
-}
-globalThis.ticketclockGo = go;
-
-document.addEventListener("click", (ev) => {
-  const a = ev.target.closest?.("a[href]");
-  if (!a || !ctx || a.target || a.hasAttribute("download") || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
-  const url = new URL(a.href);
-  if (url.origin !== location.origin || url.pathname.startsWith("/api/")) return;
-  ev.preventDefault();
-  go(url).then(() => $("main").focus());
+const { show, leave } = router({
+  pages: PAGES,
+  titles: TITLES,
+  suffix: "TicketClock team",
+  pageOf,
+  context: () => ctx,
+  active: () => ctx !== null,
 });
-window.addEventListener("popstate", () => ctx && show(new URL(location.href)));
 
 /** The sign-in page: e-mail and password; "Sign in with Microsoft" only when the server says it is set up. */
 async function signInPage(reason = "") {
   ctx = null;
-  current?.leave?.();
-  current = null;
+  leave();
   $("pages").replaceChildren();
   $("who").textContent = "";
   $("signout").hidden = true;
