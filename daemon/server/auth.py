@@ -31,6 +31,7 @@ __all__ = [
     "COOKIE",
     "PRINCIPAL",
     "Principal",
+    "admin_of",
     "check_password",
     "hash_password",
     "person_of",
@@ -213,3 +214,11 @@ def person_of(request: web.Request) -> Person:
     if found.kind != "person" or found.person is None:
         raise ApiError.of("unauthorized", "sign in first")
     return found.person
+
+
+def admin_of(request: web.Request) -> Person:
+    """The signed-in admin making this request; 403 for anyone else signed in (the one admin check)."""
+    person = person_of(request)
+    if not person.is_admin:
+        raise ApiError.of("forbidden", "only an admin may do that")
+    return person

@@ -7,9 +7,8 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from daemon.api.errors import ApiError
 from daemon.api.routing import Route, json_response, read_json
-from daemon.server.auth import COOKIE, person_of, token_hash
+from daemon.server.auth import COOKIE, admin_of, person_of, token_hash
 from daemon.server.model import Person, Team
 from daemon.server.people import (
     Actor,
@@ -38,9 +37,7 @@ class PasswordChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 def _admin(request: web.Request) -> Actor:
-    person = person_of(request)
-    if not person.is_admin:
-        raise ApiError.of("forbidden", "only an admin may do that")
+    person = admin_of(request)
     return Actor(person.id, person.name, "web")
 
 

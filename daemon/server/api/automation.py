@@ -31,8 +31,7 @@ from daemon.automation.model import AutomationConfig, AutomationsBody, Automatio
 from daemon.automation.service import AutomationError, parse_automations, run_notes
 from daemon.entries.model import Entry
 from daemon.server import flow
-from daemon.server.api.psa import admin_of
-from daemon.server.auth import BEARERS, Principal, principal_of, token_hash
+from daemon.server.auth import BEARERS, Principal, admin_of, principal_of, token_hash
 from daemon.server.model import SyncedEntry
 from daemon.server.services import SERVER, ServerServices
 from daemon.server.store import audit, entries, integrations, people, psa

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from daemon.api.errors import ApiError
 from daemon.api.routing import Route, json_response, read_json
-from daemon.server.auth import BEARERS, Principal, person_of, principal_of, token_hash, verify_password
+from daemon.server.auth import BEARERS, Principal, admin_of, principal_of, token_hash, verify_password
 from daemon.server.model import Person
 from daemon.server.services import SERVER, ServerServices
 from daemon.server.store import Tx, audit, devices, people
@@ -110,15 +110,8 @@ def normal_invite_code(code: str) -> str:
     return code.strip().upper()
 
 
-def _admin(request: web.Request) -> Person:
-    person = person_of(request)
-    if not person.is_admin:
-        raise ApiError.of("forbidden", "only an admin may do this")
-    return person
-
-
 async def create_invite(request: web.Request) -> web.Response:
-    admin = _admin(request)
+    admin = admin_of(request)
     body = await read_json(request, InviteBody)
     services = request.app[SERVER]
     code = new_invite_code()
@@ -209,7 +202,7 @@ async def leave(request: web.Request) -> web.Response:
 
 
 async def list_devices(request: web.Request) -> web.Response:
-    _admin(request)
+    admin_of(request)
     services = request.app[SERVER]
     async with services.db.connection() as conn:
         return json_response(await devices.list_all(conn))
@@ -224,7 +217,7 @@ async def revoke_device(request: web.Request) -> web.Response:
 
 
 async def _decide(request: web.Request, to: devices.DeviceStatus, frm: tuple[str, ...], action: str) -> web.Response:
-    admin = _admin(request)
+    admin = admin_of(request)
     services = request.app[SERVER]
     device_id = request.match_info["device_id"]
     now = services.clock.now()

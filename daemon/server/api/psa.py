@@ -14,9 +14,8 @@ from aiohttp import web
 from daemon.api.errors import ApiError
 from daemon.api.routing import Route, json_response, read_json
 from daemon.psa import PsaError, PsaService
-from daemon.server.auth import person_of
+from daemon.server.auth import admin_of
 from daemon.server.credentials import NoSecretKey
-from daemon.server.model import Person
 from daemon.server.services import SERVER, ServerServices
 from daemon.server.store import audit, psa
 from daemon.settings import Config, InstanceConfig
@@ -42,13 +41,6 @@ class PsaInstances(msgspec.Struct, kw_only=True):
 
 class CredentialsBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     credentials: dict[str, Any]
-
-
-def admin_of(request: web.Request) -> Person:
-    person = person_of(request)
-    if not person.is_admin:
-        raise ApiError.of("forbidden", "only an admin may do that")
-    return person
 
 
 def _view(stored: psa.StoredInstance) -> PsaInstance:
