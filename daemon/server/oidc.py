@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from daemon.server.auth import token_hash
 from daemon.server.services import ServerServices
 from daemon.server.store import signins
 
@@ -120,10 +121,6 @@ def redirect_uri(services: ServerServices) -> str:
     return services.config.public_base + CALLBACK_PATH
 
 
-def state_hash(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
-
-
 async def begin(services: ServerServices, login_hint: str = "") -> tuple[str, str]:
     """(the provider's authorization address to send the browser to, the `state` to bind to this browser)."""
     provider = provider_of(services)
@@ -131,7 +128,7 @@ async def begin(services: ServerServices, login_hint: str = "") -> tuple[str, st
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64)
     now = services.clock.now()
     async with services.db.transaction() as tx:
-        await signins.save_login(tx, state_hash(state), nonce, verifier, now + LOGIN_TTL_S, now)
+        await signins.save_login(tx, token_hash(state), nonce, verifier, now + LOGIN_TTL_S, now)
     query = {
         "client_id": provider.client_id,
         "response_type": "code",
@@ -152,7 +149,7 @@ async def finish(services: ServerServices, state: str, code: str) -> str:
     """The verified e-mail address of whoever signed in at the provider for this `state` and `code`."""
     now = services.clock.now()
     async with services.db.transaction() as tx:
-        login = await signins.take_login(tx, state_hash(state), now)
+        login = await signins.take_login(tx, token_hash(state), now)
     if login is None:
         raise OidcError("this sign-in expired or was used already; start again")
     nonce, verifier = login
