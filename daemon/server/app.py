@@ -21,7 +21,7 @@ from daemon.clock import Clock, SystemClock
 from daemon.server.api import admin, devices, health, oidc, session, sync, team, team_pages
 from daemon.server.api import automation as automation_api
 from daemon.server.api import psa as psa_api
-from daemon.server.auth import principal_middleware
+from daemon.server.auth import PUBLIC, principal_middleware
 from daemon.server.config import ServerConfig
 from daemon.server.credentials import check_key, fernet_of
 from daemon.server.flow import FlowError
@@ -124,5 +124,7 @@ def create_server_app(
             await db.close()
 
     app.cleanup_ctx.append(database)
-    register(app, routes if routes is not None else ROUTES)
+    table = routes if routes is not None else ROUTES
+    app[PUBLIC] = frozenset((r.method, r.path) for r in table if not r.auth)
+    register(app, table)
     return app

@@ -30,6 +30,7 @@ __all__ = [
     "BEARERS",
     "COOKIE",
     "PRINCIPAL",
+    "PUBLIC",
     "Principal",
     "admin_of",
     "check_password",
@@ -193,8 +194,15 @@ async def _resolve(request: web.Request, services: ServerServices) -> Principal 
     return Principal(kind="person", person=person)
 
 
+PUBLIC = web.AppKey("team.public_routes", frozenset)
+"""(method, path template) of the routes that need nobody (`Route.auth` False): health, sign-in, the pages' files."""
+
+
 @web.middleware
 async def principal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    resource = request.match_info.route.resource
+    if resource is not None and (request.method, resource.canonical) in request.app[PUBLIC]:
+        return await handler(request)  # nobody is asked for: no session look-up for a health probe or a script file
     found = await _resolve(request, request.app[SERVER])
     if found is not None:
         request[PRINCIPAL] = found

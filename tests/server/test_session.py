@@ -64,3 +64,11 @@ async def test_text_the_database_cannot_hold_is_refused_as_input(server: Running
         nul = await client.post("/api/team/v1/session", json={"email": "ann\x00@example.com", "password": "x"})
         assert_api_error(nul, 422, "invalid_input")
         assert "NUL" in nul.json()["error"]["message"]
+
+
+async def test_routes_that_need_nobody_do_not_look_at_credentials(server: RunningServer) -> None:
+    # a load balancer's probe or a page's script file is answered whatever stale token or cookie comes with it
+    async with httpx.AsyncClient(base_url=server.url, cookies={COOKIE: "tcs_stale"}) as client:
+        assert (await client.get("/healthz", headers={"Authorization": "Bearer tcd_revoked"})).status_code == 200
+        assert (await client.get("/web/team.js")).status_code == 200
+        assert_api_error(await client.get("/api/team/v1/me", headers={"Authorization": "Bearer tcd_x"}), 401)
