@@ -72,3 +72,15 @@ async def test_routes_that_need_nobody_do_not_look_at_credentials(server: Runnin
         assert (await client.get("/healthz", headers={"Authorization": "Bearer tcd_revoked"})).status_code == 200
         assert (await client.get("/web/team.js")).status_code == 200
         assert_api_error(await client.get("/api/team/v1/me", headers={"Authorization": "Bearer tcd_x"}), 401)
+
+
+async def test_another_sites_page_cannot_sign_a_browser_in(server: RunningServer) -> None:
+    await seed_person(server.services, "mallory@example.com", password_hash=hash_password("mallory-secret-1"))
+    body = {"email": "mallory@example.com", "password": "mallory-secret-1"}
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        evil = await client.post("/api/team/v1/session", json=body, headers={"Origin": "https://evil.example"})
+        assert_api_error(evil, 403, "origin_forbidden")
+        assert COOKIE not in client.cookies
+        assert await server.services.db.pool.fetchval("SELECT count(*) FROM sessions") == 0
+        own = await client.post("/api/team/v1/session", json=body, headers={"Origin": server.url})
+        assert own.status_code == 200, own.text

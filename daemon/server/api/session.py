@@ -20,8 +20,13 @@ class SignIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def create_session(request: web.Request) -> web.Response:
-    body = await read_json(request, SignIn)
     services = request.app[SERVER]
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != services.config.origin:
+        # another site's page must not sign this browser in (to an account of its own: login CSRF); scripts and
+        # the CLI send no Origin
+        raise ApiError.of("origin_forbidden", "sign in from this server's own pages")
+    body = await read_json(request, SignIn)
     signed = await sign_in(services, body.email.strip(), body.password)
     if signed is None:
         raise ApiError.of("sign_in_failed", "that e-mail and password do not match an active account")
