@@ -147,7 +147,7 @@ def main() -> int:
         raise SystemExit(f"no floor_app.py in {floor_dir} (--floor-dir)")
     baseline = Path(args.baseline).resolve() if args.baseline else None
     if baseline is not None:
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(baseline / "daemon")], check=True, timeout=300)
+        ensure_bytecode(baseline)
     ensure_bytecode()
     runners = {
         "ours": lambda: ours(args.timeout, REPO if baseline is not None else None),
