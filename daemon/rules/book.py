@@ -8,6 +8,10 @@ Company tags come from the config (`[[companies]] name = "Contoso", tags = ["man
 ticket look-up reports the company's attributes (Autotask companyType, classification) to `set_psa_attributes`,
 which maps them through `[[company_tags.map]]` and keeps the result for `company_tags.refresh_s` (each look-up
 renews it; a company no longer looked up loses its PSA tags then). A context's tags are both, plus any given with it.
+
+Resolutions are remembered per context until the rule set is replaced: the timers ask for their long-run cap before
+every engine step (one resolution per live timer per browser event, ~0.1 ms of a ~0.75 ms event with nine timers),
+and a context holds everything a resolution reads besides the rule set (its tags are resolved into it).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from daemon.rules.model import EntryContext, Resolved, base_settings, resolve
 from daemon.settings import Config, RuleSet
 
 __all__ = ["RuleBook"]
+
+_REMEMBERED = 512
+"""Resolutions kept at most (a technician's live contexts are a handful); past it the memory starts afresh."""
 
 
 class RuleBook:
@@ -31,9 +38,11 @@ class RuleBook:
         self._psa_tags: dict[tuple[str, str], tuple[tuple[str, ...], float | None]] = {}
         self._tag_map = config.company_tags.map
         self._refresh_s = config.company_tags.refresh_s
+        self._resolved: dict[EntryContext, Resolved] = {}
 
     def replace(self, rules: RuleSet) -> None:
         self.rules = rules
+        self._resolved.clear()
 
     def set_psa_attributes(self, instance: str, company: str, attributes: Mapping[str, str], now: float) -> None:
         """A company's PSA attributes, seen at `now`: its tags from `[[company_tags.map]]`."""
@@ -76,7 +85,12 @@ class RuleBook:
         )
 
     def resolve(self, context: EntryContext) -> Resolved:
-        return resolve(self.rules, context, self._base)
+        resolved = self._resolved.get(context)
+        if resolved is None:
+            if len(self._resolved) >= _REMEMBERED:
+                self._resolved.clear()
+            resolved = self._resolved[context] = resolve(self.rules, context, self._base)
+        return resolved
 
 
 def _key(name: str) -> str:

@@ -245,6 +245,17 @@ def test_old_configs_keep_working_as_the_global_block() -> None:
     assert {n.source for n in shaped.explanation} == {"config"}
 
 
+def test_a_replaced_rule_set_is_in_force_for_a_context_already_resolved() -> None:
+    """Resolutions are remembered per context; replacing the rule set forgets them."""
+    book = RuleBook(parse_config("[rounding]\nincrement_s = 900\n"))
+    context = book.context(instance="cw", company="Contoso")
+    assert book.resolve(context).rounding.increment_s == 900
+    assert book.resolve(book.context(instance="cw", company="Contoso")) is book.resolve(context)
+    book.replace(parse_rules({"scoped": [{"match": {"company": "Contoso"}, "rounding": {"increment_s": 60}}]}))
+    resolved = book.resolve(book.context(instance="cw", company="Contoso"))
+    assert (resolved.rounding.increment_s, resolved.source("rounding.increment_s")) == (60, "company 'Contoso'")
+
+
 def test_global_block_overrides_the_config_keys() -> None:
     book = RuleBook(parse_config("[rounding]\nincrement_s = 900\n[rules]\nrounding = { increment_s = 60 }\n"))
     resolved = book.resolve(book.context())
