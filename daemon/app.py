@@ -35,6 +35,7 @@ from daemon.auth import Pairing, WebLogin, ensure_token_file, hash_token
 from daemon.automation.service import AutomationService
 from daemon.clock import Clock
 from daemon.connectors.credentials import CredentialStore
+from daemon.entries.periods import LocalZone
 from daemon.entries.service import EntryService
 from daemon.outbox import OutboxService
 from daemon.private import private_dir
@@ -73,18 +74,6 @@ ROUTES: list[Route] = [
     *team.routes,  # team sync state (issue 13)
     *web_pages.routes,
 ]
-
-
-def local_timezone(configured: str) -> str:
-    """The technician's IANA zone: the configured one, else this machine's (tzlocal handles Windows)."""
-    if configured:
-        return configured
-    import tzlocal
-
-    try:
-        return str(tzlocal.get_localzone_name() or "UTC")
-    except Exception:
-        return "UTC"
 
 
 async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
@@ -141,7 +130,7 @@ def create_app(settings: Settings, *, clock: Clock, http: httpx.AsyncClient) -> 
                 login=WebLogin(SessionStore(db), clock),
                 web_denied=web_denied((r.method, r.path) for r in ROUTES),
             )
-            timezone = local_timezone(settings.config.timezone)  # once: tzlocal reads the system's zone files
+            timezone = LocalZone(settings.config.timezone)  # looked up on first use
             entry_service = EntryService(db, settings.config, clock, timezone=timezone)
             rule_service = RulesService(db, settings.config, clock, entry_service.rules)
             await rule_service.start()  # before the timers: finishing a timer at start shapes an entry

@@ -41,6 +41,7 @@ from daemon.connectors import (
     PostEntry,
 )
 from daemon.entries.model import Entry, EntryNews
+from daemon.entries.periods import LocalZone
 from daemon.psa import PsaError, PsaService
 from daemon.settings import Config, TaskPost
 from daemon.store.db import Database
@@ -136,7 +137,7 @@ class OutboxService:
         config: Config,
         psa: PsaService,
         clock: Clock,
-        timezone: str,
+        timezone: str | LocalZone,
         *,
         store: OutboxStorage | None = None,
         as_owner: bool = False,
@@ -152,7 +153,7 @@ class OutboxService:
         self._config = config
         self._psa = psa
         self._clock = clock
-        self._timezone = timezone
+        self._zone = LocalZone.of(timezone)
         self._wake: dict[str, asyncio.Event] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -402,7 +403,7 @@ class OutboxService:
             work_type=entry.work_type,
             role=entry.role,
             log_as=log_as,
-            timezone=self._timezone,
+            timezone=self._zone.name,
         )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import getpass
 import hmac
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -312,6 +311,8 @@ def viewer_of(request: web.Request) -> Viewer:
 @functools.cache
 def _login_name() -> str:
     """The OS login name, looked up once (a user-database look-up each time cost ~0.1 ms per created entry)."""
+    import getpass  # on first use: not needed by a start
+
     try:
         return getpass.getuser()
     except Exception:  # no login name in the environment (a service account on Windows): still someone

@@ -183,12 +183,11 @@ CSV_PAGE = 5000
 
 def _entries_csv(client: ApiClient, params: dict[str, str], settings: Settings) -> None:
     """Every entry the filter selects, page by page (no cap), through the writer of the API's CSV export."""
-    from daemon.app import local_timezone
     from daemon.entries.export import ENTRY_COLUMNS, CsvWriter, entry_cells
     from daemon.entries.model import Entry
-    from daemon.entries.periods import zone
+    from daemon.entries.periods import LocalZone
 
-    tz = zone(local_timezone(settings.config.timezone))
+    tz = LocalZone(settings.config.timezone).info
     writer = CsvWriter()
     sys.stdout.write(writer.rows([ENTRY_COLUMNS]))
     offset = 0

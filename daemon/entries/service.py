@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, time
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -127,12 +128,11 @@ CELL_START = time(9, 0)
 
 
 class EntryService:
-    def __init__(self, db: Database, config: Config, clock: Clock, *, timezone: str = "") -> None:
+    def __init__(self, db: Database, config: Config, clock: Clock, *, timezone: str | periods.LocalZone = "") -> None:
         self._db = db
         self._config = config
         self._clock = clock
-        self.zone = periods.zone(timezone)
-        """The technician's zone: days and periods are cut in it."""
+        self.local_zone = periods.LocalZone.of(timezone)
         self.store = EntryStore(db)
         self.rules = RuleBook(config)
         """The rules in force (scoped by instance, company/tag, …); `RulesService` replaces them after a PUT."""
@@ -142,6 +142,11 @@ class EntryService:
         """Called with the instance name whenever an entry is queued (the outbox wakes its worker)."""
         self.on_changed: Callable[[], None] = lambda: None
         """Called whenever an entry is created or changed by this machine (the team sync wakes to send it)."""
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The technician's zone: days and periods are cut in it."""
+        return self.local_zone.info
 
     @property
     def approval(self) -> str:

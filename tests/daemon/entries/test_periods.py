@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from daemon.entries import periods
 from daemon.entries.periods import (
     PeriodError,
     day_bounds,
@@ -132,3 +133,28 @@ def test_timesheet_config() -> None:
         parse_config('[timesheet]\nperiod = "daily"\n')
     with pytest.raises(ConfigError, match="unknown key `week`"):
         parse_config("[timesheet]\nweek = 1\n")
+
+
+def test_the_local_zone_is_looked_up_once_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tzlocal
+
+    asked: list[int] = []
+    monkeypatch.setattr(tzlocal, "get_localzone_name", lambda: asked.append(1) or "Europe/Berlin")
+    machine = periods.LocalZone("")
+    assert asked == []  # not at start: tzlocal reads the system's zone files
+    assert (machine.name, str(machine.info), machine.name) == ("Europe/Berlin", "Europe/Berlin", "Europe/Berlin")
+    assert asked == [1]
+    assert periods.LocalZone("America/Chicago").name == "America/Chicago"  # the configured zone wins
+    assert periods.LocalZone.of("").name == "UTC"  # a name as it is: "" is UTC, never the machine's
+    assert periods.LocalZone.of(machine) is machine
+    assert asked == [1]
+
+
+def test_a_machine_zone_tzlocal_cannot_read_is_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tzlocal
+
+    def unreadable() -> str:
+        raise LookupError("no zone")
+
+    monkeypatch.setattr(tzlocal, "get_localzone_name", unreadable)
+    assert (periods.LocalZone("").name, str(periods.LocalZone("").info)) == ("UTC", "UTC")
