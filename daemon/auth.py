@@ -24,9 +24,10 @@ import hashlib
 import hmac
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+import msgspec
 
 from daemon.clock import Clock
 from daemon.private import make_private
@@ -118,8 +119,7 @@ class PairingError(Exception):
         self.retry_after = retry_after
 
 
-@dataclass
-class _Code:
+class _Code(msgspec.Struct):
     code: str
     expires_at: float
 
@@ -240,14 +240,12 @@ class LoginRefused(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class WebSession:
+class WebSession(msgspec.Struct, frozen=True):
     scope: str
     created_at: float
 
 
-@dataclass(frozen=True)
-class SignedIn:
+class SignedIn(msgspec.Struct, frozen=True):
     cookie: str
     """The session cookie's value."""
     key: str

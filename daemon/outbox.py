@@ -26,7 +26,6 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import msgspec
@@ -124,8 +123,7 @@ class OutboxStorage(Protocol):
     async def rows(self) -> list[OutboxRow]: ...
 
 
-@dataclass
-class _Backlog:
+class _Backlog(msgspec.Struct):
     began_at: float
     posted: int = 0
 

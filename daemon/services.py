@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import msgspec
 from aiohttp import web
 
 from daemon.auth import Pairing
@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["SERVICES", "Services"]
 
 
-@dataclass
-class Services:
+class Services(msgspec.Struct):
     settings: Settings
     clock: Clock
     http: httpx.AsyncClient

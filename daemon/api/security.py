@@ -14,7 +14,6 @@ import contextlib
 import functools
 import hmac
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Annotated
 
 import msgspec
@@ -101,8 +100,7 @@ SESSION_KEY_HEADER = "X-TicketClock-Key"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-@dataclass
-class Principal:
+class Principal(msgspec.Struct):
     """Who is calling: the CLI/script token ("cli"), a paired client ("client"), or a web UI session ("web", whose
     `scope` is "full" when its login code was minted with the CLI token, else "web")."""
 
@@ -131,29 +129,28 @@ def web_denied(routes: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     }
 
 
-@dataclass
-class Guard:
+class Guard(msgspec.Struct):
     port: int
     cli_token_sha256: str
     clients: ClientDirectory
-    extension_origins: set[str] = field(default_factory=set)
+    extension_origins: set[str] = msgspec.field(default_factory=set)
     managed_sha256: str = ""
     """Digest of `pairing.managed_secret` (empty: none): `prove` answers for it, so a managed extension can check
     this is the daemon that holds the secret before sending it."""
-    public: set[tuple[str, str]] = field(default_factory=set)
+    public: set[tuple[str, str]] = msgspec.field(default_factory=set)
     """(method, path) pairs that need no token."""
-    paired_origins: set[str] = field(default_factory=set)
-    client_routes: set[tuple[str, str]] = field(default_factory=set)
+    paired_origins: set[str] = msgspec.field(default_factory=set)
+    client_routes: set[tuple[str, str]] = msgspec.field(default_factory=set)
     """(method, path template) pairs a paired client may call (the routes tagged CLIENT_TAGS)."""
     login: WebLogin | None = None
     """The web UI's sign-in (sessions); None in a guard built without it (then cookies are ignored)."""
-    web_denied: set[tuple[str, str]] = field(default_factory=set)
+    web_denied: set[tuple[str, str]] = msgspec.field(default_factory=set)
     """(method, path template) pairs an extension-minted web session may not call (see `web_denied`)."""
-    _known: dict[str, Principal] = field(default_factory=dict)
+    _known: dict[str, Principal] = msgspec.field(default_factory=dict)
     """Paired clients' token digests already checked against the database (clients are never edited)."""
-    _sockets: dict[web.WebSocketResponse, Principal] = field(default_factory=dict)
-    _hosts: frozenset[str] = field(init=False)
-    _own: frozenset[str] = field(init=False)
+    _sockets: dict[web.WebSocketResponse, Principal] = msgspec.field(default_factory=dict)
+    _hosts: frozenset[str] = frozenset()
+    _own: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         # built once: every request checks its Host (and Origin) against them

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import calendar
 import functools
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
 
 from daemon.settings import WEEKDAYS, TimesheetConfig
 
@@ -54,8 +55,7 @@ def read_moment(text: str, tz: tzinfo | None = None) -> float:
     return moment.timestamp()
 
 
-@dataclass(frozen=True)
-class Period:
+class Period(msgspec.Struct, frozen=True):
     kind: str
     start: date
     end: date
