@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import socket
@@ -297,3 +298,27 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> int:
     if proc.poll() is None:
         proc.kill()
     return proc.wait(timeout=timeout)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def write_psa_config(home: Path, *instances: dict[str, Any]) -> None:
+    """A config naming these PSA instances (file credentials, UTC, an outbox that retries fast)."""
+    lines = ['credentials = "file"', 'timezone = "UTC"', "", "[outbox]", "backoff_s = 0.02", "max_backoff_s = 0.2"]
+    lines += ["max_attempts = 200"]
+    for instance in instances:
+        lines += ["", "[[instances]]"]
+        lines += [f"{k} = {_toml(v)}" for k, v in instance.items() if k != "options" and v]
+        if instance.get("options"):
+            lines += ["", "[instances.options]", *(f"{k} = {_toml(v)}" for k, v in instance["options"].items())]
+    path = home / "config" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -49,6 +49,7 @@ __all__ = [
     "maybe_applied",
     "parse_retry_after",
     "ticket_of",
+    "transport_failure",
     "unavailable",
 ]
 
@@ -90,6 +91,25 @@ def maybe_applied(failure: httpx.HTTPError | int) -> bool:
     if isinstance(failure, int):
         return failure == 408 or failure >= 500
     return not isinstance(failure, _not_sent())
+
+
+def transport_failure(failure: httpx.HTTPError) -> str:
+    """THE words for a request that got no answer: the error's kind ("ReadTimeout", "ConnectError"), and for a TLS
+    handshake refused, why — a certificate no trusted authority signed is what an MSP behind a TLS-inspecting proxy
+    sees first, and "ConnectError" alone does not tell them to point SSL_CERT_FILE at the proxy's authority."""
+    import ssl
+
+    seen: BaseException | None = failure
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return (
+                f"the PSA's TLS certificate is not trusted ({seen.verify_message or seen.reason}); if a proxy "
+                "inspects TLS here, set SSL_CERT_FILE to its authority's certificate (PEM)"
+            )
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS handshake failed ({seen.reason or type(seen).__name__})"
+        seen = seen.__cause__ or seen.__context__
+    return type(failure).__name__
 
 
 def _not_sent() -> tuple[type[httpx.HTTPError], ...]:

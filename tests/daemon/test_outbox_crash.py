@@ -14,7 +14,6 @@ hangs and started again: every entry ends up exactly once in each sandbox's stor
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -33,7 +32,7 @@ from daemon.connectors.base import marker
 from daemon.sandbox import KINDS, sandbox_module
 from daemon.sandbox.faults import FAULTS
 from tests.daemon.sandbox.process import spawn_sandboxes
-from tests.support import await_until, daemon_output, spawn_daemon, stop_process
+from tests.support import await_until, daemon_output, spawn_daemon, stop_process, write_psa_config
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,29 +41,6 @@ pytestmark = [
 
 DAY = 86_400
 ENTRIES = 3
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
-def write_config(home: Path, *instances: dict[str, Any]) -> None:
-    lines = ['credentials = "file"', 'timezone = "UTC"', "", "[outbox]", "backoff_s = 0.02", "max_backoff_s = 0.2"]
-    lines += ["max_attempts = 200"]
-    for instance in instances:
-        lines += ["", "[[instances]]"]
-        lines += [f"{k} = {_toml(v)}" for k, v in instance.items() if k != "options" and v]
-        if instance.get("options"):
-            lines += ["", "[instances.options]", *(f"{k} = {_toml(v)}" for k, v in instance["options"].items())]
-    path = home / "config" / "config.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 @pytest.fixture
@@ -103,7 +79,7 @@ async def test_killed_mid_post_then_restarted_posts_nothing_twice(
     faults = app[FAULTS]
     instance, credentials = module.demo_instance(base_url)
     home = tmp_path / "home"
-    write_config(home, msgspec.to_builtins(instance))
+    write_psa_config(home, msgspec.to_builtins(instance))
 
     proc, port = await start(home)
     try:
@@ -182,7 +158,7 @@ async def test_a_fault_storm_across_processes_posts_every_entry_exactly_once(tmp
             {**sb.instance, "options": {**sb.instance.get("options", {}), **HANG_TIMEOUT[kind]}}
             for kind, sb in sandboxes.items()
         ]
-        write_config(home, *instances)
+        write_psa_config(home, *instances)
         for sb in sandboxes.values():
             sb.faults(
                 retry_after_s=0.05,
@@ -266,7 +242,7 @@ async def test_a_502_after_commit_across_processes_is_found_not_posted_again(tmp
     daemon: subprocess.Popen[bytes] | None = None
     try:
         home = tmp_path / "home"
-        write_config(home, *(sb.instance for sb in sandboxes.values()))
+        write_psa_config(home, *(sb.instance for sb in sandboxes.values()))
         daemon, port = await start(home)
         ids: dict[str, list[str]] = {}
         async with api(home, port) as client:

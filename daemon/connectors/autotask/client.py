@@ -57,6 +57,7 @@ from daemon.connectors.base import (
     maybe_applied,
     parse_retry_after,
     ticket_of,
+    transport_failure,
     unavailable,
 )
 from daemon.connectors.base import WorkItem as WorkTypeItem
@@ -607,7 +608,7 @@ class AutotaskConnector:
             except httpx.HTTPError as exc:
                 sent = maybe_applied(exc)
                 note = (" after sending; it may have been applied" if write else "") if sent else " (not sent)"
-                raise unavailable(f"{label}: {type(exc).__name__}{note}", exc, write=write) from None
+                raise unavailable(f"{label}: {transport_failure(exc)}{note}", exc, write=write) from None
         status = resp.status_code
         log.debug("%s -> %s", label, status)
         if 200 <= status < 300:

@@ -53,6 +53,7 @@ from daemon.connectors.base import (
     marker,
     parse_retry_after,
     ticket_of,
+    transport_failure,
     unavailable,
 )
 from daemon.connectors.base import WorkItem as WorkTypeItem
@@ -340,7 +341,7 @@ class ConnectWiseConnector:
                 method, url, params=params, content=content, headers=headers, timeout=self._timeout
             )
         except httpx.HTTPError as exc:
-            failure = unavailable(f"ConnectWise {what}: {type(exc).__name__}", exc, write=write)
+            failure = unavailable(f"ConnectWise {what}: {transport_failure(exc)}", exc, write=write)
             log.warning("connectwise %s failed: %s (ambiguous=%s)", what, type(exc).__name__, failure.ambiguous)
             raise failure from None
         status = response.status_code

@@ -42,6 +42,7 @@ from daemon.connectors.base import (
     maybe_applied,
     parse_retry_after,
     ticket_of,
+    transport_failure,
     unavailable,
 )
 from daemon.connectors.halopsa.config import Credentials as HaloCredentials
@@ -274,9 +275,9 @@ class HaloPsaConnector:
             )
         except httpx.HTTPError as exc:
             if maybe_applied(exc):
-                text = f"HaloPSA did not answer ({type(exc).__name__})"
+                text = f"HaloPSA did not answer ({transport_failure(exc)})"
             else:
-                text = f"cannot reach HaloPSA ({type(exc).__name__})"
+                text = f"cannot reach HaloPSA ({transport_failure(exc)})"
             raise unavailable(text, exc, write=_is_write(method, url)) from None
 
     def _check(self, response: httpx.Response, *, not_found: type[ConnectorRejected]) -> None:
