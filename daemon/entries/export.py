@@ -17,10 +17,13 @@ import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 from daemon.entries.model import BUCKETS, Entry
 from daemon.textsafe import csv_cell
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo  # imported on first use (daemon.entries.periods.zone)
 
 __all__ = ["ENTRY_COLUMNS", "SUMMARY_COLUMNS", "CsvWriter", "XlsxFile", "entry_cells", "summary_cells"]
 

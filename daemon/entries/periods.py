@@ -13,11 +13,14 @@ from __future__ import annotations
 import calendar
 import functools
 from datetime import date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from daemon.settings import WEEKDAYS, TimesheetConfig
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 __all__ = [
     "Period",
@@ -154,6 +157,8 @@ class LocalZone:
 
 def zone(name: str) -> ZoneInfo:
     """The IANA zone `name` (UTC when it is unknown: the config check names a bad zone; this never fails)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # on first use: not needed by a start
+
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):

@@ -18,8 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, time
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -36,6 +35,9 @@ from daemon.store.outbox import OutboxStore
 from daemon.store.summary import ClosedPeriodStore, SummaryStore
 from daemon.store.sync import SyncStore
 from daemon.timers.model import TicketRef
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo  # imported on first use (daemon.entries.periods.zone)
 
 __all__ = ["EntryError", "EntryService", "ManualEntry", "NewEntry"]
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date
-from typing import Literal
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
 from daemon.entries.model import Entry, kind_of
 from daemon.entries.periods import Period, local_day
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo  # imported on first use (daemon.entries.periods.zone)
 
 __all__ = [
     "Cell",
