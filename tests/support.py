@@ -13,10 +13,11 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -322,3 +323,30 @@ def write_psa_config(home: Path, *instances: dict[str, Any]) -> None:
     path = home / "config" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@contextlib.asynccontextmanager
+async def serve_sandbox(
+    kind: str, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[tuple[Any, web.Application, str]]:
+    """One sandbox PSA of `kind` on 127.0.0.1 (any free port; HTTPS with `ssl_context`): (module, app, base URL)."""
+    from daemon.sandbox import sandbox_module
+
+    module = sandbox_module(kind)
+    app = module.create_app(clock=SystemClock())
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.1)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context).start()
+        scheme = "https" if ssl_context is not None else "http"
+        yield module, app, f"{scheme}://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+def daemon_api(home: Path, port: int) -> httpx.AsyncClient:
+    """A client of the daemon serving `home` on `port`, with its CLI token."""
+    token = (home / "data" / "token").read_text(encoding="utf-8").strip()
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )

@@ -22,17 +22,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 from aiohttp import web
 
-from daemon.clock import SystemClock
 from daemon.connectors.base import marker
 from daemon.sandbox import KINDS, sandbox_module
 from daemon.sandbox.faults import FAULTS
 from tests.daemon.sandbox.process import spawn_sandboxes
-from tests.support import await_until, daemon_output, spawn_daemon, stop_process, write_psa_config
+from tests.support import (
+    await_until,
+    daemon_api,
+    daemon_output,
+    serve_sandbox,
+    spawn_daemon,
+    stop_process,
+    write_psa_config,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -45,25 +51,8 @@ ENTRIES = 3
 
 @pytest.fixture
 async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, web.Application, str]]:
-    kind: str = request.param
-    module = sandbox_module(kind)
-    app = module.create_app(clock=SystemClock())
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield module, app, f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
-
-
-def api(home: Path, port: int) -> httpx.AsyncClient:
-    token = (home / "data" / "token").read_text(encoding="utf-8").strip()
-    return httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=10
-    )
+    async with serve_sandbox(request.param) as served:
+        yield served
 
 
 async def start(home: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -83,7 +72,7 @@ async def test_killed_mid_post_then_restarted_posts_nothing_twice(
 
     proc, port = await start(home)
     try:
-        async with api(home, port) as client:
+        async with daemon_api(home, port) as client:
             response = await client.put(
                 f"/api/v1/psa/{instance.name}/credentials", json={"credentials": msgspec.to_builtins(credentials)}
             )
@@ -114,7 +103,7 @@ async def test_killed_mid_post_then_restarted_posts_nothing_twice(
 
     proc, port = await start(home)
     try:
-        async with api(home, port) as client:
+        async with daemon_api(home, port) as client:
 
             async def all_posted() -> dict[str, Any] | None:
                 listed = (await client.get("/api/v1/entries")).json()["entries"]
@@ -170,7 +159,7 @@ async def test_a_fault_storm_across_processes_posts_every_entry_exactly_once(tmp
             )
         daemon, port = await start(home)
         ids: dict[str, list[str]] = {}
-        async with api(home, port) as client:
+        async with daemon_api(home, port) as client:
             for sb in sandboxes.values():
                 response = await client.put(
                     f"/api/v1/psa/{sb.instance['name']}/credentials", json={"credentials": sb.credentials}
@@ -201,7 +190,7 @@ async def test_a_fault_storm_across_processes_posts_every_entry_exactly_once(tmp
         # and the 429s and 503s go on.
 
         daemon, port = await start(home)
-        async with api(home, port) as client:
+        async with daemon_api(home, port) as client:
 
             async def all_posted() -> dict[str, Any] | None:
                 listed = (await client.get("/api/v1/entries", params={"limit": "500"})).json()["entries"]
@@ -245,7 +234,7 @@ async def test_a_502_after_commit_across_processes_is_found_not_posted_again(tmp
         write_psa_config(home, *(sb.instance for sb in sandboxes.values()))
         daemon, port = await start(home)
         ids: dict[str, list[str]] = {}
-        async with api(home, port) as client:
+        async with daemon_api(home, port) as client:
             base = (time.time() // DAY - 1) * DAY + 8 * 3600
             for kind, sb in sandboxes.items():
                 response = await client.put(

@@ -28,10 +28,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from daemon.clock import SystemClock
 from daemon.connectors.base import marker
-from daemon.sandbox import KINDS, sandbox_module
-from tests.support import DaemonProcess, await_until, daemon_output, spawn_daemon, stop_process, write_psa_config
+from daemon.sandbox import KINDS
+from tests.support import (
+    DaemonProcess,
+    await_until,
+    daemon_api,
+    daemon_output,
+    serve_sandbox,
+    spawn_daemon,
+    stop_process,
+    write_psa_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -100,23 +108,8 @@ def make_authority(folder: Path) -> ssl.SSLContext:
 @pytest.fixture
 async def served(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Any, web.Application, str]]:
     """One sandbox PSA on https://127.0.0.1:PORT, its authority's certificate in tmp_path/tls/ca.pem."""
-    module = sandbox_module(request.param)
-    app = module.create_app(clock=SystemClock())
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=make_authority(tmp_path / "tls"))
-    await site.start()
-    try:
-        yield module, app, f"https://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
-
-
-def api(home: Path, port: int) -> httpx.AsyncClient:
-    token = (home / "data" / "token").read_text(encoding="utf-8").strip()
-    return httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=10
-    )
+    async with serve_sandbox(request.param, make_authority(tmp_path / "tls")) as served:
+        yield served
 
 
 async def start(home: Path) -> DaemonProcess:
@@ -148,32 +141,29 @@ async def test_a_psa_over_https_is_posted_to_once_and_only_when_its_certificate_
         else:  # the system's authorities only: the sandbox's certificate is unknown
             monkeypatch.delenv("SSL_CERT_FILE", raising=False)
 
+    async def store_credentials() -> httpx.Response:
+        daemon = await start(home)
+        try:
+            async with daemon_api(home, daemon.port) as client:
+                return await client.put(f"/api/v1/psa/{instance.name}/credentials", json=put_credentials)
+        finally:
+            stop_process(daemon)
+
     # Credentials are checked with the PSA before they are kept: refused, with the reason, over an untrusted link.
     trust(False)
-    daemon = await start(home)
-    try:
-        async with api(home, daemon.port) as client:
-            response = await client.put(f"/api/v1/psa/{instance.name}/credentials", json=put_credentials)
-            assert response.status_code == 502, response.text
-            message = response.json()["error"]["message"]
-            assert "TLS certificate is not trusted" in message and "SSL_CERT_FILE" in message, message
-    finally:
-        stop_process(daemon)
-
+    response = await store_credentials()
+    assert response.status_code == 502, response.text
+    message = response.json()["error"]["message"]
+    assert "TLS certificate is not trusted" in message and "SSL_CERT_FILE" in message, message
     trust(True)
-    daemon = await start(home)
-    try:
-        async with api(home, daemon.port) as client:
-            response = await client.put(f"/api/v1/psa/{instance.name}/credentials", json=put_credentials)
-            assert response.status_code == 200, response.text
-    finally:
-        stop_process(daemon)
+    response = await store_credentials()
+    assert response.status_code == 200, response.text
 
     # An entry posted while the certificate is not trusted waits, not uncertain: the request never left.
     trust(False)
     daemon = await start(home)
     try:
-        async with api(home, daemon.port) as client:
+        async with daemon_api(home, daemon.port) as client:
             start_at = (time.time() // DAY - 1) * DAY + 9 * 3600
             body = {
                 "instance": instance.name,
@@ -201,7 +191,7 @@ async def test_a_psa_over_https_is_posted_to_once_and_only_when_its_certificate_
     trust(True)
     daemon = await start(home)
     try:
-        async with api(home, daemon.port) as client:
+        async with daemon_api(home, daemon.port) as client:
 
             async def posted() -> dict[str, Any] | None:
                 entry = await entry_of(client, entry_id)
