@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -67,14 +68,29 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def run_once(argv: list[str], env: dict[str, str]) -> None:
+    """Run `argv` to its end. A blocking wait, not `subprocess.run(timeout=...)`: with a timeout, Popen.wait polls
+    with sleeps that double up to 50 ms, so every wall time would be rounded up to the poll that saw the exit
+    (0.032, 0.064, 0.114, 0.164 s...). A watchdog kills a command that hangs."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        code = proc.wait()
+    finally:
+        watchdog.cancel()
+    if code != 0:
+        raise SystemExit(f"{argv} exited with {code}")
+
+
 def timed(argv: list[str], env: dict[str, str], runs: int) -> tuple[list[float], list[float]]:
     """(wall times, CPU times) of `runs` runs."""
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, timeout=60)  # warm-up: page cache, .pyc
+    run_once(argv, env)  # warm-up: page cache, .pyc
     walls, cpus = [], []
     for _ in range(runs):
         cpu = children_cpu()
         start = time.perf_counter()
-        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, timeout=60)
+        run_once(argv, env)
         walls.append(time.perf_counter() - start)
         cpus.append(children_cpu() - cpu)
     return walls, cpus
