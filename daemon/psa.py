@@ -14,6 +14,7 @@ Errors::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,9 @@ class PsaService:
         self._http = http
         self._clock = clock
         self._connectors: dict[str, Connector] = {}
+        self._building: dict[str, asyncio.Lock] = {}
+        """One connector per instance: its look-ups, thread limit and hourly budget are that instance's, so callers
+        that ask at once (the outbox claims several entries together) wait for the one being built."""
         self._health: dict[str, tuple[str, str, str, float]] = {}
         self._work_types: dict[str, WorkTypes] = {}
         self.on_company: Callable[[str, str, dict[str, str]], None] = lambda instance, company, attributes: None
@@ -85,15 +89,20 @@ class PsaService:
 
     async def connector(self, name: str) -> Connector:
         """The instance's connector, built on first use from its stored credentials."""
-        if name in self._connectors:
-            return self._connectors[name]
-        instance = self.instance(name)
-        raw = await self._credentials.get(name)
-        if raw is None:
-            raise PsaError("no_credentials", f"no credentials for {name}: run `ticketclock connect {name}`")
-        connector = self._build(instance, raw)
-        self._connectors[name] = connector
-        return connector
+        found = self._connectors.get(name)
+        if found is not None:
+            return found
+        async with self._building.setdefault(name, asyncio.Lock()):
+            found = self._connectors.get(name)
+            if found is not None:
+                return found
+            instance = self.instance(name)
+            raw = await self._credentials.get(name)
+            if raw is None:
+                raise PsaError("no_credentials", f"no credentials for {name}: run `ticketclock connect {name}`")
+            connector = self._build(instance, raw)
+            self._connectors[name] = connector
+            return connector
 
     async def has_credentials(self, name: str) -> bool:
         return name in self._connectors or await self._credentials.get(name) is not None
@@ -115,11 +124,19 @@ class PsaService:
 
         Only a test of the stored credentials is the instance's health: new ones that fail leave it as it was.
         """
-        instance = self.instance(name)
-        stored = raw is None
-        connector = await self.connector(name) if raw is None else self._build(instance, raw)
+        if raw is not None:
+            connector = self._build(self.instance(name), raw)
+            try:
+                return await self._check(name, connector, stored=False)
+            finally:
+                await connector.aclose()
+        identity = await self._check(name, await self.connector(name), stored=True)
+        self._health[name] = ("ok", identity.name or identity.id, "", self._clock.now())
+        return identity
+
+    async def _check(self, name: str, connector: Connector, *, stored: bool) -> Identity:
         try:
-            identity = await connector.test()
+            return await connector.test()
         except ConnectorAuthError as exc:
             if stored:
                 self._health[name] = ("error", "", f"credentials refused: {exc.message}", self._clock.now())
@@ -128,18 +145,22 @@ class PsaService:
             if stored:
                 self._health[name] = ("error", "", exc.message, self._clock.now())
             raise PsaError("connection_failed", f"{name}: {exc.message}") from None
-        finally:
-            if not stored:
-                await connector.aclose()
-        if stored:
-            self._health[name] = ("ok", identity.name or identity.id, "", self._clock.now())
-        return identity
 
     async def save_credentials(self, name: str, raw: dict[str, Any]) -> Identity:
-        identity = await self.test(name, raw)
-        await self._credentials.put(name, raw)
+        """Check new credentials, store them, and keep the connector that checked them as the instance's: it has
+        already found what the first post needs (Autotask's zone and API user, for one), so the outbox does not ask
+        the PSA again."""
+        connector = self._build(self.instance(name), raw)
+        try:
+            identity = await self._check(name, connector, stored=False)
+            async with self._building.setdefault(name, asyncio.Lock()):
+                await self._credentials.put(name, raw)
+                old = self._connectors.pop(name, None)
+                self._connectors[name] = connector
+        except BaseException:
+            await connector.aclose()
+            raise
         self._health[name] = ("ok", identity.name or identity.id, "", self._clock.now())
-        old = self._connectors.pop(name, None)
         if old is not None:
             await old.aclose()
         return identity

@@ -267,6 +267,22 @@ async def test_entries_reach_every_psa_once(world: World) -> None:
     assert await world.outbox() == []
 
 
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_backlog_drained_when_credentials_arrive_asks_each_look_up_once(world: World, kind: str) -> None:
+    """Entries queued before the credentials are claimed together the moment they arrive. One connector serves them
+    all, the one that checked the credentials: no look-up (Autotask's zone and API user, a ConnectWise member, a
+    Halo agent) is asked twice, and the writes are the entries, once each. Separate connectors built at once would
+    each ask again, and each keep its own thread limit and hourly budget."""
+    sb = world.sandboxes[kind]
+    await world.create(kind, 8)
+    await world.connect(kind)
+    await world.check_exactly_once()
+    reads = Counter((method, path) for method, path, _ in sb.faults.log if method == "GET")
+    assert reads and max(reads.values()) == 1, reads
+    writes = [status for method, _, status in sb.faults.log if method != "GET"]
+    assert len(writes) == 8 and all(status < 300 for status in writes), writes
+
+
 # -- faults, per PSA ---------------------------------------------------------------------------------------------
 
 
