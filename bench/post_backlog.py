@@ -13,6 +13,11 @@ Phases (each bounded by a count and a wall-clock limit):
                Retry-After; reports the time, and counts each entry's marker in the sandbox's store: zero duplicates
                and zero lost, or the script fails.
 
+  reference    the same sandbox, after the daemon's phase: a bare client in its own process doing nothing but POST
+               the same time entry with 3 in flight (`--reference-count` requests; httpx, the daemon's HTTP client,
+               and aiohttp's for context). Its ratio to the limit is the most any client on that HTTP library gets
+               on this machine in this run: the ceiling the daemon's own ratio is read against.
+
 The daemon runs as a subprocess (`python -m daemon serve`, TICKETCLOCK_HOME in a temporary folder, `credentials =
 "file"`), as a user would run it; the sandboxes run in this process on 127.0.0.1. Prints ONE JSON line on stdout
 (progress on stderr); exits 1 if an entry is lost or duplicated.
@@ -277,11 +282,106 @@ async def drain(daemon: Daemon, sb: Sandbox, ids: list[str]) -> dict[str, Any]:
     }
 
 
+async def reference_client(library: str, url: str, headers: dict[str, str], body: bytes, count: int) -> float:
+    """In the reference client's own process: `count` POSTs of `body`, 3 in flight; returns the seconds taken."""
+    left = count
+
+    async def loop(post: Any) -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            status = await post()
+            if status >= 300:
+                raise SystemExit(f"the reference client was answered {status}")
+
+    if library == "httpx":
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def post_httpx() -> int:
+                return (await client.post(url, content=body, headers=headers)).status_code
+
+            await post_httpx()  # the connection pool warm, like the daemon's after its first look-ups
+            started = time.perf_counter()
+            await asyncio.gather(*(loop(post_httpx) for _ in range(3)))
+    else:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+
+            async def post_aiohttp() -> int:
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    return response.status
+
+            await post_aiohttp()
+            started = time.perf_counter()
+            await asyncio.gather(*(loop(post_aiohttp) for _ in range(3)))
+    return time.perf_counter() - started
+
+
+async def reference(sb: Sandbox, library: str, count: int, latency: float) -> dict[str, Any]:
+    """Run the bare reference client against `sb` in a subprocess; its rate as a ratio to the limit."""
+    seed = sb.module.SEED
+    store = sb.app[sb.module.STORE]
+    role = next(r["roleID"] for r in store.service_desk_roles.values() if r["resourceID"] == int(seed.api_user))
+    body = {
+        "ticketID": seed.service_ticket,
+        "resourceID": int(seed.api_user),
+        "roleID": role,
+        "dateWorked": "2026-01-05T00:00:00Z",
+        "startDateTime": "2026-01-05T10:00:00Z",
+        "endDateTime": "2026-01-05T10:10:00Z",
+        "hoursWorked": 0.1667,
+        "summaryNotes": "reference client",
+        "internalNotes": "reference client",
+    }
+    credentials = sb.credentials
+    job = {
+        "library": library,
+        "url": f"{sb.instance['api_url']}/ATServicesRest/V1.0/TimeEntries",
+        "headers": {
+            "ApiIntegrationCode": credentials["integration_code"],
+            "UserName": credentials["username"],
+            "Secret": credentials["secret"],
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        },
+        "body": json.dumps(body),
+        "count": count,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--reference-client",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(json.dumps(job).encode()), LIMIT_S)
+    if proc.returncode != 0:
+        raise SystemExit(f"the {library} reference client failed ({proc.returncode})")
+    seconds = float(out)
+    return {
+        "library": library,
+        "requests": count,
+        "seconds": round(seconds, 3),
+        "ratio_to_limit": round(count / seconds / (3 / latency), 3),
+    }
+
+
 async def main() -> int:
+    if sys.argv[1:] == ["--reference-client"]:
+        job = json.loads(sys.stdin.read())
+        seconds = await reference_client(job["library"], job["url"], job["headers"], job["body"].encode(), job["count"])
+        print(seconds)
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.05, help="Autotask sandbox latency per request, seconds")
     parser.add_argument("--retry-after", type=float, default=0.05, help="ConnectWise 429 Retry-After, seconds")
+    parser.add_argument(
+        "--reference-count", type=int, default=1000, help="POSTs of each bare reference client (0: no reference)"
+    )
     args = parser.parse_args()
     if not 1 <= args.entries <= 5000:
         parser.error("--entries: 1 to 5000")
@@ -317,6 +417,16 @@ async def main() -> int:
             at["peak_in_flight"] = max(autotask.app[autotask.module.STORE].peak_in_flight.values())
             result["autotask"] = at
             log(f"autotask: {at}")
+
+            if args.reference_count:
+                references = [
+                    await reference(autotask, lib, args.reference_count, args.latency) for lib in ("httpx", "aiohttp")
+                ]
+                httpx_ratio = references[0]["ratio_to_limit"]
+                at["bare_httpx_ratio_to_limit"] = httpx_ratio
+                at["ratio_to_bare_httpx"] = round(at["ratio_to_limit"] / httpx_ratio, 3)
+                result["reference_clients"] = references
+                log(f"reference clients: {references}")
 
             log("connectwise: draining the backlog with a 429 every 20th request")
             cw = await drain(daemon, connectwise, cw_ids)
