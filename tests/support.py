@@ -301,14 +301,24 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> int:
     return proc.wait(timeout=timeout)
 
 
-def _toml(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(str(value))
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def instance_toml(instance: dict[str, Any]) -> list[str]:
+    """The config lines of one `[[instances]]` table (and its options) from an instance as plain data."""
+    lines = ["", "[[instances]]", *(f"{k} = {toml_value(v)}" for k, v in instance.items() if k != "options" and v)]
+    if instance.get("options"):
+        lines += ["", "[instances.options]", *(f"{k} = {toml_value(v)}" for k, v in instance["options"].items())]
+    return lines
 
 
 def write_psa_config(home: Path, *instances: dict[str, Any]) -> None:
@@ -316,10 +326,7 @@ def write_psa_config(home: Path, *instances: dict[str, Any]) -> None:
     lines = ['credentials = "file"', 'timezone = "UTC"', "", "[outbox]", "backoff_s = 0.02", "max_backoff_s = 0.2"]
     lines += ["max_attempts = 200"]
     for instance in instances:
-        lines += ["", "[[instances]]"]
-        lines += [f"{k} = {_toml(v)}" for k, v in instance.items() if k != "options" and v]
-        if instance.get("options"):
-            lines += ["", "[instances.options]", *(f"{k} = {_toml(v)}" for k, v in instance["options"].items())]
+        lines += instance_toml(instance)
     path = home / "config" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

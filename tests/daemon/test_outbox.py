@@ -31,7 +31,7 @@ from daemon.connectors.base import marker
 from daemon.sandbox import KINDS, sandbox_module
 from daemon.sandbox.common import StoredEntry
 from daemon.sandbox.faults import FAULTS, Faults
-from tests.support import HANG_TIMEOUT_S, RunningDaemon, await_until, make_settings, start_daemon
+from tests.support import HANG_TIMEOUT_S, RunningDaemon, await_until, instance_toml, make_settings, start_daemon
 
 SHORT_TIMEOUT: dict[str, dict[str, str | int]] = {
     # The connectors' per-request timeout knobs, set to `HANG_TIMEOUT_S` so a hanging PSA times out soon: only in
@@ -88,18 +88,6 @@ async def start_sandbox(kind: str, *, short_timeout: bool = False) -> Sandbox:
     return Sandbox(kind, module, app, runner, base_url, instance.name, raw, msgspec.to_builtins(credentials))
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    raise TypeError(f"no TOML for {value!r}")
-
-
 def config_text(sandboxes: Iterable[Sandbox]) -> str:
     lines = [
         'credentials = "file"',
@@ -111,11 +99,7 @@ def config_text(sandboxes: Iterable[Sandbox]) -> str:
         "max_attempts = 200",
     ]
     for sb in sandboxes:
-        lines += ["", "[[instances]]"]
-        lines += [f"{key} = {_toml(value)}" for key, value in sb.instance.items() if key != "options" and value]
-        if sb.instance["options"]:
-            lines += ["", "[instances.options]"]
-            lines += [f"{key} = {_toml(value)}" for key, value in sb.instance["options"].items()]
+        lines += instance_toml(sb.instance)
     return "\n".join(lines) + "\n"
 
 

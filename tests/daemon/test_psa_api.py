@@ -23,6 +23,7 @@ from tests.support import (
     RunningDaemon,
     await_until,
     daemon_output,
+    instance_toml,
     make_settings,
     spawn_daemon,
     start_daemon,
@@ -44,22 +45,10 @@ STATUS_FIELDS = {
 }
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
 def config_text(instances: list[dict[str, Any]]) -> str:
     lines = ['credentials = "file"', 'timezone = "UTC"', "", "[outbox]", "backoff_s = 0.02", "max_backoff_s = 0.2"]
     for inst in instances:
-        lines += ["", "[[instances]]", *(f"{k} = {_toml(v)}" for k, v in inst.items() if k != "options" and v)]
-        if inst.get("options"):
-            lines += ["", "[instances.options]", *(f"{k} = {_toml(v)}" for k, v in inst["options"].items())]
+        lines += instance_toml(inst)
     return "\n".join(lines) + "\n"
 
 

@@ -44,7 +44,7 @@ from tests.daemon.sandbox.process import RemoteSandbox, spawn_sandboxes
 from tests.e2e.conftest import ARTIFACTS, CHROMIUM, _require_chromium
 from tests.server.pg import Cluster
 from tests.server.support import ServerProcess, server_output, spawn_server
-from tests.support import daemon_env, daemon_output, spawn_daemon, stop_process, wait_until
+from tests.support import daemon_env, daemon_output, instance_toml, spawn_daemon, stop_process, wait_until
 
 pytestmark = [
     pytest.mark.e2e,
@@ -168,26 +168,13 @@ def _cli(
     )
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
 def _daemon_config(instances: list[dict[str, Any]]) -> str:
     """The sandbox instances (no credentials: the server posts), timers kept however short, billed by the quarter
     hour (so the PSAs' hours are exact), and a fast sync loop."""
     lines = ['credentials = "file"', 'timezone = "UTC"', "", "[timing]", "min_seconds = 0", "", "[rounding]"]
     lines += ["increment_s = 900", "", "[team]", "sync_interval_s = 0.2"]
     for instance in instances:
-        lines += ["", "[[instances]]"]
-        lines += [f"{k} = {_toml(v)}" for k, v in instance.items() if k != "options" and v]
-        if instance.get("options"):
-            lines += ["", "[instances.options]", *(f"{k} = {_toml(v)}" for k, v in instance["options"].items())]
+        lines += instance_toml(instance)
     return "\n".join(lines) + "\n"
 
 
