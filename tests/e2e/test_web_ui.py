@@ -236,11 +236,16 @@ async def test_a_used_link_shows_how_to_get_a_new_one(web: dict[str, Any]) -> No
 async def test_grid_by_keyboard_edit_submit_reject_resubmit_approve_twice_posted_summary_and_exports(
     web: dict[str, Any],
 ) -> None:
+    """In the previous period: all of it is past at any time of day (this week's first day has no room for 1:30
+    before now on Monday at 00:10, and the daemon rightly refuses it)."""
     d: RunningDaemon = web["d"]
     sb = web["sb"]
     ticket = str(sb.module.SEED.service_ticket)
+    prev = (await d.http.get("/api/v1/timesheets/current")).json()["period"]["prev"]
     page = await sign_in_from_the_popup(web)
-    await page.wait_for_selector("table.grid")
+    await page.click("a:text('Previous')")
+    await page.wait_for_url(f"{d.base_url}/timesheet?period={prev}")
+    await page.wait_for_selector("table.grid tr.empty")
     assert "Add a row below" in await page.inner_text("table.grid tr.empty")  # an empty sheet says what to do
 
     # add a row by ticket number, type 1:30 into the period's first day, Enter
@@ -253,7 +258,7 @@ async def test_grid_by_keyboard_edit_submit_reject_resubmit_approve_twice_posted
     await page.keyboard.type("1:30")
     await page.keyboard.press("Enter")
     await page.wait_for_selector("tr:has(input.cell[value='1:30']) input.cell[data-d='0']")
-    sheet = (await d.http.get("/api/v1/timesheets/current")).json()
+    sheet = (await d.http.get(f"/api/v1/timesheets/{prev}")).json()
     (mine,) = [r for r in sheet["rows"] if r["kind"] == "ticket"]
     assert mine["total_seconds"] == 5400
     entry_id = mine["cells"][0]["entries"][0]
@@ -268,7 +273,7 @@ async def test_grid_by_keyboard_edit_submit_reject_resubmit_approve_twice_posted
         cell, "i => document.getElementById(i.getAttribute('aria-describedby')).textContent"
     )
     assert said
-    assert (await d.http.get("/api/v1/timesheets/current")).json()["rows"] == sheet["rows"]
+    assert (await d.http.get(f"/api/v1/timesheets/{prev}")).json()["rows"] == sheet["rows"]
     await page.keyboard.press("Escape")
     # arrow keys move between cells
     await page.keyboard.press("ArrowRight")
@@ -299,7 +304,7 @@ async def test_grid_by_keyboard_edit_submit_reject_resubmit_approve_twice_posted
     detail = (await d.http.get(f"/api/v1/entries/{entry_id}")).json()
     assert detail["entry"]["status"] == "rejected"
     assert any(h["comment"] == "Say what was planned" and h["actor"] != "user" for h in detail["history"])
-    await page.goto(f"{d.base_url}/timesheet")
+    await page.goto(f"{d.base_url}/timesheet?period={prev}")
     await settle(page)
     await page.click("#submit-period")
     await page.wait_for_selector("#flash:has-text('Submitted 1')")
@@ -319,9 +324,9 @@ async def test_grid_by_keyboard_edit_submit_reject_resubmit_approve_twice_posted
     assert len(posted) == 1 and posted[0]["hours"] == pytest.approx(1.5, abs=0.01)
 
     # the summary: drill down from the day's total to its entries (they sum to it) and an entry's audit trail
-    await page.goto(f"{d.base_url}/summary?group=day")
+    await page.goto(f"{d.base_url}/summary?period={prev}&group=day")
     await settle(page)
-    summary = (await d.http.get("/api/v1/summary", params={"period": "current", "group": "day"})).json()
+    summary = (await d.http.get("/api/v1/summary", params={"period": prev, "group": "day"})).json()
     (day_row,) = [r for r in summary["rows"] if r["seconds"]]
     await page.click(f"tr[data-key='{day_row['key']}'] button.total")
     await page.wait_for_selector("table.drill tbody tr[data-id]")
@@ -340,7 +345,7 @@ async def test_grid_by_keyboard_edit_submit_reject_resubmit_approve_twice_posted
     await check_page(page, "summary")
 
     # both exports, downloaded as a person would, parsed and compared with the API
-    api_entries = (await d.http.get("/api/v1/entries", params={"period": "current", "limit": "5000"})).json()
+    api_entries = (await d.http.get("/api/v1/entries", params={"period": prev, "limit": "5000"})).json()
     expected = {(e["id"], round(e["actual_seconds"] / 3600, 2)) for e in api_entries["entries"]}
     assert expected
     for fmt in ("csv", "xlsx"):
