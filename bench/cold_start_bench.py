@@ -31,17 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from event_load import CONFIG_TOML, ensure_bytecode, host_cpu  # same folder: bench/ is on sys.path
+from event_load import CONFIG_TOML, ensure_bytecode, free_port, host_cpu  # same folder: bench/ is on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / ".venv" / "bin"
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def answered(port: int, path: str) -> bool:

@@ -48,6 +48,7 @@ import resource
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -135,6 +136,14 @@ def proc_cpu_s(pid: int) -> float:
         except OSError:
             pass
     return tot
+
+
+def free_port() -> int:
+    """A free loopback port for a server spawned here (ours and the floor alike: the cold start ends at the first
+    answer on it)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
 
 
 def host_cpu() -> tuple[int, int]:
@@ -394,8 +403,9 @@ class Daemon:
         self.home = Path(tempfile.mkdtemp(prefix=f"tc-bench-{tag}-"))
         (self.home / "config").mkdir()
         (self.home / "config" / "config.toml").write_text(CONFIG_TOML, encoding="utf-8")
-        self.port = a.port
-        """0 until the daemon reports the free port it bound (--port 0) in daemon.json: see wait_ready."""
+        self.port = a.port or free_port()
+        """Chosen here, as the floor's is (peer_load.py --spawn): both cold starts end at the first answer, not at
+        a report file written after it."""
         self.proc: subprocess.Popen | None = None
         self.t_spawn = 0.0
         self.tag = tag
@@ -433,24 +443,11 @@ class Daemon:
     def base(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    def reported_port(self) -> int:
-        """The port in <data dir>/daemon.json if this very process wrote it, else 0 (not yet, or a stale file)."""
-        try:
-            report = json.loads((self.home / "data" / "daemon.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return 0
-        return int(report["port"]) if self.proc is not None and report.get("pid") == self.proc.pid else 0
-
     async def wait_ready(self, s: aiohttp.ClientSession) -> float:
         t_end = time.monotonic() + self.a.ready_timeout
         while time.monotonic() < t_end:  # bounded by ready_timeout
             if self.proc is not None and self.proc.poll() is not None:
                 raise SystemExit(f"daemon exited with {self.proc.returncode} before it was ready")
-            if not self.port:
-                self.port = self.reported_port()
-                if not self.port:
-                    await asyncio.sleep(0.005)
-                    continue
             try:
                 if await Target(self.base, s, "").health() == 200:
                     return round(time.monotonic() - self.t_spawn, 3)
@@ -682,7 +679,7 @@ def _bytecode_fresh(source: Path, cached: Path) -> bool:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--daemon-cmd", default=DEFAULT_DAEMON, help="command starting the daemon; --port P is appended")
-    p.add_argument("--port", type=int, default=0, help="0: a free loopback port (the daemon reports it)")
+    p.add_argument("--port", type=int, default=0, help="0: a free loopback port, chosen here for each daemon")
     p.add_argument("--count", type=int, default=2000, help="events per phase (total over all clients)")
     p.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
     p.add_argument("--warmup", type=int, default=200)

@@ -29,7 +29,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from event_load import ensure_bytecode, tree_rss_kb  # same folder: bench/ is on sys.path when run as a script
+from event_load import ensure_bytecode, free_port, tree_rss_kb  # same folder: bench/ is on sys.path (run as a script)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -48,14 +47,6 @@ HOST = "127.0.0.1"
 
 def log(*a: object) -> None:
     print(*a, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    """For the floor daemon only (../shared/bench, not ours to change): it takes --port and cannot report one.
-    Ours binds port 0 and reports the port it got (event_load.py reads it from daemon.json)."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def host_busy(sample_s: float = 1.0) -> float:
