@@ -23,7 +23,15 @@ from daemon.sandbox.autotask import STORE as AT_STORE
 from daemon.sandbox.autotask.store import API_USER as AT_API_USER
 from daemon.sandbox.autotask.store import OTHER as AT_OTHER
 from daemon.sandbox.connectwise.app import CW_STORE
-from tests.daemon.automation.world import KINDS, OTHER_TICKET, SkewedClock, World, automation, world_of
+from tests.daemon.automation.world import (
+    KINDS,
+    OTHER_TICKET,
+    SkewedClock,
+    World,
+    automation,
+    world_of,
+    yesterday_noon,
+)
 from tests.support import await_until
 
 OTHER_ID = {"connectwise": "152", "autotask": str(AT_OTHER), "halopsa": "4"}
@@ -148,7 +156,7 @@ async def test_autotask_without_the_impersonation_permission_fails_clearly(world
 @pytest.mark.parametrize("kind", KINDS)
 async def test_per_automation_minutes_replace_the_measured_span(world: World, kind: str) -> None:
     await world.automations(automation("Twenty", minutes=20), automation("Measured"))
-    end = time.time() - 3600
+    end = yesterday_noon()
     twenty = await world.run(kind, "Twenty", started_at=end - 90, finished_at=end)
     measured = await world.run(kind, "Measured", started_at=end - 300, finished_at=end)
     for run, seconds in ((twenty, 1200), (measured, 300)):
