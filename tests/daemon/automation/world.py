@@ -56,8 +56,8 @@ class SkewedClock:
 
 def yesterday_noon() -> float:
     """Yesterday 12:00 UTC, the tests' daemons' zone: a run window of a few hours around it never crosses midnight,
-    where the Autotask connector rightly splits an entry into one record per day (a run ending "5 minutes ago"
-    did, at 00:05-00:09 UTC, and a 20-minute one at 00:00-00:20 an hour later)."""
+    where the Autotask connector rightly splits an entry into one record per day (a 4-minute run ending 5 minutes
+    ago crossed it at 00:05-00:09 UTC, a 20-minute one ending an hour ago at 01:00-01:20)."""
     return (time.time() // 86_400 - 1) * 86_400 + 12 * 3600
 
 
