@@ -258,6 +258,9 @@ async def test_a_week_offline_then_a_kill_mid_sync_loses_and_doubles_nothing(
         d.start()
         online = d.add(time.time() - 8 * DAY)
         await _until(lambda: _has(team, {online: "pending"}), "the first entry", d)
+        # the server commits before it answers: stopped in between, the daemon would rightly count the entry as
+        # still waiting (and send it again later, which the server takes once)
+        wait_until(lambda: d.waiting() == 0, what="the daemon to take the server's answer")
         stop_process(server)  # the server is away for the week
         server = None
         start = time.time() - 7 * DAY
