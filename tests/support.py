@@ -301,6 +301,13 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> int:
     return proc.wait(timeout=timeout)
 
 
+def yesterday_at(hour: float) -> float:
+    """Yesterday at `hour` UTC, the tests' daemons' zone: wholly past at any time of day, and a window of a few hours
+    from it crosses no midnight (where the Autotask connector rightly posts one record per day). A test that needs
+    "now" only where it asserts nothing a midnight could change."""
+    return (time.time() // 86_400 - 1) * 86_400 + hour * 3600
+
+
 def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

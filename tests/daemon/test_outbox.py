@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -31,7 +30,15 @@ from daemon.connectors.base import marker
 from daemon.sandbox import KINDS, sandbox_module
 from daemon.sandbox.common import StoredEntry
 from daemon.sandbox.faults import FAULTS, Faults
-from tests.support import HANG_TIMEOUT_S, RunningDaemon, await_until, instance_toml, make_settings, start_daemon
+from tests.support import (
+    HANG_TIMEOUT_S,
+    RunningDaemon,
+    await_until,
+    instance_toml,
+    make_settings,
+    start_daemon,
+    yesterday_at,
+)
 
 SHORT_TIMEOUT: dict[str, dict[str, str | int]] = {
     # The connectors' per-request timeout knobs, set to `HANG_TIMEOUT_S` so a hanging PSA times out soon: only in
@@ -48,7 +55,6 @@ PSA_REFUSAL = {
     "autotask": "ticketID of type: Ticket does not exist",
     "halopsa": "Ticket 9999 does not exist",
 }
-DAY = 86_400
 WAIT_S = 30.0
 
 
@@ -123,7 +129,7 @@ class World:
     async def create(self, kind: str, count: int, *, ticket: int | None = None, first: int = 0) -> list[str]:
         """`count` 20-minute entries yesterday (UTC), 25 minutes apart: in the past, never across midnight."""
         sb = self.sandboxes[kind]
-        base = (time.time() // DAY - 1) * DAY + 6 * 3600
+        base = yesterday_at(6)
         ids = []
         for i in range(first, first + count):
             start = base + i * 25 * 60
@@ -447,7 +453,7 @@ async def test_websocket_clients_hear_of_posted_and_failed_entries(world: World)
 async def test_an_autotask_ticket_known_by_number_is_resolved_and_posted(world: World) -> None:
     """ExecuteCommand.aspx?…&TicketNumber=T… pages name a number, not an id: the outbox asks the PSA for the id."""
     sb = await connected(world, "autotask")
-    start = (time.time() // DAY - 1) * DAY + 9 * 3600
+    start = yesterday_at(9)
     body = {"instance": sb.name, "ticket": "T20240501.0042", "started_at": start, "ended_at": start + 1800}
     response = await world.api.post("/api/v1/entries", json=body)
     assert response.status_code == 201, response.text

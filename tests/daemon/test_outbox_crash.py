@@ -17,7 +17,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from tests.support import (
     spawn_daemon,
     stop_process,
     write_psa_config,
+    yesterday_at,
 )
 
 pytestmark = [
@@ -45,7 +45,6 @@ pytestmark = [
     pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)"),
 ]
 
-DAY = 86_400
 ENTRIES = 3
 
 
@@ -78,7 +77,7 @@ async def test_killed_mid_post_then_restarted_posts_nothing_twice(
             )
             assert response.status_code == 200, response.text
             faults.hang_after_commit_next = 1
-            base = (time.time() // DAY - 1) * DAY + 9 * 3600
+            base = yesterday_at(9)
             ids = []
             for i in range(ENTRIES):
                 body = {
@@ -165,7 +164,7 @@ async def test_a_fault_storm_across_processes_posts_every_entry_exactly_once(tmp
                     f"/api/v1/psa/{sb.instance['name']}/credentials", json={"credentials": sb.credentials}
                 )
                 assert response.status_code == 200, response.text
-            base = (time.time() // DAY - 1) * DAY + 7 * 3600
+            base = yesterday_at(7)
             for kind, sb in sandboxes.items():
                 for i in range(PER_PSA):
                     body = {
@@ -235,7 +234,7 @@ async def test_a_502_after_commit_across_processes_is_found_not_posted_again(tmp
         daemon, port = await start(home)
         ids: dict[str, list[str]] = {}
         async with daemon_api(home, port) as client:
-            base = (time.time() // DAY - 1) * DAY + 8 * 3600
+            base = yesterday_at(8)
             for kind, sb in sandboxes.items():
                 response = await client.put(
                     f"/api/v1/psa/{sb.instance['name']}/credentials", json={"credentials": sb.credentials}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ssl
-import time
 from collections.abc import AsyncIterator
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -39,11 +38,10 @@ from tests.support import (
     spawn_daemon,
     stop_process,
     write_psa_config,
+    yesterday_at,
 )
 
 pytestmark = pytest.mark.slow
-
-DAY = 86_400
 
 
 def _name(common: str) -> x509.Name:
@@ -164,7 +162,7 @@ async def test_a_psa_over_https_is_posted_to_once_and_only_when_its_certificate_
     daemon = await start(home)
     try:
         async with daemon_api(home, daemon.port) as client:
-            start_at = (time.time() // DAY - 1) * DAY + 9 * 3600
+            start_at = yesterday_at(9)
             body = {
                 "instance": instance.name,
                 "ticket": str(module.SEED.service_ticket),

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import stat
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from tests.support import (
     spawn_daemon,
     start_daemon,
     stop_process,
+    yesterday_at,
 )
 
 WRONG_SECRET = {"connectwise": "private_key", "autotask": "secret", "halopsa": "client_secret"}
@@ -228,7 +228,7 @@ async def test_no_secret_reaches_the_log_file(psas: Psas, tmp_path: Path) -> Non
                 assert wrong.status_code == 502
                 good = await client.put(f"/api/v1/psa/{name}/credentials", json={"credentials": psas.credentials[kind]})
                 assert good.status_code == 200, good.text
-                start = (time.time() // 86_400 - 1) * 86_400 + 10 * 3600
+                start = yesterday_at(10)
                 body = {"instance": name, "ticket": str(sandbox_module(kind).SEED.service_ticket)}
                 created = await client.post(
                     "/api/v1/entries", json={**body, "started_at": start, "ended_at": start + 600}

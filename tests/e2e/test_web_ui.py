@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest_asyncio
 from tests.daemon.test_outbox import config_text, start_sandbox
 from tests.e2e.conftest import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, ROOT, _require_chromium
 from tests.e2e.test_real_daemon import pair
-from tests.support import RunningDaemon, await_until, make_settings, start_daemon
+from tests.support import RunningDaemon, await_until, make_settings, start_daemon, yesterday_at
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -387,7 +386,7 @@ async def _entry_field(d: RunningDaemon, entry_id: str, field: str, value: str) 
 async def test_the_outbox_shows_the_psas_refusal_and_an_entry_is_edited_and_retried(web: dict[str, Any]) -> None:
     d: RunningDaemon = web["d"]
     sb = web["sb"]
-    start = time.time() // 86_400 * 86_400 - 86_400 + 8 * 3600  # yesterday 08:00 UTC
+    start = yesterday_at(8)
     made = await d.http.post(
         "/api/v1/entries",
         json={"instance": sb.name, "ticket": "9999", "started_at": start, "ended_at": start + 1800, "notes": "x"},

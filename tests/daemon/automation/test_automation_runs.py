@@ -30,9 +30,8 @@ from tests.daemon.automation.world import (
     World,
     automation,
     world_of,
-    yesterday_noon,
 )
-from tests.support import await_until
+from tests.support import await_until, yesterday_at
 
 OTHER_ID = {"connectwise": "152", "autotask": str(AT_OTHER), "halopsa": "4"}
 """The `other_user` of each sandbox's SEED, as the PSA stores who the time is for."""
@@ -156,7 +155,7 @@ async def test_autotask_without_the_impersonation_permission_fails_clearly(world
 @pytest.mark.parametrize("kind", KINDS)
 async def test_per_automation_minutes_replace_the_measured_span(world: World, kind: str) -> None:
     await world.automations(automation("Twenty", minutes=20), automation("Measured"))
-    end = yesterday_noon()
+    end = yesterday_at(12)
     twenty = await world.run(kind, "Twenty", started_at=end - 90, finished_at=end)
     measured = await world.run(kind, "Measured", started_at=end - 300, finished_at=end)
     for run, seconds in ((twenty, 1200), (measured, 300)):

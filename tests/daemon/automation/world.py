@@ -24,7 +24,7 @@ from daemon.connectors.base import marker
 from daemon.sandbox import KINDS, sandbox_module
 from daemon.sandbox.common import StoredEntry
 from tests.daemon.test_outbox import Sandbox, config_text
-from tests.support import RunningDaemon, await_until, make_settings, start_daemon
+from tests.support import RunningDaemon, await_until, make_settings, start_daemon, yesterday_at
 
 __all__ = ["KINDS", "OTHER_TICKET", "SkewedClock", "World", "automation", "world_of"]
 
@@ -52,13 +52,6 @@ class SkewedClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
-
-
-def yesterday_noon() -> float:
-    """Yesterday 12:00 UTC, the tests' daemons' zone: a run window of a few hours around it never crosses midnight,
-    where the Autotask connector rightly splits an entry into one record per day (a 4-minute run ending 5 minutes
-    ago crossed it at 00:05-00:09 UTC, a 20-minute one ending an hour ago at 01:00-01:20)."""
-    return (time.time() // 86_400 - 1) * 86_400 + 12 * 3600
 
 
 def automation(name: str, **settings: Any) -> dict[str, Any]:
@@ -100,7 +93,7 @@ class World:
     ) -> dict[str, Any]:
         """POST a run on `kind`'s sandbox (default: its service ticket, ending yesterday at noon, 4 minutes long)."""
         sb = self.sandboxes[kind]
-        end = yesterday_noon() if finished_at is None else finished_at
+        end = yesterday_at(12) if finished_at is None else finished_at
         body = {
             "automation": name,
             "instance": sb.name,
