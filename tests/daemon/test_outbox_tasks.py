@@ -17,8 +17,8 @@ import pytest
 
 from daemon.connectors.base import marker
 from daemon.sandbox import KINDS
-from tests.daemon.test_outbox import DAY, World, config_text, start_sandbox
-from tests.support import await_until, make_settings, start_daemon
+from tests.daemon.test_outbox import World, config_text, start_sandbox
+from tests.support import await_until, make_settings, start_daemon, yesterday_at
 
 TASKS = """
 [[tasks]]
@@ -53,7 +53,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 async def create(world: World, n: int, **target: Any) -> dict[str, Any]:
     """A 20-minute manual entry yesterday (UTC), the n-th of the test: never across midnight, never overlapping."""
-    start = (world.daemon.clock.now() // DAY - 1) * DAY + 6 * 3600 + n * 25 * 60
+    start = yesterday_at(6) + n * 25 * 60
     body = {"started_at": start, "ended_at": start + 20 * 60, "notes": f"tasks test #{n}", **target}
     response = await world.api.post("/api/v1/entries", json=body)
     assert response.status_code == 201, response.text
